@@ -1,0 +1,588 @@
+//! Inventory use cases: adjustments, moves, levels (now and as of a past time), the movement history, the
+//! verification of balances against the ledger, and bulk stock import and export.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use domain::stock::{
+    AdjustLine, Balance, BalanceKey, Change, ItemId, LedgerError, LedgerOp, LocationId, MoveLine, Reason, StockState,
+    MAX_LINES_PER_COMMAND,
+};
+use domain::{FieldError, Problems};
+use serde::Deserialize;
+
+use crate::error::{AppError, AppResult};
+use crate::ledger::{Actor, LedgerCommand, LineMeta, Receipt, SubmitError};
+use crate::page::{Page, PageRequest};
+use crate::store::{LevelFilter, LevelRow, LocationRecord, MovementFilter};
+use crate::views::{BinLevel, Drift, ItemLevels, LedgerReceipt, LevelAfter, MovementView, Quantities, WarehouseLevel};
+use crate::App;
+
+/// Longest free text on a movement (note, reference).
+const MAX_NOTE_LEN: usize = 500;
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentRequest {
+    pub lines: Vec<AdjustmentLine>,
+    /// Your own reference, such as a delivery note number; recorded on every movement.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// Either `delta` (add or remove units) or `set` with `expected_on_hand` (compare-and-set).
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AdjustmentLine {
+    pub sku: String,
+    /// Path of a bin.
+    pub location: String,
+    /// The state to change; `available` when absent. Committed and reserved belong to orders and holds.
+    #[serde(default)]
+    pub state: Option<StockState>,
+    #[serde(default)]
+    pub delta: Option<i64>,
+    #[serde(default)]
+    pub set: Option<i64>,
+    /// Required with `set`: the on_hand you saw; the line fails with `stale_expected_on_hand` if it changed.
+    #[serde(default)]
+    pub expected_on_hand: Option<i64>,
+    pub reason: Reason,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MoveRequest {
+    pub lines: Vec<MoveLineRequest>,
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// Moves stock between bins, between states, or both.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MoveLineRequest {
+    pub sku: String,
+    pub quantity: i64,
+    /// Path of the source bin.
+    pub from_location: String,
+    /// Path of the destination bin; the source bin when absent (a change of state only).
+    #[serde(default)]
+    pub to_location: Option<String>,
+    /// `available` when absent.
+    #[serde(default)]
+    pub from_state: Option<StockState>,
+    /// The source state when absent (a move between bins only).
+    #[serde(default)]
+    pub to_state: Option<StockState>,
+    /// `move` when absent.
+    #[serde(default)]
+    pub reason: Option<Reason>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One line of a stock import: the absolute quantities of one SKU in one bin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockImportLine {
+    pub sku: String,
+    pub location: String,
+    pub available: i64,
+    pub damaged: i64,
+    pub quality_control: i64,
+    pub safety_stock: i64,
+    pub incoming: i64,
+}
+
+/// What a stock import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StockImportSummary {
+    pub lines: usize,
+    pub movements: usize,
+    pub locations_created: usize,
+}
+
+/// The states an import sets absolutely.
+const IMPORT_STATES: [StockState; 5] = [
+    StockState::Available,
+    StockState::Damaged,
+    StockState::QualityControl,
+    StockState::SafetyStock,
+    StockState::Incoming,
+];
+
+fn check_text(p: &mut Problems, field: String, v: &Option<String>) {
+    if let Some(v) = v {
+        if v.chars().count() > MAX_NOTE_LEN {
+            p.push(field, format!("must be at most {MAX_NOTE_LEN} characters"));
+        }
+    }
+}
+
+fn check_line_count(n: usize) -> AppResult<()> {
+    if n == 0 || n > MAX_LINES_PER_COMMAND {
+        return Err(AppError::field("lines", format!("must have between 1 and {MAX_LINES_PER_COMMAND} lines")));
+    }
+    Ok(())
+}
+
+/// Names a location for humans, by path.
+struct Names {
+    skus: HashMap<ItemId, String>,
+    paths: HashMap<LocationId, String>,
+}
+
+impl Names {
+    fn sku(&self, id: ItemId) -> String {
+        self.skus.get(&id).cloned().unwrap_or_else(|| format!("item {id}"))
+    }
+    fn path(&self, id: LocationId) -> String {
+        self.paths.get(&id).cloned().unwrap_or_else(|| format!("location {id}"))
+    }
+}
+
+impl App {
+    /// Resolves SKUs and bin paths named by lines; every unknown one and every non-bin is reported by field.
+    async fn resolve_lines(
+        &self,
+        skus: &[(String, String)],
+        bins: &[(String, String)],
+    ) -> AppResult<(HashMap<String, ItemId>, HashMap<String, LocationRecord>)> {
+        let sku_list: Vec<String> = skus.iter().map(|(_, s)| s.trim().to_string()).collect();
+        let path_list: Vec<String> = bins.iter().map(|(_, p)| p.trim().trim_matches('/').to_string()).collect();
+        let items = self.store.resolve_skus(&sku_list).await?;
+        let locations = self.store.resolve_paths(&path_list).await?;
+        let mut unknown = Vec::new();
+        let mut bad = Problems::default();
+        for ((field, _), sku) in skus.iter().zip(&sku_list) {
+            if !items.contains_key(sku) {
+                unknown.push(FieldError::new(field.clone(), format!("unknown SKU '{sku}'")));
+            }
+        }
+        for ((field, _), path) in bins.iter().zip(&path_list) {
+            match locations.get(path) {
+                None => unknown.push(FieldError::new(field.clone(), format!("unknown location '{path}'"))),
+                Some(l) if !l.kind.holds_stock() => bad.push(
+                    field.clone(),
+                    format!("'{path}' is a {}, not a bin: stock is kept in bins", l.kind.as_str()),
+                ),
+                Some(_) => {}
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(AppError::UnknownReference(unknown));
+        }
+        bad.into_result().map_err(AppError::Validation)?;
+        Ok((items, locations))
+    }
+
+    /// Books stock in or out of bins, all lines or none.
+    pub async fn adjust(&self, req: AdjustmentRequest, actor: Actor) -> AppResult<LedgerReceipt> {
+        check_line_count(req.lines.len())?;
+        let mut p = Problems::default();
+        check_text(&mut p, "reference".into(), &req.reference);
+        for (i, l) in req.lines.iter().enumerate() {
+            let f = |name: &str| format!("lines[{i}].{name}");
+            let state = l.state.unwrap_or(StockState::Available);
+            if !state.is_manually_adjustable() {
+                p.push(f("state"), format!("{state} is changed by orders and holds, not by adjustments"));
+            }
+            if matches!(l.reason, Reason::Move | Reason::Import) {
+                p.push(f("reason"), format!("'{}' is not an adjustment reason", l.reason));
+            }
+            match (l.delta, l.set) {
+                (Some(_), Some(_)) => p.push(f("set"), "give either delta or set, not both"),
+                (None, None) => p.push(f("delta"), "give either delta or set"),
+                (Some(0), None) => p.push(f("delta"), "must not be zero"),
+                (Some(d), None) if d.abs() > domain::stock::MAX_LINE_QUANTITY => p.push(f("delta"), "is too large"),
+                (Some(_), None) if l.expected_on_hand.is_some() => p.push(f("expected_on_hand"), "applies only to set"),
+                (None, Some(s)) => {
+                    if !(0..=domain::stock::MAX_LINE_QUANTITY).contains(&s) {
+                        p.push(f("set"), "must be zero or more");
+                    }
+                    match l.expected_on_hand {
+                        None => p.push(f("expected_on_hand"), "is required with set (compare-and-set)"),
+                        Some(e) if e < 0 => p.push(f("expected_on_hand"), "must be zero or more"),
+                        Some(_) => {}
+                    }
+                }
+                _ => {}
+            }
+            check_text(&mut p, f("note"), &l.note);
+        }
+        p.into_result().map_err(AppError::Validation)?;
+
+        let skus: Vec<_> =
+            req.lines.iter().enumerate().map(|(i, l)| (format!("lines[{i}].sku"), l.sku.clone())).collect();
+        let bins: Vec<_> =
+            req.lines.iter().enumerate().map(|(i, l)| (format!("lines[{i}].location"), l.location.clone())).collect();
+        let (items, locations) = self.resolve_lines(&skus, &bins).await?;
+        let mut lines = Vec::with_capacity(req.lines.len());
+        let mut meta = Vec::with_capacity(req.lines.len());
+        for l in &req.lines {
+            let change = match (l.delta, l.set) {
+                (Some(d), _) => Change::Delta(d),
+                (None, Some(s)) => Change::Set { quantity: s, expected_on_hand: l.expected_on_hand },
+                (None, None) => unreachable!("validated above"),
+            };
+            let state = l.state.unwrap_or(StockState::Available);
+            let inbound = match change {
+                Change::Delta(d) => d > 0,
+                Change::Set { .. } => true,
+            };
+            lines.push(AdjustLine {
+                item: items[l.sku.trim()],
+                location: locations[l.location.trim().trim_matches('/')].id,
+                state,
+                change,
+                counterpart: self.virtuals[&l.reason.counterpart(inbound)],
+            });
+            meta.push(LineMeta { reason: l.reason, note: l.note.clone() });
+        }
+        let cmd = LedgerCommand { op: LedgerOp::Adjust(lines), lines: meta, reference: req.reference, actor };
+        self.submit(cmd, &items, &locations).await
+    }
+
+    /// Moves stock between bins or states, all lines or none.
+    pub async fn move_stock(&self, req: MoveRequest, actor: Actor) -> AppResult<LedgerReceipt> {
+        check_line_count(req.lines.len())?;
+        let mut p = Problems::default();
+        check_text(&mut p, "reference".into(), &req.reference);
+        for (i, l) in req.lines.iter().enumerate() {
+            let f = |name: &str| format!("lines[{i}].{name}");
+            if !(1..=domain::stock::MAX_LINE_QUANTITY).contains(&l.quantity) {
+                p.push(f("quantity"), "must be a positive number of units");
+            }
+            for (name, st) in [("from_state", l.from_state), ("to_state", l.to_state)] {
+                if let Some(st) = st.filter(|s| !s.is_manually_adjustable()) {
+                    p.push(f(name), format!("{st} is changed by orders and holds, not by moves"));
+                }
+            }
+            if l.reason == Some(Reason::Import) {
+                p.push(f("reason"), "'import' is reserved for bulk imports");
+            }
+            check_text(&mut p, f("note"), &l.note);
+        }
+        p.into_result().map_err(AppError::Validation)?;
+
+        let skus: Vec<_> =
+            req.lines.iter().enumerate().map(|(i, l)| (format!("lines[{i}].sku"), l.sku.clone())).collect();
+        let mut bins = Vec::new();
+        for (i, l) in req.lines.iter().enumerate() {
+            bins.push((format!("lines[{i}].from_location"), l.from_location.clone()));
+            if let Some(to) = &l.to_location {
+                bins.push((format!("lines[{i}].to_location"), to.clone()));
+            }
+        }
+        let (items, locations) = self.resolve_lines(&skus, &bins).await?;
+        let loc = |p: &str| locations[p.trim().trim_matches('/')].id;
+        let mut lines = Vec::with_capacity(req.lines.len());
+        let mut meta = Vec::with_capacity(req.lines.len());
+        for l in &req.lines {
+            let from_state = l.from_state.unwrap_or(StockState::Available);
+            lines.push(MoveLine {
+                item: items[l.sku.trim()],
+                quantity: l.quantity,
+                from_location: loc(&l.from_location),
+                from_state,
+                to_location: l.to_location.as_deref().map(loc).unwrap_or_else(|| loc(&l.from_location)),
+                to_state: l.to_state.unwrap_or(from_state),
+            });
+            meta.push(LineMeta { reason: l.reason.unwrap_or(Reason::Move), note: l.note.clone() });
+        }
+        let cmd = LedgerCommand { op: LedgerOp::Move(lines), lines: meta, reference: req.reference, actor };
+        self.submit(cmd, &items, &locations).await
+    }
+
+    async fn submit(
+        &self,
+        cmd: LedgerCommand,
+        items: &HashMap<String, ItemId>,
+        locations: &HashMap<String, LocationRecord>,
+    ) -> AppResult<LedgerReceipt> {
+        let mut names = Names {
+            skus: items.iter().map(|(s, id)| (*id, s.clone())).collect(),
+            paths: locations.values().map(|l| (l.id, l.path.clone())).collect(),
+        };
+        for (kind, id) in self.virtuals.iter() {
+            names.paths.insert(*id, kind.code().to_string());
+        }
+        let receipt = self.ledger.submit(cmd).await.map_err(|e| submit_error(e, &names))?;
+        Ok(receipt_view(receipt, &names))
+    }
+
+    /// Stock per bin, rolled up per warehouse and in total; paginated by item.
+    pub async fn levels(
+        &self,
+        sku: Option<&str>,
+        within: Option<&str>,
+        as_of: Option<DateTime<Utc>>,
+        page: PageRequest,
+    ) -> AppResult<Page<ItemLevels>> {
+        let mut filter = LevelFilter::default();
+        if let Some(sku) = sku {
+            let found = self.store.resolve_skus(&[sku.trim().to_string()]).await?;
+            let id = found.get(sku.trim()).ok_or_else(|| AppError::NotFound { entity: "sku", key: sku.to_string() })?;
+            filter.item_id = Some(*id);
+        }
+        if let Some(path) = within {
+            let path = path.trim().trim_matches('/');
+            self.store
+                .get_location(path)
+                .await?
+                .ok_or_else(|| AppError::NotFound { entity: "location", key: path.to_string() })?;
+            filter.within = Some(path.to_string());
+        }
+        if let Some(t) = as_of {
+            if t > Utc::now() {
+                return Err(AppError::field("as_of", "must not be in the future"));
+            }
+        }
+        let rows = match as_of {
+            None => self.store.levels(&filter, page.after, page.fetch_limit()).await?,
+            Some(t) => self.store.levels_as_of(&filter, t, page.after, page.fetch_limit()).await?,
+        };
+        let page = page.finish(group_levels(rows), |(id, _)| *id);
+        Ok(Page { items: page.items.into_iter().map(|(_, l)| l).collect(), next_cursor: page.next_cursor })
+    }
+
+    /// The ledger, newest last, filtered and paginated.
+    pub async fn movements(
+        &self,
+        sku: Option<&str>,
+        within: Option<&str>,
+        reason: Option<Reason>,
+        page: PageRequest,
+    ) -> AppResult<Page<MovementView>> {
+        let mut filter = MovementFilter { reason, ..Default::default() };
+        if let Some(sku) = sku {
+            let found = self.store.resolve_skus(&[sku.trim().to_string()]).await?;
+            filter.item_id =
+                Some(*found.get(sku.trim()).ok_or_else(|| AppError::NotFound { entity: "sku", key: sku.to_string() })?);
+        }
+        if let Some(path) = within {
+            let path = path.trim().trim_matches('/');
+            self.store
+                .get_location(path)
+                .await?
+                .ok_or_else(|| AppError::NotFound { entity: "location", key: path.to_string() })?;
+            filter.within = Some(path.to_string());
+        }
+        let rows = self.store.movements(&filter, page.after, page.fetch_limit()).await?;
+        let page = page.finish(rows, |r| r.id);
+        Ok(Page { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor })
+    }
+
+    /// Recomputes every balance from the ledger and lists each one that differs from the stored balance.
+    pub async fn verify(&self) -> AppResult<Vec<Drift>> {
+        let (stored, folded) = self.store.balances_and_ledger().await?;
+        let mut map: BTreeMap<(String, String), (Balance, Balance)> = BTreeMap::new();
+        for r in stored {
+            map.entry((r.sku, r.path)).or_default().0 = r.balance;
+        }
+        for r in folded {
+            map.entry((r.sku, r.path)).or_default().1 = r.balance;
+        }
+        Ok(map
+            .into_iter()
+            .filter(|(_, (s, l))| s != l)
+            .map(|((sku, location), (stored, ledger))| Drift { sku, location, stored, ledger })
+            .collect())
+    }
+
+    /// Sets the stock of every (SKU, bin) in the file absolutely, as one command: all lines or none. With
+    /// `create_locations`, bins (and the warehouses and shelves above them) that do not exist yet are created
+    /// first; otherwise an unknown location is an error. Errors name the line index (0-based) in `lines[i]`.
+    pub async fn import_stock(
+        &self,
+        rows: &[StockImportLine],
+        create_locations: bool,
+        actor: Actor,
+    ) -> AppResult<StockImportSummary> {
+        if rows.is_empty() {
+            return Ok(StockImportSummary::default());
+        }
+        let mut p = Problems::default();
+        let mut seen = HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            if let Err(e) = domain::codes::Sku::parse(&r.sku) {
+                p.push(format!("lines[{i}].sku"), e);
+            }
+            if let Err(e) = domain::codes::LocationPath::parse(&r.location) {
+                p.push(format!("lines[{i}].location"), e);
+            }
+            for (name, q) in [
+                ("available", r.available),
+                ("damaged", r.damaged),
+                ("quality_control", r.quality_control),
+                ("safety_stock", r.safety_stock),
+                ("incoming", r.incoming),
+            ] {
+                if !(0..=domain::stock::MAX_LINE_QUANTITY).contains(&q) {
+                    p.push(format!("lines[{i}].{name}"), "must be zero or more");
+                }
+            }
+            if let Some(first) = seen.insert((r.sku.trim(), r.location.trim().trim_matches('/')), i) {
+                p.push(format!("lines[{i}].location"), format!("the same SKU and bin are on line index {first} too"));
+            }
+        }
+        p.into_result().map_err(AppError::Validation)?;
+
+        let mut created = 0;
+        if create_locations {
+            created = self.ensure_bins(rows.iter().map(|r| r.location.trim().trim_matches('/'))).await?;
+        }
+        let skus: Vec<_> = rows.iter().enumerate().map(|(i, r)| (format!("lines[{i}].sku"), r.sku.clone())).collect();
+        let bins: Vec<_> =
+            rows.iter().enumerate().map(|(i, r)| (format!("lines[{i}].location"), r.location.clone())).collect();
+        let (items, locations) = self.resolve_lines(&skus, &bins).await?;
+        let mut lines = Vec::new();
+        let mut meta = Vec::new();
+        for r in rows {
+            let item = items[r.sku.trim()];
+            let location = locations[r.location.trim().trim_matches('/')].id;
+            let wanted = [r.available, r.damaged, r.quality_control, r.safety_stock, r.incoming];
+            for (state, quantity) in IMPORT_STATES.into_iter().zip(wanted) {
+                lines.push(AdjustLine {
+                    item,
+                    location,
+                    state,
+                    change: Change::Set { quantity, expected_on_hand: None },
+                    counterpart: self.virtuals[&Reason::Import.counterpart(true)],
+                });
+                meta.push(LineMeta { reason: Reason::Import, note: None });
+            }
+        }
+        let cmd = LedgerCommand { op: LedgerOp::Adjust(lines), lines: meta, reference: None, actor };
+        let receipt = self.submit(cmd, &items, &locations).await?;
+        Ok(StockImportSummary { lines: rows.len(), movements: receipt.movements.len(), locations_created: created })
+    }
+
+    /// Every non-zero stored balance, for export, in SKU and path order.
+    pub async fn export_stock(&self) -> AppResult<Vec<LevelRow>> {
+        let (mut stored, _) = self.store.balances_and_ledger().await?;
+        stored.retain(|r| !r.balance.is_zero());
+        stored.sort_by(|a, b| (&a.sku, &a.path).cmp(&(&b.sku, &b.path)));
+        Ok(stored)
+    }
+}
+
+/// Groups level rows by item (in item order), then warehouse, then bin.
+fn group_levels(rows: Vec<LevelRow>) -> Vec<(ItemId, ItemLevels)> {
+    let mut out: Vec<(ItemId, ItemLevels)> = Vec::new();
+    for r in rows {
+        if out.last().map(|(id, _)| *id) != Some(r.item_id) {
+            out.push((r.item_id, ItemLevels { sku: r.sku.clone(), total: Quantities::default(), warehouses: vec![] }));
+        }
+        let (_, item) = out.last_mut().expect("pushed above");
+        let warehouse = r.path.split('/').next().unwrap_or(&r.path).to_string();
+        if item.warehouses.last().map(|w| &w.warehouse) != Some(&warehouse) {
+            item.warehouses.push(WarehouseLevel { warehouse, total: Quantities::default(), bins: vec![] });
+        }
+        item.warehouses
+            .last_mut()
+            .expect("pushed above")
+            .bins
+            .push(BinLevel { location: r.path, quantities: r.balance.into() });
+    }
+    for (_, item) in &mut out {
+        let mut total = Balance::default();
+        for w in &mut item.warehouses {
+            let mut wt = Balance::default();
+            for b in &w.bins {
+                wt = wt.plus(&to_balance(&b.quantities));
+            }
+            w.total = wt.into();
+            total = total.plus(&wt);
+        }
+        item.total = total.into();
+    }
+    out
+}
+
+fn to_balance(q: &Quantities) -> Balance {
+    Balance {
+        available: q.available,
+        committed: q.committed,
+        reserved: q.reserved,
+        damaged: q.damaged,
+        quality_control: q.quality_control,
+        safety_stock: q.safety_stock,
+        incoming: q.incoming,
+    }
+}
+
+fn receipt_view(r: Receipt, names: &Names) -> LedgerReceipt {
+    let movements = r
+        .movements
+        .into_iter()
+        .map(|(id, m)| {
+            MovementView::from(crate::store::MovementRecord {
+                id,
+                sku: names.sku(m.item_id),
+                from_path: names.path(m.from_location_id),
+                to_path: names.path(m.to_location_id),
+                movement: m,
+            })
+        })
+        .collect();
+    let levels = r
+        .balances
+        .into_iter()
+        .map(|((item, location), b): (BalanceKey, Balance)| LevelAfter {
+            sku: names.sku(item),
+            location: names.path(location),
+            quantities: b.into(),
+        })
+        .collect();
+    LedgerReceipt { movements, levels }
+}
+
+fn submit_error(e: SubmitError, names: &Names) -> AppError {
+    match e {
+        SubmitError::Rejected(LedgerError::InsufficientStock {
+            line,
+            item,
+            location,
+            state,
+            on_hand_in_state,
+            requested,
+        }) => {
+            let detail = format!(
+                "line {line}: {} has {on_hand_in_state} {state} in {}, {requested} needed",
+                names.sku(item),
+                names.path(location)
+            );
+            AppError::InsufficientStock {
+                detail: detail.clone(),
+                errors: vec![FieldError::new(format!("lines[{line}]"), detail)],
+            }
+        }
+        SubmitError::Rejected(LedgerError::StaleExpectedOnHand { line, item, location, expected, actual }) => {
+            AppError::Conflict {
+                code: "stale_expected_on_hand",
+                detail: format!(
+                    "line {line}: on_hand of {} in {} is {actual}, not the expected {expected}",
+                    names.sku(item),
+                    names.path(location)
+                ),
+                errors: vec![FieldError::new(
+                    format!("lines[{line}].expected_on_hand"),
+                    format!("on_hand is now {actual}"),
+                )],
+            }
+        }
+        SubmitError::Rejected(LedgerError::InvalidLine { line, field, message }) => {
+            AppError::field(format!("lines[{line}].{field}"), message)
+        }
+        SubmitError::Rejected(LedgerError::LineCount) => AppError::field("lines", "must not be empty"),
+        SubmitError::Store(e) => AppError::Store(e),
+        SubmitError::Closed => AppError::Unavailable("the write path is shutting down".into()),
+    }
+}
