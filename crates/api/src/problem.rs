@@ -1,0 +1,155 @@
+//! Errors as RFC 9457 `application/problem+json`, each with a stable machine `code`, a human `detail`, the
+//! offending fields, and the request id. A 500 never leaks internals: it is logged with the request id instead.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use domain::FieldError;
+use serde::Serialize;
+
+use app::{AppError, StoreError};
+
+use crate::request_id;
+
+/// Every error code the API returns, with its status and title. The reference page at `/docs` lists this table,
+/// and clients may rely on the codes: they never change meaning.
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    ("malformed_json", 400, "The body is not valid JSON, or does not have the expected shape"),
+    ("invalid_query", 400, "A query parameter is unknown or has a bad value"),
+    ("not_found", 404, "The addressed resource does not exist"),
+    ("route_not_found", 404, "No endpoint has this path"),
+    ("method_not_allowed", 405, "The endpoint does not take this method"),
+    ("duplicate_handle", 409, "Another product has this handle"),
+    ("duplicate_sku", 409, "Another variant has this SKU"),
+    ("duplicate_location", 409, "A location with this path exists"),
+    ("has_stock_history", 409, "Stock has been booked for it; archive it instead"),
+    ("location_not_empty", 409, "The location has locations below it"),
+    ("location_has_stock_history", 409, "Stock has been booked in the location"),
+    ("virtual_location", 409, "Virtual locations are built in"),
+    ("insufficient_stock", 409, "Not enough stock in the named state"),
+    ("stale_expected_on_hand", 409, "on_hand changed since you read it (compare-and-set failed)"),
+    ("idempotency_key_in_use", 409, "A request with this Idempotency-Key is still running"),
+    ("conflict", 409, "The request conflicts with the current state"),
+    ("payload_too_large", 413, "The body is larger than the server accepts"),
+    ("unsupported_media_type", 415, "Send JSON with Content-Type: application/json"),
+    ("validation_failed", 422, "One or more fields are invalid"),
+    ("unknown_reference", 422, "The body names a SKU or location that does not exist"),
+    ("idempotency_key_reused", 422, "This Idempotency-Key was used with a different request"),
+    ("internal", 500, "Something went wrong on our side; quote the request id"),
+    ("unavailable", 503, "The service is shutting down or overloaded; retry later"),
+];
+
+fn title_of(code: &str) -> &'static str {
+    ERROR_CODES.iter().find(|(c, _, _)| *c == code).map(|(_, _, t)| *t).unwrap_or("Error")
+}
+
+/// The problem document.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+pub struct Problem {
+    /// A link to this code's entry on the reference page.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub code: String,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[cfg_attr(test, derive(serde::Deserialize))]
+pub struct ProblemField {
+    pub field: String,
+    pub message: String,
+}
+
+/// The schema of every error body, for the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ProblemSchema {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable machine code; see the table on `/docs`.
+    pub code: String,
+    pub detail: String,
+    pub errors: Vec<ProblemField>,
+    pub request_id: Option<String>,
+}
+
+/// An error on its way to becoming a problem+json response.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: detail.into(), errors: vec![] }
+    }
+    pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
+        self.errors.push(FieldError::new(field, message));
+        self
+    }
+}
+
+fn summarize(errors: &[FieldError]) -> String {
+    errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        let code = e.code();
+        match e {
+            AppError::Validation(errors) => {
+                ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code, detail: summarize(&errors), errors }
+            }
+            AppError::UnknownReference(errors) => {
+                ApiError { status: StatusCode::UNPROCESSABLE_ENTITY, code, detail: summarize(&errors), errors }
+            }
+            AppError::NotFound { entity, key } => {
+                ApiError::new(StatusCode::NOT_FOUND, code, format!("{entity} '{key}' not found"))
+            }
+            AppError::Conflict { detail, errors, .. } | AppError::InsufficientStock { detail, errors } => {
+                ApiError { status: StatusCode::CONFLICT, code, detail, errors }
+            }
+            AppError::Unavailable(detail) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, detail),
+            AppError::Store(StoreError::Conflict { constraint }) => ApiError::new(
+                StatusCode::CONFLICT,
+                code,
+                format!("the change clashes with existing data ({constraint})"),
+            ),
+            AppError::Store(StoreError::NotFound) => ApiError::new(StatusCode::NOT_FOUND, code, "not found"),
+            AppError::Store(StoreError::Internal(msg)) => {
+                tracing::error!(request_id = ?request_id::current(), error = %msg, "internal error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, code, "an internal error occurred")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Problem {
+            type_: format!("/docs#error-{}", self.code),
+            title: title_of(self.code).to_string(),
+            status: self.status.as_u16(),
+            code: self.code.to_string(),
+            detail: self.detail,
+            errors: self.errors.into_iter().map(|e| ProblemField { field: e.field, message: e.message }).collect(),
+            request_id: request_id::current(),
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
