@@ -371,26 +371,17 @@ impl App {
                 }
             }
         }
-        p.into_result().map_err(AppError::Validation)?;
         // A SKU may move only within its own product: an existing SKU under another handle is a clash.
         let all_skus: Vec<String> = skus.keys().cloned().collect();
-        let existing = self.store.resolve_skus(&all_skus).await?;
-        if !existing.is_empty() {
-            let mut p = Problems::default();
-            for (i, (f, variants)) in products.iter().enumerate() {
-                for (j, v) in variants.iter().enumerate() {
-                    if !existing.contains_key(&v.sku) {
-                        continue;
-                    }
-                    let owner = self.variant(&v.sku).await?;
-                    let owner_product = self.store.get_product(owner.product_id).await?;
-                    if owner_product.map(|o| o.fields.handle) != Some(f.handle.clone()) {
-                        p.push(format!("products[{i}].variants[{j}].sku"), "belongs to a variant of another product");
-                    }
+        let owners = self.store.sku_owners(&all_skus).await?;
+        for (i, (f, variants)) in products.iter().enumerate() {
+            for (j, v) in variants.iter().enumerate() {
+                if owners.get(&v.sku).is_some_and(|handle| *handle != f.handle) {
+                    p.push(format!("products[{i}].variants[{j}].sku"), "belongs to a variant of another product");
                 }
             }
-            p.into_result().map_err(AppError::Validation)?;
         }
+        p.into_result().map_err(AppError::Validation)?;
         self.store.import_products(&products, Utc::now()).await.map_err(|e| unique_clash(e, ""))
     }
 }

@@ -70,7 +70,8 @@ fn validate_fields(kind: LocationKind, f: &LocationFields, p: &mut Problems) {
         p.push("address", "only warehouses have an address");
     }
     if let Some(a) = &f.address {
-        if !a.country.is_empty() && !(a.country.len() == 2 && a.country.chars().all(|c| c.is_ascii_uppercase())) {
+        let iso_alpha2 = a.country.len() == 2 && a.country.chars().all(|c| c.is_ascii_uppercase());
+        if !a.country.is_empty() && !iso_alpha2 {
             p.push("address.country", "must be an ISO 3166-1 alpha-2 code such as DE");
         }
     }

@@ -238,6 +238,8 @@ pub trait CatalogStore: Send + Sync {
     ) -> StoreResult<ImportSummary>;
     /// Item ids of the given SKUs; unknown SKUs are simply absent from the map.
     async fn resolve_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, ItemId>>;
+    /// The handle of the product each given SKU's variant belongs to; unknown SKUs are absent from the map.
+    async fn sku_owners(&self, skus: &[String]) -> StoreResult<HashMap<String, String>>;
 }
 
 #[async_trait]

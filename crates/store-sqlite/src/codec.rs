@@ -1,0 +1,104 @@
+//! Conversions between Rust values and their SQLite columns: times as microseconds, decimals and lists as text,
+//! enums as their snake_case names, and database errors as [`StoreError`]s.
+
+use std::str::FromStr;
+
+use app::StoreError;
+use chrono::{DateTime, Utc};
+use domain::stock::{Balance, StockState, VirtualKind};
+use rust_decimal::Decimal;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+/// Times are stored as microseconds since the epoch: exact, sortable, and the precision every client gets back.
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Internal(format!("timestamp {v} is out of range")))
+}
+
+pub(crate) fn decimal(text: &str) -> Result<Decimal, StoreError> {
+    Decimal::from_str(text).map_err(|e| StoreError::Internal(format!("bad decimal '{text}' in the database: {e}")))
+}
+
+pub(crate) fn opt_decimal(text: Option<String>) -> Result<Option<Decimal>, StoreError> {
+    text.as_deref().map(decimal).transpose()
+}
+
+/// Lists are stored as JSON arrays of strings.
+pub(crate) fn to_json_list(list: &[String]) -> String {
+    serde_json::Value::from(list.to_vec()).to_string()
+}
+
+pub(crate) fn from_json_list(text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("bad JSON list in the database: {e}")))
+}
+
+pub(crate) fn parse<T>(what: &str, r: Result<T, String>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Internal(format!("bad {what} in the database: {e}")))
+}
+
+pub(crate) fn virtual_kind_str(k: VirtualKind) -> &'static str {
+    match k {
+        VirtualKind::Supplier => "supplier",
+        VirtualKind::Customer => "customer",
+        VirtualKind::Adjustment => "adjustment",
+        VirtualKind::Scrap => "scrap",
+        VirtualKind::Transit => "transit",
+    }
+}
+
+pub(crate) fn parse_virtual_kind(s: &str) -> Result<VirtualKind, StoreError> {
+    VirtualKind::ALL
+        .into_iter()
+        .find(|k| virtual_kind_str(*k) == s)
+        .ok_or_else(|| StoreError::Internal(format!("bad virtual kind '{s}' in the database")))
+}
+
+pub(crate) fn parse_state(s: Option<String>) -> Result<Option<StockState>, StoreError> {
+    s.map(|s| parse("stock state", StockState::from_str(&s))).transpose()
+}
+
+/// The state columns of `stock_levels`, in [`StockState::ALL`] order; also the column names of folded balances.
+pub(crate) const STATE_COLUMNS: &str =
+    "available, committed, reserved, damaged, quality_control, safety_stock, incoming";
+
+/// Reads the seven state columns (named as in [`STATE_COLUMNS`]) of a row.
+pub(crate) fn balance(row: &SqliteRow) -> Result<Balance, StoreError> {
+    let mut b = Balance::default();
+    for state in StockState::ALL {
+        b.add(state, row.try_get::<i64, _>(state.as_str()).map_err(internal)?);
+    }
+    Ok(b)
+}
+
+/// Any database error that no caller can act on.
+pub(crate) fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// Maps a database error. SQLite names the clashing `table.column` in unique and (our named) check violations;
+/// a foreign key violation names nothing, so the caller says which reference it was.
+pub(crate) fn db_error(e: sqlx::Error, foreign_key: &str) -> StoreError {
+    use sqlx::error::ErrorKind;
+    match &e {
+        sqlx::Error::Database(db) => match db.kind() {
+            ErrorKind::UniqueViolation | ErrorKind::CheckViolation => {
+                let message = db.message();
+                let constraint = message.split_once(": ").map(|(_, c)| c).unwrap_or(message);
+                StoreError::Conflict { constraint: constraint.to_string() }
+            }
+            ErrorKind::ForeignKeyViolation => StoreError::Conflict { constraint: foreign_key.to_string() },
+            _ => StoreError::Internal(e.to_string()),
+        },
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
+/// [`db_error`] for statements whose only foreign keys cannot fail in practice.
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    db_error(e, "foreign_key")
+}

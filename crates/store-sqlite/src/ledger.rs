@@ -1,0 +1,353 @@
+//! The ledger: the one write path ([`LedgerStore::apply_batch`]) and the reads of balances and movements.
+
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use app::store::{
+    Decide, LedgerStore, LevelFilter, LevelRow, MovementFilter, MovementRecord, NewMovement, OutboxEvent, StoreResult,
+};
+use app::StoreError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::stock::{Balance, BalanceKey, Balances, ItemId, Reason, StockState};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use crate::codec::{balance, db, from_micros, internal, micros, parse, parse_state, STATE_COLUMNS};
+use crate::{chunks, push_within, SqliteStore};
+
+/// Loads the stored balances of `keys`; a key without a row is present with a zero balance.
+async fn load_balances(conn: &mut SqliteConnection, keys: &[BalanceKey]) -> StoreResult<Balances> {
+    let mut out: Balances = keys.iter().map(|k| (*k, Balance::default())).collect();
+    for chunk in chunks(keys, 2) {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT item_id, location_id, {STATE_COLUMNS} FROM stock_levels WHERE (item_id, location_id) IN (VALUES "
+        ));
+        let mut list = qb.separated(", ");
+        for (item, location) in chunk {
+            list.push("(").push_bind_unseparated(item).push_unseparated(", ").push_bind_unseparated(location);
+            list.push_unseparated(")");
+        }
+        qb.push(")");
+        for row in qb.build().fetch_all(&mut *conn).await.map_err(db)? {
+            let key = (row.try_get("item_id").map_err(internal)?, row.try_get("location_id").map_err(internal)?);
+            out.insert(key, balance(&row)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the movements in multi-row INSERTs and returns their ids in the order given.
+async fn insert_movements(conn: &mut SqliteConnection, movements: &[NewMovement]) -> StoreResult<Vec<i64>> {
+    let mut ids = Vec::with_capacity(movements.len());
+    for chunk in chunks(movements, 12) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO movements (item_id, quantity, from_location_id, from_state, to_location_id, to_state, \
+             reason, reference, note, actor, request_id, recorded_at) ",
+        );
+        qb.push_values(chunk, |mut b, m| {
+            b.push_bind(m.item_id)
+                .push_bind(m.quantity)
+                .push_bind(m.from_location_id)
+                .push_bind(m.from_state.map(StockState::as_str))
+                .push_bind(m.to_location_id)
+                .push_bind(m.to_state.map(StockState::as_str))
+                .push_bind(m.reason.as_str())
+                .push_bind(&m.reference)
+                .push_bind(&m.note)
+                .push_bind(&m.actor)
+                .push_bind(&m.request_id)
+                .push_bind(micros(m.recorded_at));
+        });
+        qb.push(" RETURNING id");
+        let mut chunk_ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *conn).await.map_err(db)?;
+        // RETURNING yields rows in no promised order, but AUTOINCREMENT hands out ids in insertion order, so the
+        // sorted ids are the rows in the order they were given. Holding the only write lock, the ids of one
+        // statement are also consecutive; anything else would mean the ids are not what we think they are.
+        chunk_ids.sort_unstable();
+        let consecutive = match (chunk_ids.first(), chunk_ids.last()) {
+            (Some(first), Some(last)) => last - first + 1 == chunk.len() as i64,
+            _ => false,
+        };
+        if chunk_ids.len() != chunk.len() || !consecutive {
+            return Err(StoreError::Internal(format!(
+                "inserting {} movements returned unexpected ids {:?}…",
+                chunk.len(),
+                &chunk_ids[..chunk_ids.len().min(5)]
+            )));
+        }
+        ids.extend(chunk_ids);
+    }
+    Ok(ids)
+}
+
+async fn insert_events(conn: &mut SqliteConnection, events: &[OutboxEvent], now: DateTime<Utc>) -> StoreResult<()> {
+    for chunk in chunks(events, 3) {
+        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO outbox (topic, payload, created_at) ");
+        qb.push_values(chunk, |mut b, e| {
+            b.push_bind(&e.topic).push_bind(e.payload.to_string()).push_bind(micros(now));
+        });
+        qb.build().execute(&mut *conn).await.map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Writes changed balances. The CHECK constraints refuse a negative state here, failing the whole batch.
+async fn upsert_balances(conn: &mut SqliteConnection, changed: &[(BalanceKey, Balance)]) -> StoreResult<()> {
+    for chunk in chunks(changed, 9) {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("INSERT INTO stock_levels (item_id, location_id, {STATE_COLUMNS}) "));
+        qb.push_values(chunk, |mut b, ((item, location), bal)| {
+            b.push_bind(*item).push_bind(*location);
+            for state in StockState::ALL {
+                b.push_bind(bal.get(state));
+            }
+        });
+        qb.push(" ON CONFLICT (item_id, location_id) DO UPDATE SET ");
+        let mut sets = qb.separated(", ");
+        for state in StockState::ALL {
+            sets.push(format!("{0} = excluded.{0}", state.as_str()));
+        }
+        qb.build().execute(&mut *conn).await.map_err(db)?;
+    }
+    Ok(())
+}
+
+fn level_row(row: &SqliteRow) -> StoreResult<LevelRow> {
+    Ok(LevelRow {
+        item_id: row.try_get("item_id").map_err(internal)?,
+        sku: row.try_get("sku").map_err(internal)?,
+        location_id: row.try_get("location_id").map_err(internal)?,
+        path: row.try_get("path").map_err(internal)?,
+        balance: balance(row)?,
+    })
+}
+
+/// `s.available, s.committed, …` for a table alias.
+fn state_columns(alias: &str) -> String {
+    StockState::ALL.iter().map(|s| format!("{alias}.{}", s.as_str())).collect::<Vec<_>>().join(", ")
+}
+
+/// `(s.available <> 0 OR s.committed <> 0 OR …)`.
+fn any_nonzero(alias: &str) -> String {
+    let parts: Vec<String> = StockState::ALL.iter().map(|s| format!("{alias}.{} <> 0", s.as_str())).collect();
+    format!("({})", parts.join(" OR "))
+}
+
+/// Which movements a fold reads.
+#[derive(Clone, Copy, Default)]
+struct FoldScope {
+    as_of: Option<DateTime<Utc>>,
+    after_item: Option<ItemId>,
+    item: Option<ItemId>,
+}
+
+impl FoldScope {
+    fn push_conditions(&self, qb: &mut QueryBuilder<'_, Sqlite>) {
+        if let Some(t) = self.as_of {
+            qb.push(" AND recorded_at <= ").push_bind(micros(t));
+        }
+        if let Some(after) = self.after_item {
+            qb.push(" AND item_id > ").push_bind(after);
+        }
+        if let Some(item) = self.item {
+            qb.push(" AND item_id = ").push_bind(item);
+        }
+    }
+}
+
+/// Appends a CTE `folded AS (…)`: the movements in `scope` folded into balances per (item, location). Each
+/// stocked side adds (to) or subtracts (from) its quantity in its state; virtual sides have no state and no
+/// balance, so they are skipped.
+fn push_folded_cte(qb: &mut QueryBuilder<'_, Sqlite>, scope: FoldScope) {
+    let mut sums = String::new();
+    for s in StockState::ALL {
+        let _ = write!(sums, ", SUM(CASE WHEN state = '{0}' THEN q ELSE 0 END) AS {0}", s.as_str());
+    }
+    qb.push(format!(
+        "folded AS MATERIALIZED (SELECT item_id, location_id{sums} FROM ( \
+           SELECT item_id, to_location_id AS location_id, to_state AS state, quantity AS q FROM movements \
+            WHERE to_state IS NOT NULL"
+    ));
+    scope.push_conditions(qb);
+    qb.push(
+        " UNION ALL SELECT item_id, from_location_id, from_state, -quantity FROM movements WHERE from_state IS NOT NULL",
+    );
+    scope.push_conditions(qb);
+    qb.push(") GROUP BY item_id, location_id)");
+}
+
+/// Appends the conditions a listed level row meets: in the location subtree (when given) and not all zero.
+fn push_level_filter<'a>(qb: &mut QueryBuilder<'a, Sqlite>, within: &'a Option<String>) {
+    if let Some(within) = within {
+        qb.push(" AND ");
+        push_within(qb, "l.path", within);
+    }
+    qb.push(format!(" AND {}", any_nonzero("s")));
+}
+
+/// Appends the paged level query over `source` (`stock_levels`, or the `folded` CTE pushed before it): first the
+/// ids of the next `item_limit` items that have a listed row, then those items' listed rows in item, then path
+/// order. Finding the page first lets SQLite walk the primary key and stop early instead of reading every row.
+fn push_levels_page<'a>(
+    qb: &mut QueryBuilder<'a, Sqlite>,
+    source: &str,
+    filter: &'a LevelFilter,
+    after_item: Option<ItemId>,
+    item_limit: u32,
+) {
+    qb.push(format!(
+        "page AS (SELECT DISTINCT s.item_id FROM {source} s JOIN locations l ON l.id = s.location_id WHERE s.item_id > "
+    ))
+    .push_bind(after_item.unwrap_or(i64::MIN));
+    if let Some(item) = filter.item_id {
+        qb.push(" AND s.item_id = ").push_bind(item);
+    }
+    push_level_filter(qb, &filter.within);
+    qb.push(" ORDER BY s.item_id LIMIT ").push_bind(i64::from(item_limit));
+    qb.push(format!(
+        ") SELECT s.item_id, i.sku, s.location_id, l.path, {states} FROM page p \
+           JOIN {source} s ON s.item_id = p.item_id JOIN locations l ON l.id = s.location_id \
+           JOIN items i ON i.id = s.item_id WHERE 1 = 1",
+        states = state_columns("s"),
+    ));
+    push_level_filter(qb, &filter.within);
+    qb.push(" ORDER BY s.item_id, l.path");
+}
+
+/// Every row of a balance source with the natural keys of its item and location.
+fn all_levels_sql(source: &str) -> String {
+    format!(
+        "SELECT s.item_id, i.sku, s.location_id, l.path, {states} FROM {source} s \
+           JOIN items i ON i.id = s.item_id JOIN locations l ON l.id = s.location_id \
+          ORDER BY s.item_id, l.path",
+        states = state_columns("s"),
+    )
+}
+
+fn movement_record(row: &SqliteRow) -> StoreResult<MovementRecord> {
+    let reason: String = row.try_get("reason").map_err(internal)?;
+    Ok(MovementRecord {
+        id: row.try_get("id").map_err(internal)?,
+        sku: row.try_get("sku").map_err(internal)?,
+        from_path: row.try_get("from_path").map_err(internal)?,
+        to_path: row.try_get("to_path").map_err(internal)?,
+        movement: NewMovement {
+            item_id: row.try_get("item_id").map_err(internal)?,
+            quantity: row.try_get("quantity").map_err(internal)?,
+            from_location_id: row.try_get("from_location_id").map_err(internal)?,
+            from_state: parse_state(row.try_get("from_state").map_err(internal)?)?,
+            to_location_id: row.try_get("to_location_id").map_err(internal)?,
+            to_state: parse_state(row.try_get("to_state").map_err(internal)?)?,
+            reason: parse("reason", Reason::from_str(&reason))?,
+            reference: row.try_get("reference").map_err(internal)?,
+            note: row.try_get("note").map_err(internal)?,
+            actor: row.try_get("actor").map_err(internal)?,
+            request_id: row.try_get("request_id").map_err(internal)?,
+            recorded_at: from_micros(row.try_get("recorded_at").map_err(internal)?)?,
+        },
+    })
+}
+
+#[async_trait]
+impl LedgerStore for SqliteStore {
+    async fn apply_batch(&self, keys: &[BalanceKey], decide: &mut Decide<'_>) -> StoreResult<Vec<i64>> {
+        let mut w = self.write().await?;
+        let result = async {
+            let conn = &mut *w.tx;
+            let mut balances = load_balances(conn, keys).await?;
+            let before = balances.clone();
+            let (movements, events) = decide(&mut balances);
+            let ids = insert_movements(conn, &movements).await?;
+            insert_events(conn, &events, Utc::now()).await?;
+            let mut changed: Vec<(BalanceKey, Balance)> = balances
+                .into_iter()
+                .filter(|(key, bal)| before.get(key).copied().unwrap_or_default() != *bal)
+                .collect();
+            // A stable write order makes batches reproducible (and, on a server database, lock in one order).
+            changed.sort_unstable_by_key(|(key, _)| *key);
+            upsert_balances(conn, &changed).await?;
+            Ok(ids)
+        }
+        .await;
+        w.finish(result).await
+    }
+
+    async fn levels(
+        &self,
+        filter: &LevelFilter,
+        after_item: Option<ItemId>,
+        item_limit: u32,
+    ) -> StoreResult<Vec<LevelRow>> {
+        let mut qb = QueryBuilder::<Sqlite>::new("WITH ");
+        push_levels_page(&mut qb, "stock_levels", filter, after_item, item_limit);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(level_row).collect()
+    }
+
+    async fn levels_as_of(
+        &self,
+        filter: &LevelFilter,
+        as_of: DateTime<Utc>,
+        after_item: Option<ItemId>,
+        item_limit: u32,
+    ) -> StoreResult<Vec<LevelRow>> {
+        // The item conditions are applied inside the fold too, so that the index on (item_id, id) narrows the
+        // movements read; the fold is materialized once and then paged like the stored balances.
+        let mut qb = QueryBuilder::<Sqlite>::new("WITH ");
+        push_folded_cte(&mut qb, FoldScope { as_of: Some(as_of), after_item, item: filter.item_id });
+        qb.push(", ");
+        push_levels_page(&mut qb, "folded", filter, after_item, item_limit);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(level_row).collect()
+    }
+
+    async fn movements(
+        &self,
+        filter: &MovementFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<MovementRecord>> {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT m.id, m.item_id, i.sku, m.quantity, m.from_location_id, f.path AS from_path, m.from_state, \
+                    m.to_location_id, t.path AS to_path, m.to_state, m.reason, m.reference, m.note, m.actor, \
+                    m.request_id, m.recorded_at \
+               FROM movements m JOIN items i ON i.id = m.item_id \
+               JOIN locations f ON f.id = m.from_location_id JOIN locations t ON t.id = m.to_location_id \
+              WHERE m.id > ",
+        );
+        qb.push_bind(after.unwrap_or(i64::MIN));
+        if let Some(item) = filter.item_id {
+            qb.push(" AND m.item_id = ").push_bind(item);
+        }
+        if let Some(reason) = filter.reason {
+            qb.push(" AND m.reason = ").push_bind(reason.as_str());
+        }
+        if let Some(within) = &filter.within {
+            qb.push(" AND (");
+            push_within(&mut qb, "f.path", within);
+            qb.push(" OR ");
+            push_within(&mut qb, "t.path", within);
+            qb.push(")");
+        }
+        qb.push(" ORDER BY m.id LIMIT ").push_bind(i64::from(limit));
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(movement_record).collect()
+    }
+
+    async fn balances_and_ledger(&self) -> StoreResult<(Vec<LevelRow>, Vec<LevelRow>)> {
+        // One read transaction: in WAL mode it sees one snapshot from its first read to its end, so no batch can
+        // commit between reading the balances and folding the ledger.
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let stored = sqlx::query(&all_levels_sql("stock_levels")).fetch_all(&mut *tx).await.map_err(db)?;
+        let mut qb = QueryBuilder::<Sqlite>::new("WITH ");
+        push_folded_cte(&mut qb, FoldScope::default());
+        qb.push(" ");
+        qb.push(all_levels_sql("folded"));
+        let folded = qb.build().fetch_all(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(internal)?;
+        let stored = stored.iter().map(level_row).collect::<StoreResult<Vec<_>>>()?;
+        let folded = folded.iter().map(level_row).collect::<StoreResult<Vec<_>>>()?;
+        Ok((stored, folded))
+    }
+}

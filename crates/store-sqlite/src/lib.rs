@@ -1,0 +1,160 @@
+//! The embedded SQLite store: one database file in WAL mode, implementing every store trait of `app`.
+//!
+//! Reads use the connection pool freely (WAL lets them run beside a writer). Writes are serialized within the
+//! process by one async mutex held across each write transaction, and every write transaction starts with
+//! `BEGIN IMMEDIATE`: SQLite has a single writer anyway, and taking the write lock up front avoids the deadlock of
+//! two deferred transactions that both try to upgrade from reading to writing.
+
+mod catalog;
+mod codec;
+mod idempotency;
+mod ledger;
+mod locations;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::StoreError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::codec::internal;
+
+/// The largest number of bound parameters we put in one statement. SQLite allows 32766; staying far below keeps
+/// statements small enough to prepare quickly while still cutting round trips by hundreds.
+const MAX_PARAMS: usize = 3_000;
+
+/// How long a connection waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections in a file database's pool: readers run in parallel beside the single writer.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// The SQLite store. Cheap to clone: clones share the pool and the write lock.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Held across every write transaction, so that this process never has two writers waiting on each other.
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) and migrates the database at `url`: `sqlite://path.db`, `sqlite:path.db`, a
+    /// plain file path, or `sqlite::memory:` for a private in-memory database.
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        let (options, in_memory) = parse_url(url)?;
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before it is acknowledged; NORMAL in WAL mode may lose the last
+            // transactions on power loss, and an acknowledged stock movement must never be lost.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool_options = if in_memory {
+            // An in-memory database lives as long as its connection: one connection, never closed while the
+            // pool lives, is the database.
+            SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+        };
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Internal(format!("cannot open SQLite database '{url}': {e}")))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Internal(format!("cannot migrate SQLite database '{url}': {e}")))?;
+        Ok(SqliteStore { pool, write_lock: Arc::new(Mutex::new(())) })
+    }
+
+    /// The connection pool, for tools and tests that need raw SQL.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction: takes the process's write lock, then SQLite's (`BEGIN IMMEDIATE`).
+    async fn write(&self) -> Result<WriteTx<'_>, StoreError> {
+        let guard = self.write_lock.lock().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(internal)?;
+        Ok(WriteTx { tx, _guard: guard })
+    }
+}
+
+/// A write transaction together with the process's write lock. Fields drop in order: the transaction (rolled back
+/// unless committed) before the lock is released.
+struct WriteTx<'a> {
+    tx: Transaction<'static, Sqlite>,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl WriteTx<'_> {
+    /// Commits when `result` is `Ok`, and rolls back at once otherwise, so that the next writer never waits for
+    /// a rollback that was only queued.
+    async fn finish<T>(self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match result {
+            Ok(v) => {
+                self.tx.commit().await.map_err(internal)?;
+                Ok(v)
+            }
+            Err(e) => {
+                if let Err(rollback) = self.tx.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback of a failed write transaction failed");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Reads the URL forms [`SqliteStore::connect`] accepts; the flag tells an in-memory database.
+fn parse_url(url: &str) -> Result<(SqliteConnectOptions, bool), StoreError> {
+    let bad = |e: sqlx::Error| StoreError::Internal(format!("bad SQLite URL '{url}': {e}"));
+    if url.starts_with("sqlite:") {
+        let options = SqliteConnectOptions::from_str(url).map_err(bad)?;
+        let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+        let in_memory = rest.starts_with(":memory:") || rest.contains("mode=memory");
+        Ok((options, in_memory))
+    } else if url == ":memory:" {
+        Ok((SqliteConnectOptions::from_str("sqlite::memory:").map_err(bad)?, true))
+    } else {
+        // A plain path is taken literally: no URL decoding, so `?` and `%` in file names mean themselves.
+        Ok((SqliteConnectOptions::new().filename(Path::new(url)), false))
+    }
+}
+
+/// Splits `items` into chunks that bind at most [`MAX_PARAMS`] parameters when each item binds `per_item`.
+fn chunks<T>(items: &[T], per_item: usize) -> std::slice::Chunks<'_, T> {
+    items.chunks((MAX_PARAMS / per_item.max(1)).max(1))
+}
+
+/// `?, ?, ?` with `n` placeholders, for `IN (...)` lists.
+fn placeholders(n: usize) -> String {
+    let mut s = String::with_capacity(n * 3);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('?');
+    }
+    s
+}
+
+/// Appends "`column` is the location at `path` or lies below it". Not LIKE: `_` and `%` are wildcards there,
+/// and location codes may contain `_`.
+fn push_within<'a>(qb: &mut QueryBuilder<'a, Sqlite>, column: &str, path: &'a str) {
+    qb.push(format!("({column} = "))
+        .push_bind(path)
+        .push(format!(" OR substr({column}, 1, length("))
+        .push_bind(path)
+        .push(") + 1) = ")
+        .push_bind(path)
+        .push(" || '/')");
+}
+
+#[cfg(test)]
+mod tests;

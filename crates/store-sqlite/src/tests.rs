@@ -1,0 +1,322 @@
+//! SQLite-specific checks: URL forms, pragmas, migrations on reopen, and the triggers that keep the ledger
+//! immutable.
+
+use app::store::{CatalogStore, LedgerStore, LocationStore, NewMovement, OutboxEvent};
+use chrono::Utc;
+use domain::catalog::{InventoryPolicy, ProductFields, ProductStatus, VariantFields};
+use domain::stock::{Reason, StockState, VirtualKind};
+use rust_decimal::Decimal;
+use sqlx::Row;
+
+use super::*;
+
+fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    (dir, path)
+}
+
+async fn pragma(store: &SqliteStore, name: &str) -> String {
+    let row = sqlx::query(&format!("PRAGMA {name}")).fetch_one(store.pool()).await.unwrap();
+    // Journal mode answers as text, the others as integers.
+    row.try_get::<String, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|v| v.to_string())).unwrap()
+}
+
+async fn count(store: &SqliteStore, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(store.pool()).await.unwrap()
+}
+
+#[tokio::test]
+async fn every_url_form_opens_the_same_file() {
+    let (_dir, path) = temp_db();
+    let p = path.display().to_string();
+    for url in [format!("sqlite://{p}"), format!("sqlite:{p}"), p.clone()] {
+        let store = SqliteStore::connect(&url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(count(&store, "locations").await, 5, "{url}");
+        store.pool().close().await;
+    }
+    assert!(path.exists());
+}
+
+#[tokio::test]
+async fn a_plain_path_is_taken_literally() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd name %20 #1.db");
+    let store = SqliteStore::connect(&path.display().to_string()).await.unwrap();
+    store.pool().close().await;
+    assert!(path.exists(), "the file is created under exactly the given name");
+}
+
+#[tokio::test]
+async fn file_databases_are_durable_wal_with_foreign_keys() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::connect(&path.display().to_string()).await.unwrap();
+    assert_eq!(pragma(&store, "journal_mode").await, "wal");
+    assert_eq!(pragma(&store, "synchronous").await, "2", "FULL");
+    assert_eq!(pragma(&store, "foreign_keys").await, "1");
+    assert_eq!(pragma(&store, "busy_timeout").await, "10000");
+}
+
+#[tokio::test]
+async fn memory_databases_are_one_shared_database() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let other = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let fields = location_fields();
+    store.create_location(None, "WH1", domain::location::LocationKind::Warehouse, &fields, Utc::now()).await.unwrap();
+    assert!(store.get_location("WH1").await.unwrap().is_some(), "every read sees the writes");
+    assert!(store.clone().get_location("WH1").await.unwrap().is_some(), "clones share the database");
+    assert!(other.get_location("WH1").await.unwrap().is_none(), "each connect is a database of its own");
+    assert_eq!(store.pool().options().get_max_connections(), 1);
+}
+
+#[tokio::test]
+async fn migrations_run_once_and_data_survives_reopening() {
+    let (_dir, path) = temp_db();
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store
+        .create_location(None, "WH1", domain::location::LocationKind::Warehouse, &location_fields(), Utc::now())
+        .await
+        .unwrap();
+    store.pool().close().await;
+
+    let reopened = SqliteStore::connect(&url).await.unwrap();
+    assert!(reopened.get_location("WH1").await.unwrap().is_some());
+    assert_eq!(count(&reopened, "locations").await, 6, "the virtual locations were seeded once");
+    assert_eq!(count(&reopened, "_sqlx_migrations").await, 1);
+    assert_eq!(reopened.virtual_locations().await.unwrap().len(), VirtualKind::ALL.len());
+}
+
+#[tokio::test]
+async fn bad_urls_are_reported() {
+    assert!(matches!(SqliteStore::connect("sqlite://x.db?mode=nonsense").await, Err(StoreError::Internal(_))));
+    let dir = tempfile::tempdir().unwrap();
+    let missing_dir = dir.path().join("no/such/dir/x.db");
+    assert!(matches!(SqliteStore::connect(&missing_dir.display().to_string()).await, Err(StoreError::Internal(_))));
+}
+
+fn location_fields() -> app::store::LocationFields {
+    app::store::LocationFields {
+        name: "Main".into(),
+        address: None,
+        latitude: None,
+        longitude: None,
+        pick_sequence: None,
+        sellable: true,
+    }
+}
+
+/// A store with one item received into one bin; returns the item id.
+async fn store_with_a_movement() -> (SqliteStore, i64) {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let now = Utc::now();
+    let product = ProductFields {
+        handle: "tee".into(),
+        title: "Tee".into(),
+        description: String::new(),
+        vendor: None,
+        category: None,
+        tags: vec![],
+        images: vec![],
+        status: ProductStatus::Draft,
+        options: vec![],
+    };
+    let variant = VariantFields {
+        sku: "TEE".into(),
+        barcode: None,
+        options: vec![],
+        price: Decimal::new(100, 2),
+        compare_at_price: None,
+        currency: "EUR".into(),
+        cost: None,
+        weight_grams: None,
+        length_mm: None,
+        width_mm: None,
+        height_mm: None,
+        tracked: true,
+        inventory_policy: InventoryPolicy::Deny,
+    };
+    let item = store.create_product(&product, &[variant], now).await.unwrap().variants[0].item_id;
+    let wh = store
+        .create_location(None, "WH1", domain::location::LocationKind::Warehouse, &location_fields(), now)
+        .await
+        .unwrap();
+    let bin = store
+        .create_location(Some(wh.id), "WH1/B1", domain::location::LocationKind::Bin, &location_fields(), now)
+        .await
+        .unwrap();
+    let supplier = store.virtual_locations().await.unwrap()[&VirtualKind::Supplier];
+    let m = NewMovement {
+        item_id: item,
+        quantity: 3,
+        from_location_id: supplier,
+        from_state: None,
+        to_location_id: bin.id,
+        to_state: Some(StockState::Available),
+        reason: Reason::Received,
+        reference: None,
+        note: None,
+        actor: "test".into(),
+        request_id: None,
+        recorded_at: now,
+    };
+    let mut decide = |b: &mut domain::stock::Balances| {
+        b.entry((item, bin.id)).or_default().add(StockState::Available, 3);
+        (vec![m.clone()], vec![OutboxEvent { topic: "t".into(), payload: serde_json::json!({"n": 1}) }])
+    };
+    store.apply_batch(&[(item, bin.id)], &mut decide).await.unwrap();
+    (store, item)
+}
+
+#[tokio::test]
+async fn the_ledger_refuses_updates_and_deletes() {
+    let (store, _) = store_with_a_movement().await;
+    let update = sqlx::query("UPDATE movements SET quantity = 99").execute(store.pool()).await.unwrap_err();
+    assert!(update.to_string().contains("immutable"), "{update}");
+    let delete = sqlx::query("DELETE FROM movements").execute(store.pool()).await.unwrap_err();
+    assert!(delete.to_string().contains("immutable"), "{delete}");
+    let q: i64 = sqlx::query_scalar("SELECT quantity FROM movements").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(q, 3);
+}
+
+#[tokio::test]
+async fn batches_write_their_outbox_events() {
+    let (store, _) = store_with_a_movement().await;
+    let (topic, payload): (String, String) =
+        sqlx::query_as("SELECT topic, payload FROM outbox WHERE delivered_at IS NULL")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(topic, "t");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&payload).unwrap(), serde_json::json!({"n": 1}));
+}
+
+#[tokio::test]
+async fn database_errors_name_the_constraint() {
+    let (store, item) = store_with_a_movement().await;
+    let unique =
+        sqlx::query("INSERT INTO items (sku, created_at) VALUES ('TEE', 0)").execute(store.pool()).await.unwrap_err();
+    assert!(matches!(codec::db(unique), StoreError::Conflict { constraint } if constraint == "items.sku"));
+    let check = sqlx::query("UPDATE stock_levels SET reserved = -1 WHERE item_id = ?")
+        .bind(item)
+        .execute(store.pool())
+        .await
+        .unwrap_err();
+    assert!(matches!(codec::db(check), StoreError::Conflict { constraint } if constraint == "stock_levels.reserved"));
+    let fk = sqlx::query("INSERT INTO stock_levels (item_id, location_id) VALUES (?, 9999)")
+        .bind(item)
+        .execute(store.pool())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(codec::db_error(fk, "stock_levels.location_id"), StoreError::Conflict { constraint } if constraint == "stock_levels.location_id")
+    );
+}
+
+#[tokio::test]
+async fn large_batches_are_written_in_chunks() {
+    // More keys and movements than fit one statement: loading, inserting and upserting must all chunk.
+    let (store, _) = store_with_a_movement().await;
+    let now = Utc::now();
+    let wh = store.get_location("WH1").await.unwrap().unwrap();
+    let mut bins = Vec::new();
+    for i in 0..40 {
+        let path = format!("WH1/X{i}");
+        let rec = store
+            .create_location(Some(wh.id), &path, domain::location::LocationKind::Bin, &location_fields(), now)
+            .await;
+        bins.push(rec.unwrap().id);
+    }
+    let mut items = Vec::new();
+    for i in 0..60 {
+        let v = VariantFields {
+            sku: format!("S{i}"),
+            barcode: None,
+            options: vec![],
+            price: Decimal::ONE,
+            compare_at_price: None,
+            currency: "EUR".into(),
+            cost: None,
+            weight_grams: None,
+            length_mm: None,
+            width_mm: None,
+            height_mm: None,
+            tracked: true,
+            inventory_policy: InventoryPolicy::Deny,
+        };
+        let product = ProductFields {
+            handle: format!("p{i}"),
+            title: "P".into(),
+            description: String::new(),
+            vendor: None,
+            category: None,
+            tags: vec![],
+            images: vec![],
+            status: ProductStatus::Active,
+            options: vec![],
+        };
+        items.push(store.create_product(&product, &[v], now).await.unwrap().variants[0].item_id);
+    }
+    let adjustment = store.virtual_locations().await.unwrap()[&VirtualKind::Adjustment];
+    let keys: Vec<(i64, i64)> = items.iter().flat_map(|i| bins.iter().map(move |b| (*i, *b))).collect();
+    assert!(keys.len() * 2 > MAX_PARAMS, "the test must exceed one chunk");
+    let movements: Vec<NewMovement> = keys
+        .iter()
+        .map(|(item, bin)| NewMovement {
+            item_id: *item,
+            quantity: 1 + bin % 3,
+            from_location_id: adjustment,
+            from_state: None,
+            to_location_id: *bin,
+            to_state: Some(StockState::Available),
+            reason: Reason::Import,
+            reference: None,
+            note: None,
+            actor: "import".into(),
+            request_id: None,
+            recorded_at: now,
+        })
+        .collect();
+    let mut decide = |b: &mut domain::stock::Balances| {
+        for m in &movements {
+            b.entry((m.item_id, m.to_location_id)).or_default().add(StockState::Available, m.quantity);
+        }
+        (movements.clone(), vec![])
+    };
+    let ids = store.apply_batch(&keys, &mut decide).await.unwrap();
+    assert_eq!(ids.len(), keys.len());
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "ids are consecutive and in order");
+    // Spot-check that ids map to their movements in order.
+    let last: (i64, i64) = sqlx::query_as("SELECT item_id, to_location_id FROM movements WHERE id = ?")
+        .bind(ids[ids.len() - 1])
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(last, keys[keys.len() - 1]);
+
+    // A second batch over the same keys sees every stored balance.
+    let mut total = 0;
+    let mut check = |b: &mut domain::stock::Balances| {
+        total = b.values().map(|v| v.available).sum::<i64>();
+        (vec![], vec![])
+    };
+    store.apply_batch(&keys, &mut check).await.unwrap();
+    assert_eq!(total, movements.iter().map(|m| m.quantity).sum::<i64>());
+    let (stored, folded) = store.balances_and_ledger().await.unwrap();
+    assert_eq!(stored.len(), keys.len() + 1);
+    assert_eq!(stored, folded);
+}
+
+#[test]
+fn state_columns_name_every_state() {
+    let names: Vec<&str> = StockState::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(codec::STATE_COLUMNS, names.join(", "));
+}
+
+#[test]
+fn placeholders_and_chunks_fit_sqlite_limits() {
+    assert_eq!(placeholders(3), "?, ?, ?");
+    let items = vec![0; 10_000];
+    assert!(chunks(&items, 17).all(|c| c.len() * 17 <= MAX_PARAMS));
+    assert_eq!(chunks(&items, 1).map(<[i32]>::len).sum::<usize>(), items.len());
+}

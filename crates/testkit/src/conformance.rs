@@ -1,0 +1,1184 @@
+//! The store conformance suite: behaviour every backend must show, written once against `app`'s store traits.
+//!
+//! Each `pub async fn` takes a fresh, empty, migrated store and panics on the first deviation. A backend runs all
+//! of them with [`conformance_suite!`](crate::conformance_suite):
+//!
+//! ```ignore
+//! async fn fresh() -> (tempfile::TempDir, Arc<dyn app::Store>) { /* a new database per test */ }
+//! testkit::conformance_suite!(fresh());
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use app::inventory::{AdjustmentLine, AdjustmentRequest, MoveLineRequest, MoveRequest};
+use app::store::{
+    Address, IdempotencyState, LevelFilter, LevelRow, LocationFields, LocationFilter, LocationRecord, MovementFilter,
+    NewMovement, OutboxEvent, ProductFilter, StoreResult, VariantFilter,
+};
+use app::{Actor, App, AppError, LedgerConfig, Store, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use domain::catalog::{InventoryPolicy, ProductFields, ProductStatus, VariantFields};
+use domain::location::LocationKind;
+use domain::stock::{Balance, BalanceKey, ItemId, LocationId, Reason, StockState, VirtualKind};
+use rust_decimal::Decimal;
+
+/// Expands to one `#[tokio::test]` per suite function. `$make` is an expression of a future that yields
+/// `(guard, store)`: the guard (a temporary directory, a database handle to drop, or `()`) lives until the test
+/// ends, and the store is a fresh, empty, migrated `Arc<dyn app::Store>`. The calling crate needs `tokio` with
+/// the `macros` and `rt` features.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@tests $make;
+            catalog_crud,
+            product_filters_and_pagination,
+            location_tree,
+            ledger_apply_batch_and_levels,
+            ledger_rejects_negative_balances_at_database,
+            levels_as_of,
+            movements_filters_and_pagination,
+            ledger_is_immutable,
+            idempotency_states,
+            import_products_upsert,
+            balances_and_ledger_agree,
+            delete_guards,
+            write_path_through_the_app,
+            concurrent_commands_through_the_app,
+        );
+    };
+    (@tests $make:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[::tokio::test]
+            async fn $name() {
+                let (_guard, store) = $make.await;
+                $crate::conformance::$name(store).await;
+            }
+        )+
+    };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The current time at the precision every store keeps (microseconds), so that records compare equal.
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is in range")
+}
+
+fn product(handle: &str) -> ProductFields {
+    ProductFields {
+        handle: handle.into(),
+        title: format!("Title of {handle}"),
+        description: "A description with ünïcode and 'quotes'.".into(),
+        vendor: Some("Acme".into()),
+        category: Some("Apparel > Shirts".into()),
+        tags: vec!["summer".into(), "cotton".into()],
+        images: vec![format!("https://img.example/{handle}.jpg")],
+        status: ProductStatus::Active,
+        options: vec!["Color".into()],
+    }
+}
+
+fn variant(sku: &str) -> VariantFields {
+    VariantFields {
+        sku: sku.into(),
+        barcode: Some(format!("BC-{sku}")),
+        options: vec![format!("colour-{sku}")],
+        price: Decimal::new(1990, 2),
+        compare_at_price: Some(Decimal::new(2500, 2)),
+        currency: "EUR".into(),
+        cost: Some(Decimal::new(70_125, 4)),
+        weight_grams: Some(180),
+        length_mm: Some(300),
+        width_mm: None,
+        height_mm: Some(5),
+        tracked: true,
+        inventory_policy: InventoryPolicy::Deny,
+    }
+}
+
+fn location_fields(name: &str) -> LocationFields {
+    LocationFields {
+        name: name.into(),
+        address: None,
+        latitude: None,
+        longitude: None,
+        pick_sequence: None,
+        sellable: true,
+    }
+}
+
+/// Creates a location below `parent` (or at the root), with the path built from the parent's.
+async fn location(
+    store: &dyn Store,
+    parent: Option<&LocationRecord>,
+    code: &str,
+    kind: LocationKind,
+) -> LocationRecord {
+    let path = match parent {
+        Some(p) => format!("{}/{code}", p.path),
+        None => code.to_string(),
+    };
+    store
+        .create_location(parent.map(|p| p.id), &path, kind, &location_fields(code), now())
+        .await
+        .unwrap_or_else(|e| panic!("creating location {path}: {e}"))
+}
+
+/// A product with one variant per SKU; returns the item ids in SKU order.
+async fn items(store: &dyn Store, handle: &str, skus: &[&str]) -> Vec<ItemId> {
+    let variants: Vec<VariantFields> = skus.iter().map(|s| variant(s)).collect();
+    let rec = store.create_product(&product(handle), &variants, now()).await.expect("create product");
+    rec.variants.iter().map(|v| v.item_id).collect()
+}
+
+/// Two warehouses with bins: `WH1/A/1`, `WH1/A/2`, `WH2/1`; returns the bins' ids in that order.
+async fn bins(store: &dyn Store) -> [LocationId; 3] {
+    let wh1 = location(store, None, "WH1", LocationKind::Warehouse).await;
+    let zone = location(store, Some(&wh1), "A", LocationKind::Zone).await;
+    let b1 = location(store, Some(&zone), "1", LocationKind::Bin).await;
+    let b2 = location(store, Some(&zone), "2", LocationKind::Bin).await;
+    let wh2 = location(store, None, "WH2", LocationKind::Warehouse).await;
+    let b3 = location(store, Some(&wh2), "1", LocationKind::Bin).await;
+    [b1.id, b2.id, b3.id]
+}
+
+async fn virtual_id(store: &dyn Store, kind: VirtualKind) -> LocationId {
+    store.virtual_locations().await.expect("virtual locations")[&kind]
+}
+
+/// A movement from a virtual location into a stocked state (`from_state: None`) or between stocked states.
+#[allow(clippy::too_many_arguments)]
+fn movement(
+    item: ItemId,
+    quantity: i64,
+    from: LocationId,
+    from_state: Option<StockState>,
+    to: LocationId,
+    to_state: Option<StockState>,
+    reason: Reason,
+    at: DateTime<Utc>,
+) -> NewMovement {
+    NewMovement {
+        item_id: item,
+        quantity,
+        from_location_id: from,
+        from_state,
+        to_location_id: to,
+        to_state,
+        reason,
+        reference: Some("REF-1".into()),
+        note: None,
+        actor: "conformance".into(),
+        request_id: Some("req-1".into()),
+        recorded_at: at,
+    }
+}
+
+/// The balance keys a movement touches (its stocked sides).
+fn keys_of(movements: &[NewMovement]) -> Vec<BalanceKey> {
+    let mut keys = Vec::new();
+    for m in movements {
+        for (location, state) in [(m.from_location_id, m.from_state), (m.to_location_id, m.to_state)] {
+            if state.is_some() && !keys.contains(&(m.item_id, location)) {
+                keys.push((m.item_id, location));
+            }
+        }
+    }
+    keys
+}
+
+/// Books movements through the one write path, updating balances as the domain would (without its checks, so
+/// that the database's own checks can be tested too).
+async fn book(store: &dyn Store, movements: Vec<NewMovement>) -> StoreResult<Vec<i64>> {
+    let keys = keys_of(&movements);
+    let mut decide = |balances: &mut domain::stock::Balances| {
+        for m in &movements {
+            if let Some(s) = m.from_state {
+                balances.entry((m.item_id, m.from_location_id)).or_default().add(s, -m.quantity);
+            }
+            if let Some(s) = m.to_state {
+                balances.entry((m.item_id, m.to_location_id)).or_default().add(s, m.quantity);
+            }
+        }
+        let event =
+            OutboxEvent { topic: "test.booked".into(), payload: serde_json::json!({ "count": movements.len() }) };
+        (movements.clone(), vec![event])
+    };
+    store.apply_batch(&keys, &mut decide).await
+}
+
+fn balance(pairs: &[(StockState, i64)]) -> Balance {
+    let mut b = Balance::default();
+    for (s, q) in pairs {
+        b.add(*s, *q);
+    }
+    b
+}
+
+/// Level rows as `(sku, path) -> balance`, for comparisons that read well in a failure message.
+fn by_name(rows: &[LevelRow]) -> BTreeMap<(String, String), Balance> {
+    rows.iter().map(|r| ((r.sku.clone(), r.path.clone()), r.balance)).collect()
+}
+
+fn key(sku: &str, path: &str) -> (String, String) {
+    (sku.to_string(), path.to_string())
+}
+
+/// The constraint named by a `Conflict`, or a panic naming what came instead.
+fn conflict<T: std::fmt::Debug>(r: StoreResult<T>) -> String {
+    match r {
+        Err(StoreError::Conflict { constraint }) => constraint,
+        other => panic!("expected a Conflict, got {other:?}"),
+    }
+}
+
+fn not_found<T: std::fmt::Debug>(r: StoreResult<T>) {
+    match r {
+        Err(StoreError::NotFound) => {}
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+async fn all_levels(store: &dyn Store) -> Vec<LevelRow> {
+    store.levels(&LevelFilter::default(), None, 1_000).await.expect("levels")
+}
+
+async fn all_movements(store: &dyn Store) -> Vec<app::store::MovementRecord> {
+    store.movements(&MovementFilter::default(), None, 10_000).await.expect("movements")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Catalog
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Products and variants are created, read, changed and deleted; uniqueness clashes name the column.
+pub async fn catalog_crud(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let t0 = now();
+    let tee = product("tee");
+    let rec = store.create_product(&tee, &[variant("TEE-RED"), variant("TEE-BLUE")], t0).await.unwrap();
+    assert_eq!(rec.fields, tee);
+    assert_eq!((rec.created_at, rec.updated_at), (t0, t0));
+    let skus: Vec<&str> = rec.variants.iter().map(|v| v.fields.sku.as_str()).collect();
+    assert_eq!(skus, ["TEE-RED", "TEE-BLUE"], "variants come in position (creation) order");
+    assert_eq!(rec.variants[0].fields, variant("TEE-RED"), "every variant field round-trips, decimals exactly");
+    assert!(rec.variants.iter().all(|v| v.product_id == rec.id && v.created_at == t0));
+    assert_ne!(rec.variants[0].item_id, rec.variants[1].item_id, "each variant has its own item");
+
+    assert_eq!(store.get_product(rec.id).await.unwrap().as_ref(), Some(&rec));
+    assert_eq!(store.get_product_by_handle("tee").await.unwrap().as_ref(), Some(&rec));
+    assert_eq!(store.get_product(rec.id + 1000).await.unwrap(), None);
+    assert_eq!(store.get_product_by_handle("nope").await.unwrap(), None);
+
+    // Clashes name the column, and a failed create leaves nothing behind.
+    assert!(conflict(store.create_product(&tee, &[], t0).await).contains("handle"));
+    assert!(conflict(store.create_product(&product("other"), &[variant("OTHER-1"), variant("TEE-RED")], t0).await)
+        .contains("sku"));
+    assert_eq!(store.get_product_by_handle("other").await.unwrap(), None, "the failed create was rolled back");
+    assert!(store.resolve_skus(&["OTHER-1".into()]).await.unwrap().is_empty());
+
+    // Update.
+    let t1 = t0 + Duration::seconds(5);
+    let mut changed = tee.clone();
+    changed.title = "New title".into();
+    changed.tags = vec!["winter".into()];
+    changed.vendor = None;
+    let updated = store.update_product(rec.id, &changed, t1).await.unwrap();
+    assert_eq!(updated.fields, changed);
+    assert_eq!((updated.created_at, updated.updated_at), (t0, t1));
+    assert_eq!(updated.variants, rec.variants, "updating a product leaves its variants alone");
+    not_found(store.update_product(rec.id + 1000, &changed, t1).await);
+    store.create_product(&product("second"), &[], t0).await.unwrap();
+    let mut steal = changed.clone();
+    steal.handle = "second".into();
+    assert!(conflict(store.update_product(rec.id, &steal, t1).await).contains("handle"));
+
+    // Variants.
+    let green = store.create_variant(rec.id, &variant("TEE-GREEN"), t1).await.unwrap();
+    assert_eq!(green.fields, variant("TEE-GREEN"));
+    assert_eq!(green.product_id, rec.id);
+    not_found(store.create_variant(rec.id + 1000, &variant("LOST"), t1).await);
+    assert!(conflict(store.create_variant(rec.id, &variant("TEE-RED"), t1).await).contains("sku"));
+    let reread = store.get_product(rec.id).await.unwrap().unwrap();
+    let skus: Vec<&str> = reread.variants.iter().map(|v| v.fields.sku.as_str()).collect();
+    assert_eq!(skus, ["TEE-RED", "TEE-BLUE", "TEE-GREEN"], "a new variant goes last");
+    assert_eq!(store.get_variant(green.id).await.unwrap().as_ref(), Some(&green));
+    assert_eq!(store.get_variant(green.id + 1000).await.unwrap(), None);
+
+    // Changing a variant's SKU renames its item: the item id (and so its ledger history) stays.
+    let mut renamed = variant("TEE-LIME");
+    renamed.price = Decimal::new(2100, 2);
+    renamed.barcode = None;
+    let lime = store.update_variant(green.id, &renamed, t1).await.unwrap();
+    assert_eq!(lime.fields, renamed);
+    assert_eq!(lime.item_id, green.item_id);
+    let resolved = store.resolve_skus(&["TEE-LIME".into(), "TEE-GREEN".into(), "TEE-RED".into()]).await.unwrap();
+    assert_eq!(resolved.get("TEE-LIME"), Some(&green.item_id));
+    assert_eq!(resolved.get("TEE-RED"), Some(&rec.variants[0].item_id));
+    assert!(!resolved.contains_key("TEE-GREEN"));
+    assert!(conflict(store.update_variant(green.id, &variant("TEE-BLUE"), t1).await).contains("sku"));
+    not_found(store.update_variant(green.id + 1000, &renamed, t1).await);
+
+    // Delete a variant: its item goes too.
+    store.delete_variant(lime.id).await.unwrap();
+    assert_eq!(store.get_variant(lime.id).await.unwrap(), None);
+    assert!(store.resolve_skus(&["TEE-LIME".into()]).await.unwrap().is_empty());
+    not_found(store.delete_variant(lime.id).await);
+
+    // Delete the product: variants and items go with it, and the SKUs are free again.
+    store.delete_product(rec.id).await.unwrap();
+    assert_eq!(store.get_product(rec.id).await.unwrap(), None);
+    assert!(store.resolve_skus(&["TEE-RED".into(), "TEE-BLUE".into()]).await.unwrap().is_empty());
+    assert_eq!(store.get_variant(rec.variants[0].id).await.unwrap(), None);
+    not_found(store.delete_product(rec.id).await);
+    store.create_product(&product("reuse"), &[variant("TEE-RED")], t1).await.expect("a freed SKU can be reused");
+}
+
+/// Product and variant lists filter exactly as documented and paginate by id without gaps or repeats.
+pub async fn product_filters_and_pagination(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let t = now();
+    let mut specs = Vec::new();
+    for (i, (status, vendor, category, tags)) in [
+        (ProductStatus::Active, Some("Acme"), Some("Apparel > Shirts"), vec!["summer"]),
+        (ProductStatus::Draft, Some("Acme"), Some("Apparel"), vec!["winter", "summer"]),
+        (ProductStatus::Archived, Some("Other"), Some("Apparel > Shirts > Tees"), vec![]),
+        (ProductStatus::Active, None, Some("Apparel Deluxe"), vec!["summer sale"]),
+        (ProductStatus::Active, Some("acme"), None, vec!["SUMMER"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut f = product(&format!("p{i}"));
+        f.title = format!("Product {i} 100%_pure");
+        f.status = status;
+        f.vendor = vendor.map(String::from);
+        f.category = category.map(String::from);
+        f.tags = tags.into_iter().map(String::from).collect();
+        let rec = store.create_product(&f, &[variant(&format!("SKU-{i}-A")), variant(&format!("SKU-{i}-B"))], t).await;
+        specs.push(rec.unwrap());
+    }
+    let ids = |recs: Vec<app::store::ProductRecord>| recs.into_iter().map(|r| r.fields.handle).collect::<Vec<_>>();
+    let list = |f: ProductFilter| async move { ids(store.list_products(&f, None, 100).await.unwrap()) };
+
+    assert_eq!(list(ProductFilter::default()).await, ["p0", "p1", "p2", "p3", "p4"]);
+    assert_eq!(
+        list(ProductFilter { status: Some(ProductStatus::Active), ..Default::default() }).await,
+        ["p0", "p3", "p4"]
+    );
+    assert_eq!(list(ProductFilter { vendor: Some("Acme".into()), ..Default::default() }).await, ["p0", "p1"]);
+    assert_eq!(
+        list(ProductFilter { category: Some("Apparel".into()), ..Default::default() }).await,
+        ["p0", "p1", "p2"],
+        "a category matches itself and everything below it, not names that merely start alike"
+    );
+    assert_eq!(
+        list(ProductFilter { category: Some("Apparel > Shirts".into()), ..Default::default() }).await,
+        ["p0", "p2"]
+    );
+    assert_eq!(
+        list(ProductFilter { tag: Some("summer".into()), ..Default::default() }).await,
+        ["p0", "p1"],
+        "tags match exactly"
+    );
+    assert_eq!(
+        list(ProductFilter { q: Some("PRODUCT 3".into()), ..Default::default() }).await,
+        ["p3"],
+        "q ignores case"
+    );
+    assert_eq!(list(ProductFilter { q: Some("P4".into()), ..Default::default() }).await, ["p4"], "q searches handles");
+    assert_eq!(list(ProductFilter { q: Some("100%_p".into()), ..Default::default() }).await.len(), 5);
+    assert!(list(ProductFilter { q: Some("1%0".into()), ..Default::default() }).await.is_empty(), "% is no wildcard");
+    assert!(
+        list(ProductFilter { q: Some("Product_1".into()), ..Default::default() }).await.is_empty(),
+        "_ is no wildcard"
+    );
+    assert_eq!(list(ProductFilter { sku: Some("SKU-2-B".into()), ..Default::default() }).await, ["p2"]);
+    assert!(list(ProductFilter { sku: Some("SKU-2".into()), ..Default::default() }).await.is_empty());
+    assert_eq!(
+        list(ProductFilter {
+            status: Some(ProductStatus::Active),
+            tag: Some("summer".into()),
+            vendor: Some("Acme".into()),
+            ..Default::default()
+        })
+        .await,
+        ["p0"],
+        "filters combine"
+    );
+
+    // Listed products carry their variants in order.
+    let all = store.list_products(&ProductFilter::default(), None, 100).await.unwrap();
+    assert_eq!(all, specs, "a listed product equals the product read alone, variants included");
+
+    // Pagination: pages of two, each after the last id of the previous page.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list_products(&ProductFilter::default(), after, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|p| p.id);
+        seen.extend(page.into_iter().map(|p| p.fields.handle));
+    }
+    assert_eq!(seen, ["p0", "p1", "p2", "p3", "p4"]);
+
+    // Variants.
+    let vlist = |f: VariantFilter, after: Option<i64>, limit: u32| async move {
+        store.list_variants(&f, after, limit).await.unwrap().into_iter().map(|v| v.fields.sku).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        vlist(VariantFilter { product_id: Some(specs[1].id), ..Default::default() }, None, 10).await,
+        ["SKU-1-A", "SKU-1-B"]
+    );
+    assert_eq!(vlist(VariantFilter { sku: Some("SKU-3-A".into()), ..Default::default() }, None, 10).await, ["SKU-3-A"]);
+    assert_eq!(
+        vlist(VariantFilter { barcode: Some("BC-SKU-4-B".into()), ..Default::default() }, None, 10).await,
+        ["SKU-4-B"]
+    );
+    let first = store.list_variants(&VariantFilter::default(), None, 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    assert!(first.windows(2).all(|w| w[0].id < w[1].id), "variants are listed in id order");
+    let rest = store.list_variants(&VariantFilter::default(), Some(first[2].id), 100).await.unwrap();
+    assert_eq!(first.len() + rest.len(), 10);
+    assert!(rest.iter().all(|v| v.id > first[2].id));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Locations
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The tree: built-in virtual locations, paths, subtree filters without wildcard surprises, and delete rules.
+pub async fn location_tree(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let virtuals = store.virtual_locations().await.unwrap();
+    assert_eq!(virtuals.len(), 5);
+    for kind in VirtualKind::ALL {
+        let rec = store.get_location(kind.code()).await.unwrap().expect("virtual location exists");
+        assert_eq!((rec.id, rec.kind, rec.virtual_kind), (virtuals[&kind], LocationKind::Virtual, Some(kind)));
+        assert_eq!(rec.parent_id, None);
+    }
+
+    let t = now();
+    let address = Address {
+        line1: "Dock 4".into(),
+        line2: None,
+        city: "Hamburg".into(),
+        postal_code: "20457".into(),
+        region: Some("HH".into()),
+        country: "DE".into(),
+    };
+    let fields = LocationFields {
+        name: "Main warehouse".into(),
+        address: Some(address),
+        latitude: Some(53.54),
+        longitude: Some(9.98),
+        pick_sequence: None,
+        sellable: true,
+    };
+    let wh1 = store.create_location(None, "WH1", LocationKind::Warehouse, &fields, t).await.unwrap();
+    assert_eq!(
+        (wh1.path.as_str(), wh1.code.as_str(), wh1.kind, wh1.parent_id),
+        ("WH1", "WH1", LocationKind::Warehouse, None)
+    );
+    assert_eq!(wh1.fields, fields, "fields round-trip, address included");
+    assert_eq!((wh1.created_at, wh1.updated_at), (t, t));
+    assert_eq!(store.get_location("WH1").await.unwrap().as_ref(), Some(&wh1));
+
+    let zone = location(store, Some(&wh1), "Z", LocationKind::Zone).await;
+    let shelf = location(store, Some(&zone), "S1", LocationKind::Shelf).await;
+    let b1 = location(store, Some(&shelf), "B1", LocationKind::Bin).await;
+    let b2 = location(store, Some(&shelf), "B_2", LocationKind::Bin).await;
+    let wh10 = location(store, None, "WH10", LocationKind::Warehouse).await;
+    assert_eq!((b2.path.as_str(), b2.code.as_str(), b2.parent_id), ("WH1/Z/S1/B_2", "B_2", Some(shelf.id)));
+
+    assert!(conflict(
+        store.create_location(Some(shelf.id), "WH1/Z/S1/B1", LocationKind::Bin, &location_fields("x"), t).await
+    )
+    .contains("path"));
+
+    let paths = |recs: Vec<LocationRecord>| recs.into_iter().map(|r| r.path).collect::<Vec<_>>();
+    let list = |f: LocationFilter| async move { paths(store.list_locations(&f, None, 100).await.unwrap()) };
+    assert_eq!(
+        list(LocationFilter { within: Some("WH1".into()), ..Default::default() }).await,
+        ["WH1", "WH1/Z", "WH1/Z/S1", "WH1/Z/S1/B1", "WH1/Z/S1/B_2"],
+        "within is the location and its subtree, not WH10"
+    );
+    assert!(
+        list(LocationFilter { within: Some("WH1/Z/S1/B_".into()), ..Default::default() }).await.is_empty(),
+        "_ is no wildcard"
+    );
+    assert!(
+        list(LocationFilter { within: Some("WH1/Z/S1/B%".into()), ..Default::default() }).await.is_empty(),
+        "% is no wildcard"
+    );
+    assert_eq!(
+        list(LocationFilter { kind: Some(LocationKind::Bin), ..Default::default() }).await,
+        ["WH1/Z/S1/B1", "WH1/Z/S1/B_2"]
+    );
+    assert_eq!(
+        list(LocationFilter { parent_id: Some(shelf.id), ..Default::default() }).await,
+        ["WH1/Z/S1/B1", "WH1/Z/S1/B_2"]
+    );
+    assert_eq!(list(LocationFilter { kind: Some(LocationKind::Virtual), ..Default::default() }).await.len(), 5);
+
+    let all = store.list_locations(&LocationFilter::default(), None, 100).await.unwrap();
+    assert_eq!(all.len(), 11);
+    let page1 = store.list_locations(&LocationFilter::default(), None, 4).await.unwrap();
+    let page2 = store.list_locations(&LocationFilter::default(), page1.last().map(|l| l.id), 100).await.unwrap();
+    assert_eq!([page1, page2].concat(), all, "pages join up to the whole list");
+
+    let found = store.resolve_paths(&["WH1/Z/S1/B1".into(), "WH10".into(), "NOWHERE".into()]).await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found["WH1/Z/S1/B1"], b1);
+    assert_eq!(found["WH10"].id, wh10.id);
+
+    // Update.
+    let t1 = t + Duration::seconds(1);
+    let mut f = b1.fields.clone();
+    f.name = "Bin one".into();
+    f.pick_sequence = Some(7);
+    f.sellable = false;
+    let updated = store.update_location(b1.id, &f, t1).await.unwrap();
+    assert_eq!(updated.fields, f);
+    assert_eq!((updated.path.as_str(), updated.created_at, updated.updated_at), ("WH1/Z/S1/B1", b1.created_at, t1));
+    not_found(store.update_location(b1.id + 1000, &f, t1).await);
+
+    // Delete: not with children; leaves go.
+    assert!(conflict(store.delete_location(shelf.id).await).contains("parent"));
+    store.delete_location(b2.id).await.unwrap();
+    assert_eq!(store.get_location("WH1/Z/S1/B_2").await.unwrap(), None);
+    not_found(store.delete_location(b2.id).await);
+    store.delete_location(wh10.id).await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ledger
+// ---------------------------------------------------------------------------------------------------------------
+
+/// `apply_batch` hands `decide` the current balances, writes what it returns, and `levels` reads it back.
+pub async fn ledger_apply_batch_and_levels(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let [b1, b2, b3] = bins(store).await;
+    let it = items(store, "tee", &["A", "B", "C"]).await;
+    let (a, b, c) = (it[0], it[1], it[2]);
+    let supplier = virtual_id(store, VirtualKind::Supplier).await;
+    let t = now();
+    use StockState::*;
+
+    let ids = book(
+        store,
+        vec![
+            movement(a, 10, supplier, None, b1, Some(Available), Reason::Received, t),
+            movement(b, 5, supplier, None, b2, Some(Available), Reason::Received, t),
+            movement(c, 7, supplier, None, b3, Some(Incoming), Reason::Received, t),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids follow the order of the movements: {ids:?}");
+    let written = all_movements(store).await;
+    assert_eq!(written.iter().map(|m| m.id).collect::<Vec<_>>(), ids);
+    assert_eq!(written[1].movement.item_id, b, "the second id is the second movement");
+
+    // decide sees stored balances for known keys and zero for unknown ones.
+    let mut seen = None;
+    let mut decide = |balances: &mut domain::stock::Balances| {
+        seen = Some(balances.clone());
+        (vec![], vec![])
+    };
+    let none = store.apply_batch(&[(a, b1), (a, b2)], &mut decide).await.unwrap();
+    assert!(none.is_empty());
+    let seen = seen.expect("decide was called");
+    assert_eq!(seen.get(&(a, b1)).copied(), Some(balance(&[(Available, 10)])));
+    assert_eq!(seen.get(&(a, b2)).copied().unwrap_or_default(), Balance::default());
+
+    // A move between bins and states.
+    book(store, vec![movement(a, 3, b1, Some(Available), b2, Some(Damaged), Reason::Move, t)]).await.unwrap();
+    let levels = all_levels(store).await;
+    let expected = BTreeMap::from([
+        (key("A", "WH1/A/1"), balance(&[(Available, 7)])),
+        (key("A", "WH1/A/2"), balance(&[(Damaged, 3)])),
+        (key("B", "WH1/A/2"), balance(&[(Available, 5)])),
+        (key("C", "WH2/1"), balance(&[(Incoming, 7)])),
+    ]);
+    assert_eq!(by_name(&levels), expected);
+    let order: Vec<(ItemId, &str)> = levels.iter().map(|r| (r.item_id, r.path.as_str())).collect();
+    assert_eq!(order, [(a, "WH1/A/1"), (a, "WH1/A/2"), (b, "WH1/A/2"), (c, "WH2/1")], "item order, then path order");
+    assert!(levels
+        .iter()
+        .all(|r| r.location_id
+            == [b1, b2, b3][["WH1/A/1", "WH1/A/2", "WH2/1"].iter().position(|p| *p == r.path).unwrap()]));
+
+    // Filters and pagination by item.
+    let f_item = LevelFilter { item_id: Some(a), within: None };
+    assert_eq!(store.levels(&f_item, None, 10).await.unwrap().len(), 2);
+    let f_within = LevelFilter { item_id: None, within: Some("WH1/A/2".into()) };
+    let rows = store.levels(&f_within, None, 10).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.sku.as_str()).collect::<Vec<_>>(), ["A", "B"]);
+    let f_wh = LevelFilter { item_id: None, within: Some("WH1".into()) };
+    assert_eq!(store.levels(&f_wh, None, 10).await.unwrap().len(), 3);
+    let f_wh2 = LevelFilter { item_id: None, within: Some("WH2".into()) };
+    assert_eq!(
+        by_name(&store.levels(&f_wh2, None, 10).await.unwrap()).keys().collect::<Vec<_>>(),
+        [&key("C", "WH2/1")]
+    );
+    let first = store.levels(&LevelFilter::default(), None, 1).await.unwrap();
+    assert_eq!(first.len(), 2, "item_limit counts items, not rows: A has two bins");
+    assert!(first.iter().all(|r| r.item_id == a));
+    let next = store.levels(&LevelFilter::default(), Some(a), 1).await.unwrap();
+    assert_eq!(next.iter().map(|r| r.item_id).collect::<Vec<_>>(), [b]);
+    assert!(store.levels(&LevelFilter::default(), Some(c), 10).await.unwrap().is_empty());
+
+    // Zero balances are stored but not listed.
+    book(store, vec![movement(b, 5, b2, Some(Available), supplier, None, Reason::Correction, t)]).await.unwrap();
+    let levels = by_name(&all_levels(store).await);
+    assert!(!levels.contains_key(&key("B", "WH1/A/2")), "an all-zero balance is not listed");
+    assert_eq!(levels.len(), 3);
+}
+
+/// The database itself refuses a negative state, failing the whole batch: no movement, event or balance stays.
+pub async fn ledger_rejects_negative_balances_at_database(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let [b1, b2, _] = bins(store).await;
+    let a = items(store, "tee", &["A"]).await[0];
+    let supplier = virtual_id(store, VirtualKind::Supplier).await;
+    let t = now();
+    use StockState::*;
+    book(store, vec![movement(a, 5, supplier, None, b1, Some(Available), Reason::Received, t)]).await.unwrap();
+    let levels_before = all_levels(store).await;
+    let movements_before = all_movements(store).await;
+
+    // A decide that (wrongly) drives a balance negative: it moves 8 of the 5 units.
+    let result = book(
+        store,
+        vec![
+            movement(a, 1, supplier, None, b2, Some(Available), Reason::Received, t),
+            movement(a, 8, b1, Some(Available), b2, Some(Available), Reason::Move, t),
+        ],
+    )
+    .await;
+    let constraint = conflict(result);
+    assert!(constraint.contains("stock"), "the stock_levels check names itself: {constraint}");
+    assert_eq!(all_levels(store).await, levels_before, "no balance changed");
+    assert_eq!(all_movements(store).await, movements_before, "no movement was written");
+
+    // Another state, set directly in the map.
+    let mut decide = |balances: &mut domain::stock::Balances| {
+        balances.entry((a, b2)).or_default().add(Reserved, -1);
+        (vec![movement(a, 1, b2, Some(Reserved), supplier, None, Reason::Correction, t)], vec![])
+    };
+    assert!(store.apply_batch(&[(a, b2)], &mut decide).await.is_err());
+
+    // A movement must move something: a zero quantity is refused too.
+    assert!(book(store, vec![movement(a, 0, supplier, None, b1, Some(Available), Reason::Received, t)]).await.is_err());
+
+    assert_eq!(all_levels(store).await, levels_before);
+    assert_eq!(all_movements(store).await, movements_before);
+    let (stored, folded) = store.balances_and_ledger().await.unwrap();
+    assert_eq!(by_name(&stored), by_name(&folded), "the failed batches left the cache and the ledger in step");
+
+    // The store still works after the failures.
+    book(store, vec![movement(a, 5, b1, Some(Available), b2, Some(Available), Reason::Move, t)]).await.unwrap();
+    assert_eq!(by_name(&all_levels(store).await), BTreeMap::from([(key("A", "WH1/A/2"), balance(&[(Available, 5)]))]));
+}
+
+/// Levels at a past time are folded from the movements recorded up to then.
+pub async fn levels_as_of(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let [b1, b2, b3] = bins(store).await;
+    let it = items(store, "tee", &["A", "B"]).await;
+    let (a, b) = (it[0], it[1]);
+    let supplier = virtual_id(store, VirtualKind::Supplier).await;
+    let scrap = virtual_id(store, VirtualKind::Scrap).await;
+    let t1 = now() - Duration::hours(3);
+    let t2 = t1 + Duration::hours(1);
+    let t3 = t2 + Duration::hours(1);
+    use StockState::*;
+    book(
+        store,
+        vec![
+            movement(a, 10, supplier, None, b1, Some(Available), Reason::Received, t1),
+            movement(b, 4, supplier, None, b3, Some(Available), Reason::Received, t1),
+        ],
+    )
+    .await
+    .unwrap();
+    book(store, vec![movement(a, 4, b1, Some(Available), b2, Some(QualityControl), Reason::Move, t2)]).await.unwrap();
+    book(
+        store,
+        vec![
+            movement(a, 6, b1, Some(Available), scrap, None, Reason::Damaged, t3),
+            movement(b, 4, b3, Some(Available), scrap, None, Reason::Shrinkage, t3),
+        ],
+    )
+    .await
+    .unwrap();
+
+    let as_of = |t: DateTime<Utc>, filter: LevelFilter| async move {
+        by_name(&store.levels_as_of(&filter, t, None, 100).await.unwrap())
+    };
+    assert!(as_of(t1 - Duration::seconds(1), LevelFilter::default()).await.is_empty());
+    assert_eq!(
+        as_of(t1, LevelFilter::default()).await,
+        BTreeMap::from([
+            (key("A", "WH1/A/1"), balance(&[(Available, 10)])),
+            (key("B", "WH2/1"), balance(&[(Available, 4)]))
+        ]),
+        "as_of includes movements recorded at exactly that time"
+    );
+    assert_eq!(
+        as_of(t2 + Duration::minutes(30), LevelFilter::default()).await,
+        BTreeMap::from([
+            (key("A", "WH1/A/1"), balance(&[(Available, 6)])),
+            (key("A", "WH1/A/2"), balance(&[(QualityControl, 4)])),
+            (key("B", "WH2/1"), balance(&[(Available, 4)])),
+        ])
+    );
+    let latest = as_of(now(), LevelFilter::default()).await;
+    assert_eq!(
+        latest,
+        BTreeMap::from([(key("A", "WH1/A/2"), balance(&[(QualityControl, 4)]))]),
+        "zero balances are left out"
+    );
+    assert_eq!(latest, by_name(&all_levels(store).await), "as of now equals the stored levels");
+
+    // Filters and pagination behave as for current levels.
+    let at = t2;
+    assert_eq!(as_of(at, LevelFilter { item_id: Some(b), within: None }).await.len(), 1);
+    assert_eq!(as_of(at, LevelFilter { item_id: None, within: Some("WH1".into()) }).await.len(), 2);
+    assert_eq!(as_of(at, LevelFilter { item_id: None, within: Some("WH1/A/2".into()) }).await.len(), 1);
+    let page = store.levels_as_of(&LevelFilter::default(), at, None, 1).await.unwrap();
+    assert_eq!(page.iter().map(|r| (r.item_id, r.path.as_str())).collect::<Vec<_>>(), [(a, "WH1/A/1"), (a, "WH1/A/2")]);
+    let page = store.levels_as_of(&LevelFilter::default(), at, Some(a), 1).await.unwrap();
+    assert_eq!(page.iter().map(|r| (r.item_id, r.sku.as_str(), r.location_id)).collect::<Vec<_>>(), [(b, "B", b3)]);
+}
+
+/// The movement history: every field read back, filtered by item, reason and location subtree, paginated by id.
+pub async fn movements_filters_and_pagination(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let [b1, b2, b3] = bins(store).await;
+    let it = items(store, "tee", &["A", "B"]).await;
+    let (a, b) = (it[0], it[1]);
+    let supplier = virtual_id(store, VirtualKind::Supplier).await;
+    let t = now();
+    use StockState::*;
+    let mut first = movement(a, 10, supplier, None, b1, Some(Available), Reason::Received, t);
+    first.note = Some("first delivery".into());
+    first.reference = None;
+    first.request_id = None;
+    let mut written = vec![first];
+    written.push(movement(b, 10, supplier, None, b3, Some(Available), Reason::Received, t));
+    for i in 0..5 {
+        written.push(movement(a, 1, b1, Some(Available), b2, Some(Available), Reason::Move, t + Duration::seconds(i)));
+    }
+    written.push(movement(b, 2, b3, Some(Available), b3, Some(Damaged), Reason::Damaged, t));
+    let mut ids = Vec::new();
+    for chunk in written.chunks(3) {
+        ids.extend(book(store, chunk.to_vec()).await.unwrap());
+    }
+
+    let all = all_movements(store).await;
+    assert_eq!(all.len(), written.len());
+    assert_eq!(all.iter().map(|m| m.id).collect::<Vec<_>>(), ids);
+    for (rec, m) in all.iter().zip(&written) {
+        assert_eq!(&rec.movement, m, "every field round-trips");
+    }
+    assert_eq!((all[0].sku.as_str(), all[0].from_path.as_str(), all[0].to_path.as_str()), ("A", "SUPPLIER", "WH1/A/1"));
+    assert_eq!((all[7].sku.as_str(), all[7].from_path.as_str(), all[7].to_path.as_str()), ("B", "WH2/1", "WH2/1"));
+
+    let list = |f: MovementFilter| async move {
+        store.movements(&f, None, 100).await.unwrap().into_iter().map(|m| m.id).collect::<Vec<_>>()
+    };
+    let pick = |idx: &[usize]| idx.iter().map(|i| ids[*i]).collect::<Vec<_>>();
+    assert_eq!(list(MovementFilter { item_id: Some(b), ..Default::default() }).await, pick(&[1, 7]));
+    assert_eq!(list(MovementFilter { reason: Some(Reason::Received), ..Default::default() }).await, pick(&[0, 1]));
+    assert_eq!(list(MovementFilter { within: Some("WH2".into()), ..Default::default() }).await, pick(&[1, 7]));
+    assert_eq!(
+        list(MovementFilter { within: Some("WH1/A/2".into()), ..Default::default() }).await,
+        pick(&[2, 3, 4, 5, 6]),
+        "into"
+    );
+    assert_eq!(
+        list(MovementFilter { within: Some("WH1/A/1".into()), ..Default::default() }).await,
+        pick(&[0, 2, 3, 4, 5, 6]),
+        "out of"
+    );
+    assert_eq!(list(MovementFilter { within: Some("SUPPLIER".into()), ..Default::default() }).await, pick(&[0, 1]));
+    assert!(
+        list(MovementFilter { within: Some("WH".into()), ..Default::default() }).await.is_empty(),
+        "WH is not WH1's parent"
+    );
+    assert_eq!(
+        list(MovementFilter { item_id: Some(a), reason: Some(Reason::Move), within: Some("WH1".into()) }).await,
+        pick(&[2, 3, 4, 5, 6])
+    );
+
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.movements(&MovementFilter::default(), after, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        after = page.last().map(|m| m.id);
+        paged.extend(page.into_iter().map(|m| m.id));
+    }
+    assert_eq!(paged, ids, "pages join up in id order without gaps or repeats");
+    let filtered =
+        store.movements(&MovementFilter { item_id: Some(a), ..Default::default() }, Some(ids[3]), 2).await.unwrap();
+    assert_eq!(filtered.iter().map(|m| m.id).collect::<Vec<_>>(), pick(&[4, 5]));
+}
+
+/// Nothing a store offers rewrites history: failed batches, refused deletes and corrections leave every recorded
+/// movement exactly as it was, and a correction is a new movement with a later id. (The triggers that forbid
+/// UPDATE and DELETE on the ledger table are tested by each backend, as the traits offer no way to try them.)
+pub async fn ledger_is_immutable(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let [b1, _, _] = bins(store).await;
+    let a = items(store, "tee", &["A"]).await[0];
+    let supplier = virtual_id(store, VirtualKind::Supplier).await;
+    let t = now();
+    use StockState::*;
+    book(store, vec![movement(a, 10, supplier, None, b1, Some(Available), Reason::Received, t)]).await.unwrap();
+    let history = all_movements(store).await;
+
+    let product = store.get_product_by_handle("tee").await.unwrap().unwrap();
+    assert!(store.delete_product(product.id).await.is_err());
+    assert!(store.delete_variant(product.variants[0].id).await.is_err());
+    assert!(store.delete_location(b1).await.is_err());
+    assert!(book(store, vec![movement(a, 11, b1, Some(Available), supplier, None, Reason::Correction, t)])
+        .await
+        .is_err());
+    assert_eq!(all_movements(store).await, history);
+
+    // A correction reverses the receipt with a new entry; the original stays.
+    let correction =
+        book(store, vec![movement(a, 10, b1, Some(Available), supplier, None, Reason::Correction, t)]).await.unwrap();
+    let after = all_movements(store).await;
+    assert_eq!(after.len(), 2);
+    assert_eq!(after[0], history[0]);
+    assert!(correction[0] > history[0].id);
+
+    // Renaming the SKU does not rewrite history either: the movement keeps its item and reads the new name.
+    let mut v = product.variants[0].fields.clone();
+    v.sku = "A-NEW".into();
+    store.update_variant(product.variants[0].id, &v, t).await.unwrap();
+    let renamed = all_movements(store).await;
+    assert_eq!(renamed[0].movement, history[0].movement);
+    assert_eq!(renamed[0].sku, "A-NEW");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Idempotency
+// ---------------------------------------------------------------------------------------------------------------
+
+/// New, in progress, completed (replayed), mismatched, aborted, scoped, and forgotten after a day.
+pub async fn idempotency_states(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let t = now();
+    assert_eq!(store.begin_request("key-1", "k", "hash-a", t).await.unwrap(), IdempotencyState::New);
+    assert_eq!(store.begin_request("key-1", "k", "hash-a", t).await.unwrap(), IdempotencyState::InProgress);
+    assert_eq!(store.begin_request("key-1", "k", "hash-b", t).await.unwrap(), IdempotencyState::Mismatch);
+    assert_eq!(
+        store.begin_request("key-2", "k", "hash-b", t).await.unwrap(),
+        IdempotencyState::New,
+        "keys are per scope"
+    );
+
+    let body = b"{\"id\":1,\"bytes\":\"\xff\"}".to_vec();
+    store.complete_request("key-1", "k", 201, &body, "application/json").await.unwrap();
+    assert_eq!(
+        store.begin_request("key-1", "k", "hash-a", t).await.unwrap(),
+        IdempotencyState::Completed { status: 201, body: body.clone(), content_type: "application/json".into() }
+    );
+    assert_eq!(store.begin_request("key-1", "k", "hash-b", t).await.unwrap(), IdempotencyState::Mismatch);
+    assert!(
+        store.complete_request("key-1", "unknown", 200, b"", "text/plain").await.is_err(),
+        "completing an unclaimed key fails"
+    );
+
+    // Abort frees the key for a fresh attempt; aborting twice is harmless.
+    store.abort_request("key-2", "k").await.unwrap();
+    store.abort_request("key-2", "k").await.unwrap();
+    assert_eq!(store.begin_request("key-2", "k", "hash-c", t).await.unwrap(), IdempotencyState::New);
+
+    // After a day a key is forgotten.
+    let later = t + Duration::hours(25);
+    assert_eq!(store.begin_request("key-1", "k", "hash-b", later).await.unwrap(), IdempotencyState::New);
+    assert_eq!(store.begin_request("key-2", "k", "hash-x", later).await.unwrap(), IdempotencyState::New);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Import
+// ---------------------------------------------------------------------------------------------------------------
+
+/// A product import creates or updates by handle, and variants by SKU within their product, all or nothing.
+pub async fn import_products_upsert(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let t = now();
+    let first =
+        vec![(product("tee"), vec![variant("TEE-1"), variant("TEE-2")]), (product("cap"), vec![variant("CAP-1")])];
+    let summary = store.import_products(&first, t).await.unwrap();
+    assert_eq!(
+        summary,
+        app::store::ImportSummary {
+            products_created: 2,
+            products_updated: 0,
+            variants_created: 3,
+            variants_updated: 0
+        }
+    );
+    let tee = store.get_product_by_handle("tee").await.unwrap().unwrap();
+    assert_eq!(tee.fields, product("tee"));
+    assert_eq!(tee.variants.iter().map(|v| v.fields.clone()).collect::<Vec<_>>(), [variant("TEE-1"), variant("TEE-2")]);
+
+    let t1 = t + Duration::seconds(10);
+    let mut tee2 = product("tee");
+    tee2.title = "Tee, improved".into();
+    let mut v2 = variant("TEE-2");
+    v2.price = Decimal::new(999, 2);
+    let second = vec![(tee2.clone(), vec![v2.clone(), variant("TEE-3")]), (product("sock"), vec![variant("SOCK-1")])];
+    let summary = store.import_products(&second, t1).await.unwrap();
+    assert_eq!(
+        summary,
+        app::store::ImportSummary {
+            products_created: 1,
+            products_updated: 1,
+            variants_created: 2,
+            variants_updated: 1
+        }
+    );
+    let tee_after = store.get_product_by_handle("tee").await.unwrap().unwrap();
+    assert_eq!(tee_after.id, tee.id, "updated in place");
+    assert_eq!((tee_after.fields.clone(), tee_after.created_at, tee_after.updated_at), (tee2, t, t1));
+    let by_sku: HashMap<&str, &app::store::VariantRecord> =
+        tee_after.variants.iter().map(|v| (v.fields.sku.as_str(), v)).collect();
+    assert_eq!(by_sku.len(), 3, "variants not in the file stay");
+    assert_eq!(by_sku["TEE-2"].fields, v2);
+    assert_eq!(by_sku["TEE-2"].item_id, tee.variants[1].item_id, "an updated variant keeps its item");
+    assert_eq!(by_sku["TEE-1"].fields, variant("TEE-1"));
+    assert_eq!(tee_after.variants.last().map(|v| v.fields.sku.as_str()), Some("TEE-3"), "new variants go last");
+
+    // A SKU of another product clashes, and nothing of that import is written.
+    let bad = vec![(product("new-one"), vec![variant("NEW-1")]), (product("tee"), vec![variant("CAP-1")])];
+    assert!(conflict(store.import_products(&bad, t1).await).contains("sku"));
+    assert_eq!(store.get_product_by_handle("new-one").await.unwrap(), None, "the import was all or nothing");
+    assert!(store.resolve_skus(&["NEW-1".into()]).await.unwrap().is_empty());
+    assert_eq!(store.list_products(&ProductFilter::default(), None, 100).await.unwrap().len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Verification and delete guards
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The stored balances always equal the ledger folded, zero rows included.
+pub async fn balances_and_ledger_agree(store: Arc<dyn Store>) {
+    let (stored, folded) = store.balances_and_ledger().await.unwrap();
+    assert!(stored.is_empty() && folded.is_empty(), "a new store has neither balances nor movements");
+
+    let s = store.as_ref();
+    let [b1, b2, b3] = bins(s).await;
+    let it = items(s, "tee", &["A", "B"]).await;
+    let supplier = virtual_id(s, VirtualKind::Supplier).await;
+    let customer = virtual_id(s, VirtualKind::Customer).await;
+    let t = now();
+    use StockState::*;
+    book(
+        s,
+        vec![
+            movement(it[0], 9, supplier, None, b1, Some(Available), Reason::Received, t),
+            movement(it[1], 4, supplier, None, b3, Some(Incoming), Reason::Received, t),
+        ],
+    )
+    .await
+    .unwrap();
+    book(s, vec![movement(it[0], 9, b1, Some(Available), b2, Some(Committed), Reason::Move, t)]).await.unwrap();
+    book(s, vec![movement(it[0], 2, b2, Some(Committed), customer, None, Reason::Other, t)]).await.unwrap();
+
+    let (stored, folded) = store.balances_and_ledger().await.unwrap();
+    let stored = by_name(&stored);
+    assert_eq!(stored, by_name(&folded));
+    assert_eq!(stored.get(&key("A", "WH1/A/1")), Some(&Balance::default()), "a balance emptied stays as a zero row");
+    assert_eq!(stored.get(&key("A", "WH1/A/2")), Some(&balance(&[(Committed, 7)])));
+    assert_eq!(stored.get(&key("B", "WH2/1")), Some(&balance(&[(Incoming, 4)])));
+    assert_eq!(stored.len(), 3);
+
+    // Through the app's verify, too.
+    let app = App::start(store.clone(), LedgerConfig::default()).await.unwrap();
+    assert!(app.verify().await.unwrap().is_empty());
+}
+
+/// Products, variants and locations with ledger history cannot be deleted; others can.
+pub async fn delete_guards(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let [b1, b2, _] = bins(store).await;
+    let it = items(store, "tee", &["A", "B"]).await;
+    let free = items(store, "cap", &["C"]).await;
+    let supplier = virtual_id(store, VirtualKind::Supplier).await;
+    let t = now();
+    book(store, vec![movement(it[0], 1, supplier, None, b1, Some(StockState::Available), Reason::Received, t)])
+        .await
+        .unwrap();
+    // Booked and booked back out: the balance is zero, but the history remains.
+    book(store, vec![movement(it[0], 1, b1, Some(StockState::Available), supplier, None, Reason::Correction, t)])
+        .await
+        .unwrap();
+
+    let tee = store.get_product_by_handle("tee").await.unwrap().unwrap();
+    assert!(conflict(store.delete_product(tee.id).await).contains("movements"));
+    assert!(conflict(store.delete_variant(tee.variants[0].id).await).contains("movements"));
+    assert_eq!(store.get_product(tee.id).await.unwrap(), Some(tee.clone()), "the refused delete changed nothing");
+    // B has no history of its own and can go; the product cannot while A has history.
+    store.delete_variant(tee.variants[1].id).await.unwrap();
+    let cap = store.get_product_by_handle("cap").await.unwrap().unwrap();
+    store.delete_product(cap.id).await.unwrap();
+    assert!(store.resolve_skus(&["C".into()]).await.unwrap().is_empty());
+    assert_eq!(free.len(), 1);
+
+    let zone = store.get_location("WH1/A").await.unwrap().unwrap();
+    let constraint = conflict(store.delete_location(b1).await);
+    assert!(constraint.contains("movements") || constraint.contains("stock"), "{constraint}");
+    assert!(conflict(store.delete_location(zone.id).await).contains("parent"));
+    store.delete_location(b2).await.expect("a bin without history can be deleted");
+    assert!(store.get_location("WH1/A/1").await.unwrap().is_some());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The real write path
+// ---------------------------------------------------------------------------------------------------------------
+
+fn adjust_line(sku: &str, location: &str, delta: i64, reason: Reason) -> AdjustmentLine {
+    AdjustmentLine {
+        sku: sku.into(),
+        location: location.into(),
+        state: None,
+        delta: Some(delta),
+        set: None,
+        expected_on_hand: None,
+        reason,
+        note: None,
+    }
+}
+
+/// Adjustments and moves through `App`, as the API runs them: receipts, refusals, and the resulting levels.
+pub async fn write_path_through_the_app(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    bins(s).await;
+    items(s, "tee", &["A"]).await;
+    let app = App::start(store.clone(), LedgerConfig::default()).await.unwrap();
+    let actor = Actor { name: "alice".into(), request_id: Some("req-42".into()) };
+
+    let receipt = app
+        .adjust(
+            AdjustmentRequest {
+                lines: vec![adjust_line("A", "WH1/A/1", 10, Reason::Received)],
+                reference: Some("PO-1".into()),
+            },
+            actor.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipt.movements.len(), 1);
+    let m = &receipt.movements[0];
+    assert_eq!(
+        (m.sku.as_str(), m.quantity, m.from.location.as_str(), m.to.location.as_str()),
+        ("A", 10, "SUPPLIER", "WH1/A/1")
+    );
+    assert_eq!(
+        (m.actor.as_str(), m.request_id.as_deref(), m.reference.as_deref()),
+        ("alice", Some("req-42"), Some("PO-1"))
+    );
+    assert_eq!(receipt.levels.len(), 1);
+    assert_eq!((receipt.levels[0].quantities.available, receipt.levels[0].quantities.on_hand), (10, 10));
+
+    let moved = app
+        .move_stock(
+            MoveRequest {
+                lines: vec![MoveLineRequest {
+                    sku: "A".into(),
+                    quantity: 4,
+                    from_location: "WH1/A/1".into(),
+                    to_location: Some("WH2/1".into()),
+                    from_state: None,
+                    to_state: Some(StockState::QualityControl),
+                    reason: None,
+                    note: Some("inspect".into()),
+                }],
+                reference: None,
+            },
+            actor.clone(),
+        )
+        .await
+        .unwrap();
+    assert!(moved.movements[0].id > m.id, "the ledger's ids grow");
+
+    // Too much: refused by the domain, nothing written.
+    let err = app
+        .adjust(
+            AdjustmentRequest { lines: vec![adjust_line("A", "WH1/A/1", -7, Reason::Shrinkage)], reference: None },
+            actor.clone(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AppError::InsufficientStock { .. }), "{err:?}");
+
+    let levels = by_name(&all_levels(s).await);
+    assert_eq!(
+        levels,
+        BTreeMap::from([
+            (key("A", "WH1/A/1"), balance(&[(StockState::Available, 6)])),
+            (key("A", "WH2/1"), balance(&[(StockState::QualityControl, 4)])),
+        ])
+    );
+    assert_eq!(all_movements(s).await.len(), 2);
+    assert!(app.verify().await.unwrap().is_empty());
+}
+
+/// Many commands at once go through group commit: each keeps its own result and none is lost.
+pub async fn concurrent_commands_through_the_app(store: Arc<dyn Store>) {
+    bins(store.as_ref()).await;
+    items(store.as_ref(), "tee", &["A", "B"]).await;
+    let app = App::start(store.clone(), LedgerConfig { max_batch: 8, queue_capacity: 64 }).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let sku = if i % 2 == 0 { "A" } else { "B" };
+            app.adjust(
+                AdjustmentRequest { lines: vec![adjust_line(sku, "WH1/A/1", 1, Reason::Received)], reference: None },
+                Actor::new(format!("worker-{i}")),
+            )
+            .await
+        }));
+    }
+    // Interleave some that must fail: more than is there.
+    let failing = app
+        .adjust(
+            AdjustmentRequest { lines: vec![adjust_line("A", "WH1/A/2", -1, Reason::Shrinkage)], reference: None },
+            Actor::new("x"),
+        )
+        .await;
+    assert!(matches!(failing, Err(AppError::InsufficientStock { .. })));
+    let mut ids = Vec::new();
+    for task in tasks {
+        let receipt = task.await.expect("task").expect("adjust");
+        ids.push(receipt.movements[0].id);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "every command got its own movement id");
+
+    let levels = by_name(&all_levels(store.as_ref()).await);
+    assert_eq!(levels[&key("A", "WH1/A/1")].available, 20);
+    assert_eq!(levels[&key("B", "WH1/A/1")].available, 20);
+    assert_eq!(all_movements(store.as_ref()).await.len(), 40);
+    assert!(app.verify().await.unwrap().is_empty());
+}

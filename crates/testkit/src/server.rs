@@ -1,0 +1,108 @@
+//! A real Stockroom HTTP server on port 0 over a given store, and a small JSON client for tests.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use app::{App, LedgerConfig, Store};
+use serde_json::Value;
+
+/// A server running in the test's runtime; stops when dropped.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub app: App,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    // Keeps the store's files (a temporary directory) alive as long as the server.
+    _guard: Box<dyn Any + Send + Sync>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The problem+json `code`, for error replies.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+impl TestServer {
+    pub async fn start(store: Arc<dyn Store>, guard: impl Any + Send + Sync) -> TestServer {
+        Self::start_with(store, guard, api::ApiConfig::default()).await
+    }
+
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        guard: impl Any + Send + Sync,
+        config: api::ApiConfig,
+    ) -> TestServer {
+        let app = App::start(store, LedgerConfig::default()).await.expect("app starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let router = api::router(app.clone(), config);
+        tokio::spawn(async move {
+            let _ = api::serve(listener, router, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            app,
+            shutdown: Some(tx),
+            _guard: Box::new(guard),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body read");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, headers, body, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(self.url(path))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
+    pub async fn post_with_key(&self, path: &str, key: &str, body: &Value) -> Reply {
+        self.send(self.client.post(self.url(path)).header("Idempotency-Key", key).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.patch(self.url(path)).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.client.delete(self.url(path))).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
