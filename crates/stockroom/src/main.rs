@@ -1,0 +1,225 @@
+//! The `stockroom` binary: the command line (serve, verify, import, export) and the server's main.
+
+mod csvio;
+mod demo;
+mod error;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use error::{fail, CliError, CliResult};
+
+use app::{Actor, App, LedgerConfig, Store};
+
+#[derive(Parser)]
+#[command(name = "stockroom", version, about = "Inventory and order management for e-commerce merchants")]
+struct Cli {
+    /// Database URL: a SQLite file (`./stockroom.db`, `sqlite://path.db`).
+    #[arg(long, global = true, env = "STOCKROOM_DATABASE", default_value = "sqlite://stockroom.db")]
+    database: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (migrations run at start).
+    Serve(ServeArgs),
+    /// Recompute every balance from the ledger and compare; exits non-zero on any drift.
+    Verify,
+    /// Import a CSV file, all lines or none.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Export CSV to standard output or a file.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "STOCKROOM_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Load a sample catalog, two warehouses and stock into an empty database.
+    #[arg(long, env = "STOCKROOM_DEMO")]
+    demo: bool,
+    /// Most ledger commands applied in one transaction (group commit).
+    #[arg(long, env = "STOCKROOM_MAX_BATCH", default_value_t = 256)]
+    max_batch: usize,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Log format: text or json.
+    #[arg(long, env = "STOCKROOM_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Products and variants (one row per variant), created or updated by handle and SKU.
+    Products { file: PathBuf },
+    /// Stock per SKU and bin in Shopify's inventory export layout plus a Bin column; sets the levels absolutely.
+    Stock {
+        file: PathBuf,
+        /// Create warehouses, shelves and bins named in the file that do not exist yet.
+        #[arg(long)]
+        create_locations: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    Products {
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    Stock {
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", e.0);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens the store the database URL names.
+async fn open_store(url: &str) -> CliResult<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return fail("PostgreSQL is not supported by this build yet; use a SQLite file such as sqlite://stockroom.db");
+    }
+    let store = store_sqlite::SqliteStore::connect(url)
+        .await
+        .map_err(|e| CliError(format!("cannot open database {url}: {e}")))?;
+    Ok(Arc::new(store))
+}
+
+async fn start_app(url: &str, ledger: LedgerConfig) -> CliResult<App> {
+    let store = open_store(url).await?;
+    Ok(App::start(store, ledger).await?)
+}
+
+async fn run(cli: Cli) -> CliResult<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(&cli.database, args).await,
+        Command::Verify => {
+            let app = start_app(&cli.database, LedgerConfig::default()).await?;
+            let drifts = app.verify().await?;
+            if drifts.is_empty() {
+                println!("ok: every balance matches the ledger");
+                return Ok(ExitCode::SUCCESS);
+            }
+            for d in &drifts {
+                println!("drift: {} in {}: stored {:?}, ledger {:?}", d.sku, d.location, d.stored, d.ledger);
+            }
+            println!("{} balance(s) differ from the ledger", drifts.len());
+            Ok(ExitCode::FAILURE)
+        }
+        Command::Import(ImportCommand::Products { file }) => {
+            let app = start_app(&cli.database, LedgerConfig::default()).await?;
+            let summary = csvio::import_products(&app, &file).await?;
+            println!(
+                "imported {}: {} products created, {} updated; {} variants created, {} updated",
+                file.display(),
+                summary.products_created,
+                summary.products_updated,
+                summary.variants_created,
+                summary.variants_updated
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import(ImportCommand::Stock { file, create_locations }) => {
+            let app = start_app(&cli.database, LedgerConfig::default()).await?;
+            let summary = csvio::import_stock(&app, &file, create_locations, Actor::new("cli:import")).await?;
+            println!(
+                "imported {}: {} lines, {} movements booked, {} locations created",
+                file.display(),
+                summary.lines,
+                summary.movements,
+                summary.locations_created
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export(what) => {
+            let app = start_app(&cli.database, LedgerConfig::default()).await?;
+            let (output, bytes) = match what {
+                ExportCommand::Products { output } => (output, csvio::export_products(&app).await?),
+                ExportCommand::Stock { output } => (output, csvio::export_stock(&app).await?),
+            };
+            match output {
+                Some(path) => std::fs::write(path, bytes)?,
+                None => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(&bytes)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    match args.log_format {
+        LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+    }
+    let app = start_app(database, LedgerConfig { max_batch: args.max_batch, ..Default::default() }).await?;
+    if args.demo {
+        match demo::load(&app).await? {
+            Some(report) => tracing::info!("demo data loaded: {report}"),
+            None => tracing::info!("demo data skipped: the database already has products"),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| CliError(format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(database, "Stockroom listening on http://{addr} (API reference at http://{addr}/docs)");
+    let router = api::router(app, api::ApiConfig { max_body_bytes: args.max_body_bytes });
+    api::serve(listener, router, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
