@@ -313,8 +313,11 @@ pub struct AdjustLine {
     pub location: LocationId,
     pub state: StockState,
     pub change: Change,
-    /// The virtual location that supplies (or absorbs) the difference.
-    pub counterpart: LocationId,
+    /// The virtual location that supplies the difference when the line adds stock.
+    pub source: LocationId,
+    /// The virtual location that absorbs the difference when the line removes stock. Chosen apart from `source`
+    /// because a `set` only learns its direction from the balance it meets.
+    pub sink: LocationId,
 }
 
 /// A move line: quantity from (location, state) to (location, state).
@@ -424,7 +427,8 @@ pub fn apply(op: &LedgerOp, balances: &mut Balances) -> Result<Vec<Movement>, Le
                 let current = scratch.get(&(l.item, l.location)).copied().unwrap_or_default();
                 let delta = match l.change {
                     Change::Delta(d) => {
-                        if d == 0 || d.abs() > MAX_LINE_QUANTITY {
+                        // unsigned_abs: i64::MIN.abs() would overflow and slip past the bound.
+                        if d == 0 || d.unsigned_abs() > MAX_LINE_QUANTITY as u64 {
                             return Err(LedgerError::InvalidLine {
                                 line: i,
                                 field: "delta",
@@ -453,11 +457,22 @@ pub fn apply(op: &LedgerOp, balances: &mut Balances) -> Result<Vec<Movement>, Le
                     continue;
                 }
                 let stock = Endpoint::Stock { location: l.location, state: l.state };
-                let other = Endpoint::Virtual { location: l.counterpart };
                 let m = if delta > 0 {
-                    Movement { item: l.item, quantity: delta, from: other, to: stock, line: i }
+                    Movement {
+                        item: l.item,
+                        quantity: delta,
+                        from: Endpoint::Virtual { location: l.source },
+                        to: stock,
+                        line: i,
+                    }
                 } else {
-                    Movement { item: l.item, quantity: -delta, from: stock, to: other, line: i }
+                    Movement {
+                        item: l.item,
+                        quantity: -delta,
+                        from: stock,
+                        to: Endpoint::Virtual { location: l.sink },
+                        line: i,
+                    }
                 };
                 post(&mut scratch, &m)?;
                 movements.push(m);

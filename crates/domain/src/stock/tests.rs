@@ -9,7 +9,7 @@ const BIN_A: LocationId = 10;
 const BIN_B: LocationId = 11;
 
 fn adjust(item: ItemId, location: LocationId, state: StockState, change: Change) -> AdjustLine {
-    AdjustLine { item, location, state, change, counterpart: SUPPLIER }
+    AdjustLine { item, location, state, change, source: SUPPLIER, sink: ADJ }
 }
 
 #[test]
@@ -152,12 +152,28 @@ fn arb_state() -> impl Strategy<Value = StockState> {
     proptest::sample::select(STATES.to_vec())
 }
 
+/// Mostly small amounts, so that commands interact, plus the edges of what a line may carry and beyond.
+fn arb_amount() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        8 => -20i64..=20,
+        1 => proptest::sample::select(vec![
+            i64::MIN,
+            i64::MIN + 1,
+            -MAX_LINE_QUANTITY - 1,
+            -MAX_LINE_QUANTITY,
+            MAX_LINE_QUANTITY,
+            MAX_LINE_QUANTITY + 1,
+            i64::MAX,
+        ]),
+    ]
+}
+
 fn arb_adjust_line() -> impl Strategy<Value = AdjustLine> {
     (
         1..=ITEMS,
         proptest::sample::select(BINS.to_vec()),
         arb_state(),
-        -20i64..=20,
+        arb_amount(),
         proptest::option::of(0i64..30),
         any::<bool>(),
     )
@@ -166,18 +182,19 @@ fn arb_adjust_line() -> impl Strategy<Value = AdjustLine> {
             location,
             state,
             change: if is_set {
-                Change::Set { quantity: n.abs(), expected_on_hand: expected }
+                Change::Set { quantity: n.saturating_abs(), expected_on_hand: expected }
             } else {
                 Change::Delta(n)
             },
-            counterpart: ADJ,
+            source: SUPPLIER,
+            sink: ADJ,
         })
 }
 
 fn arb_move_line() -> impl Strategy<Value = MoveLine> {
     (
         1..=ITEMS,
-        0i64..15,
+        prop_oneof![8 => 0i64..15, 1 => proptest::sample::select(vec![i64::MIN, -1, MAX_LINE_QUANTITY + 1, i64::MAX])],
         proptest::sample::select(BINS.to_vec()),
         arb_state(),
         proptest::sample::select(BINS.to_vec()),
@@ -214,14 +231,14 @@ fn model_apply(model: &mut HashMap<(ItemId, LocationId, StockState), i64>, op: &
             let cur = next.entry((l.item, l.location, l.state)).or_insert(0);
             match l.change {
                 Change::Delta(d) => {
-                    if d == 0 || *cur + d < 0 {
+                    if d == 0 || !(-MAX_LINE_QUANTITY..=MAX_LINE_QUANTITY).contains(&d) || *cur + d < 0 {
                         return false;
                     }
                     *cur += d;
                     true
                 }
                 Change::Set { quantity, expected_on_hand } => {
-                    if expected_on_hand.is_some_and(|e| e != on_hand) {
+                    if quantity > MAX_LINE_QUANTITY || expected_on_hand.is_some_and(|e| e != on_hand) {
                         return false;
                     }
                     *cur = quantity;
@@ -230,7 +247,9 @@ fn model_apply(model: &mut HashMap<(ItemId, LocationId, StockState), i64>, op: &
             }
         }),
         LedgerOp::Move(lines) if !lines.is_empty() => lines.iter().all(|l| {
-            if l.quantity <= 0 || (l.from_location == l.to_location && l.from_state == l.to_state) {
+            if !(1..=MAX_LINE_QUANTITY).contains(&l.quantity)
+                || (l.from_location == l.to_location && l.from_state == l.to_state)
+            {
                 return false;
             }
             let from = next.entry((l.item, l.from_location, l.from_state)).or_insert(0);
@@ -271,10 +290,16 @@ proptest! {
                 }
                 Err(_) => prop_assert_eq!(&balances, &before),
             }
-            // Every state stays non-negative, and on_hand is exactly the sum of its states.
-            for b in balances.values() {
+            // Every state stays non-negative, and on_hand is exactly what the model holds at that place, incoming
+            // excluded.
+            for ((item, loc), b) in &balances {
                 prop_assert!(b.is_valid());
-                prop_assert_eq!(b.on_hand(), b.available + b.committed + b.reserved + b.damaged + b.quality_control + b.safety_stock);
+                let model_on_hand: i64 = model
+                    .iter()
+                    .filter(|((i, l, s), _)| i == item && l == loc && s.is_on_hand())
+                    .map(|(_, q)| *q)
+                    .sum();
+                prop_assert_eq!(b.on_hand(), model_on_hand);
             }
             // Folding the ledger gives the stored balances.
             let folded = fold(&ledger);
