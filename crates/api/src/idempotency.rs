@@ -74,7 +74,18 @@ pub async fn layer(State((app, body_limit)): State<(App, usize)>, req: Request, 
         }
         Ok(IdempotencyState::New) => {}
     }
-    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    // The request runs as its own task, so that a client hanging up cannot drop it halfway and leave the key
+    // claimed; a panic comes back as an error, and the key is released.
+    let run = tokio::spawn(next.run(Request::from_parts(parts, Body::from(bytes))));
+    let resp = match run.await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(error = %e, "request task failed");
+            let _ = app.abort_idempotent(SCOPE, &key).await;
+            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred")
+                .into_response();
+        }
+    };
     let status = resp.status();
     // Server errors are not final answers: release the key so that a retry can succeed.
     if status.is_server_error() {
@@ -96,7 +107,9 @@ pub async fn layer(State((app, body_limit)): State<(App, usize)>, req: Request, 
     let content_type =
         parts.headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     if let Err(e) = app.complete_idempotent(SCOPE, &key, status.as_u16(), &body, &content_type).await {
+        // Without a stored answer the claim would block retries until it expires: release it instead.
         tracing::error!(error = %e, "could not store idempotent response");
+        let _ = app.abort_idempotent(SCOPE, &key).await;
     }
     Response::from_parts(parts, Body::from(body))
 }

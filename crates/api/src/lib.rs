@@ -46,6 +46,7 @@ pub fn router(app: App, config: ApiConfig) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn(request_id::layer))
         .with_state(app)
 }
@@ -69,6 +70,12 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> impl IntoResponse {
     axum::Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+}
+
+/// A panic in a handler is a bug: the client gets a plain 500 problem with the request id, the log gets the rest.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!(request_id = ?request_id::current(), "handler panicked");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred").into_response()
 }
 
 async fn route_not_found() -> ApiError {

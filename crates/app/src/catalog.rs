@@ -219,16 +219,20 @@ impl App {
         Ok(rec.into())
     }
 
-    /// Finds a product by id or, when `key` is not a number, by handle.
+    /// Finds a product by handle or, when no product has that handle and `key` is a number, by id. The natural
+    /// key wins so that a handle such as `2024` always means that product.
     pub async fn product(&self, key: &str) -> AppResult<ProductView> {
-        let found = match key.parse::<i64>() {
-            Ok(id) => self.store.get_product(id).await?,
-            Err(_) => self.store.get_product_by_handle(key).await?,
-        };
+        let mut found = self.store.get_product_by_handle(key).await?;
+        if found.is_none() {
+            if let Ok(id) = key.parse::<i64>() {
+                found = self.store.get_product(id).await?;
+            }
+        }
         found.map(Into::into).ok_or_else(|| AppError::NotFound { entity: "product", key: key.to_string() })
     }
 
-    pub async fn list_products(&self, filter: ProductFilter, page: PageRequest) -> AppResult<Page<ProductView>> {
+    pub async fn list_products(&self, mut filter: ProductFilter, page: PageRequest) -> AppResult<Page<ProductView>> {
+        filter.category = filter.category.map(|c| normalize_category(&c).unwrap_or(c));
         let rows = self.store.list_products(&filter, page.after, page.fetch_limit()).await?;
         let page = page.finish(rows, |r| r.id);
         Ok(Page { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor })
@@ -270,15 +274,16 @@ impl App {
         self.store.delete_product(current.id).await.map_err(|e| unique_clash(e, ""))
     }
 
-    /// Finds a variant by id or, when `key` is not a number, by SKU.
+    /// Finds a variant by SKU or, when no variant has that SKU and `key` is a number, by id. The SKU wins, so
+    /// that numeric SKUs (EAN-like codes) always mean their own variant.
     pub async fn variant(&self, key: &str) -> AppResult<VariantView> {
-        let found = match key.parse::<i64>() {
-            Ok(id) => self.store.get_variant(id).await?,
-            Err(_) => {
-                let f = VariantFilter { sku: Some(key.to_string()), ..Default::default() };
-                self.store.list_variants(&f, None, 1).await?.pop()
+        let f = VariantFilter { sku: Some(key.to_string()), ..Default::default() };
+        let mut found = self.store.list_variants(&f, None, 1).await?.pop();
+        if found.is_none() {
+            if let Ok(id) = key.parse::<i64>() {
+                found = self.store.get_variant(id).await?;
             }
-        };
+        }
         found.map(Into::into).ok_or_else(|| AppError::NotFound { entity: "variant", key: key.to_string() })
     }
 

@@ -182,6 +182,22 @@ impl App {
         Ok((items, locations))
     }
 
+    /// The item a `sku=` filter names; an unknown SKU is a 404, not an empty list, so that typos show.
+    async fn item_filter(&self, sku: Option<&str>) -> AppResult<Option<ItemId>> {
+        let Some(sku) = sku.map(str::trim) else { return Ok(None) };
+        let found = self.store.resolve_skus(&[sku.to_string()]).await?;
+        found.get(sku).copied().map(Some).ok_or_else(|| AppError::NotFound { entity: "sku", key: sku.to_string() })
+    }
+
+    /// The path a `location=` filter names, checked to exist.
+    async fn within_filter(&self, path: Option<&str>) -> AppResult<Option<String>> {
+        let Some(path) = path.map(|p| p.trim().trim_matches('/')) else { return Ok(None) };
+        match self.store.get_location(path).await? {
+            Some(l) => Ok(Some(l.path)),
+            None => Err(AppError::NotFound { entity: "location", key: path.to_string() }),
+        }
+    }
+
     /// Books stock in or out of bins, all lines or none.
     pub async fn adjust(&self, req: AdjustmentRequest, actor: Actor) -> AppResult<LedgerReceipt> {
         check_line_count(req.lines.len())?;
@@ -200,11 +216,13 @@ impl App {
                 (Some(_), Some(_)) => p.push(f("set"), "give either delta or set, not both"),
                 (None, None) => p.push(f("delta"), "give either delta or set"),
                 (Some(0), None) => p.push(f("delta"), "must not be zero"),
-                (Some(d), None) if d.abs() > domain::stock::MAX_LINE_QUANTITY => p.push(f("delta"), "is too large"),
+                (Some(d), None) if d.unsigned_abs() > domain::stock::MAX_LINE_QUANTITY as u64 => {
+                    p.push(f("delta"), format!("must be at most {} units either way", domain::stock::MAX_LINE_QUANTITY))
+                }
                 (Some(_), None) if l.expected_on_hand.is_some() => p.push(f("expected_on_hand"), "applies only to set"),
                 (None, Some(s)) => {
                     if !(0..=domain::stock::MAX_LINE_QUANTITY).contains(&s) {
-                        p.push(f("set"), "must be zero or more");
+                        p.push(f("set"), format!("must be between 0 and {}", domain::stock::MAX_LINE_QUANTITY));
                     }
                     match l.expected_on_hand {
                         None => p.push(f("expected_on_hand"), "is required with set (compare-and-set)"),
@@ -231,17 +249,13 @@ impl App {
                 (None, Some(s)) => Change::Set { quantity: s, expected_on_hand: l.expected_on_hand },
                 (None, None) => unreachable!("validated above"),
             };
-            let state = l.state.unwrap_or(StockState::Available);
-            let inbound = match change {
-                Change::Delta(d) => d > 0,
-                Change::Set { .. } => true,
-            };
             lines.push(AdjustLine {
                 item: items[l.sku.trim()],
                 location: locations[l.location.trim().trim_matches('/')].id,
-                state,
+                state: l.state.unwrap_or(StockState::Available),
                 change,
-                counterpart: self.virtuals[&l.reason.counterpart(inbound)],
+                source: self.virtuals[&l.reason.counterpart(true)],
+                sink: self.virtuals[&l.reason.counterpart(false)],
             });
             meta.push(LineMeta { reason: l.reason, note: l.note.clone() });
         }
@@ -325,20 +339,7 @@ impl App {
         as_of: Option<DateTime<Utc>>,
         page: PageRequest,
     ) -> AppResult<Page<ItemLevels>> {
-        let mut filter = LevelFilter::default();
-        if let Some(sku) = sku {
-            let found = self.store.resolve_skus(&[sku.trim().to_string()]).await?;
-            let id = found.get(sku.trim()).ok_or_else(|| AppError::NotFound { entity: "sku", key: sku.to_string() })?;
-            filter.item_id = Some(*id);
-        }
-        if let Some(path) = within {
-            let path = path.trim().trim_matches('/');
-            self.store
-                .get_location(path)
-                .await?
-                .ok_or_else(|| AppError::NotFound { entity: "location", key: path.to_string() })?;
-            filter.within = Some(path.to_string());
-        }
+        let filter = LevelFilter { item_id: self.item_filter(sku).await?, within: self.within_filter(within).await? };
         if let Some(t) = as_of {
             if t > Utc::now() {
                 return Err(AppError::field("as_of", "must not be in the future"));
@@ -360,20 +361,8 @@ impl App {
         reason: Option<Reason>,
         page: PageRequest,
     ) -> AppResult<Page<MovementView>> {
-        let mut filter = MovementFilter { reason, ..Default::default() };
-        if let Some(sku) = sku {
-            let found = self.store.resolve_skus(&[sku.trim().to_string()]).await?;
-            filter.item_id =
-                Some(*found.get(sku.trim()).ok_or_else(|| AppError::NotFound { entity: "sku", key: sku.to_string() })?);
-        }
-        if let Some(path) = within {
-            let path = path.trim().trim_matches('/');
-            self.store
-                .get_location(path)
-                .await?
-                .ok_or_else(|| AppError::NotFound { entity: "location", key: path.to_string() })?;
-            filter.within = Some(path.to_string());
-        }
+        let filter =
+            MovementFilter { item_id: self.item_filter(sku).await?, within: self.within_filter(within).await?, reason };
         let rows = self.store.movements(&filter, page.after, page.fetch_limit()).await?;
         let page = page.finish(rows, |r| r.id);
         Ok(Page { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor })
@@ -434,9 +423,28 @@ impl App {
         }
         p.into_result().map_err(AppError::Validation)?;
 
+        // Everything that can be checked is checked before the first location is created, so that a bad file
+        // leaves no trace.
+        let sku_list: Vec<String> = rows.iter().map(|r| r.sku.trim().to_string()).collect();
+        let known = self.store.resolve_skus(&sku_list).await?;
+        let unknown: Vec<FieldError> = sku_list
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !known.contains_key(*s))
+            .map(|(i, s)| FieldError::new(format!("lines[{i}].sku"), format!("unknown SKU '{s}'")))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(AppError::UnknownReference(unknown));
+        }
         let mut created = 0;
         if create_locations {
-            created = self.ensure_bins(rows.iter().map(|r| r.location.trim().trim_matches('/'))).await?;
+            let paths: Vec<(String, String)> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("lines[{i}].location"), r.location.trim().trim_matches('/').to_string()))
+                .collect();
+            let plan = self.plan_bins(&paths).await?;
+            created = self.create_planned(plan).await?;
         }
         let skus: Vec<_> = rows.iter().enumerate().map(|(i, r)| (format!("lines[{i}].sku"), r.sku.clone())).collect();
         let bins: Vec<_> =
@@ -454,7 +462,8 @@ impl App {
                     location,
                     state,
                     change: Change::Set { quantity, expected_on_hand: None },
-                    counterpart: self.virtuals[&Reason::Import.counterpart(true)],
+                    source: self.virtuals[&Reason::Import.counterpart(true)],
+                    sink: self.virtuals[&Reason::Import.counterpart(false)],
                 });
                 meta.push(LineMeta { reason: Reason::Import, note: None });
             }

@@ -100,7 +100,14 @@ impl Ledger {
 
     /// Submits a command and waits until it is committed (durable) or refused.
     pub async fn submit(&self, cmd: LedgerCommand) -> Result<Receipt, SubmitError> {
-        debug_assert_eq!(cmd.lines.len(), op_len(&cmd.op));
+        if cmd.lines.len() != op_len(&cmd.op) {
+            // A caller bug, caught here so that it can never take the worker down.
+            return Err(SubmitError::Store(StoreError::Internal(format!(
+                "ledger command has {} line records for {} lines",
+                cmd.lines.len(),
+                op_len(&cmd.op)
+            ))));
+        }
         let (reply, rx) = oneshot::channel();
         self.tx.send(Job { cmd, reply }).await.map_err(|_| SubmitError::Closed)?;
         rx.await.map_err(|_| SubmitError::Closed)?
@@ -127,26 +134,35 @@ async fn worker(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: u
         }
         let batch: Vec<Job> = std::mem::take(&mut jobs);
         tracing::debug!(commands = batch.len(), "applying ledger batch");
-        match run_batch(store.as_ref(), &batch).await {
-            Ok(results) => {
-                for (job, result) in batch.into_iter().zip(results) {
-                    let _ = job.reply.send(result);
-                }
+        // Each batch runs as its own task: should it panic, its submitters hear `Closed` (503) and the worker
+        // lives on to serve the next batch.
+        let store = store.clone();
+        if let Err(e) = tokio::spawn(async move { apply_and_reply(store.as_ref(), batch).await }).await {
+            tracing::error!(error = %e, "a ledger batch panicked; its commands were not applied");
+        }
+    }
+}
+
+async fn apply_and_reply(store: &dyn Store, batch: Vec<Job>) {
+    match run_batch(store, &batch).await {
+        Ok(results) => {
+            for (job, result) in batch.into_iter().zip(results) {
+                let _ = job.reply.send(result);
             }
-            Err(e) if batch.len() > 1 => {
-                tracing::warn!(error = %e, commands = batch.len(), "ledger batch failed; retrying its commands one by one");
-                for job in batch {
-                    let result = match run_batch(store.as_ref(), std::slice::from_ref(&job)).await {
-                        Ok(mut r) => r.pop().unwrap_or(Err(SubmitError::Closed)),
-                        Err(e) => Err(SubmitError::Store(e)),
-                    };
-                    let _ = job.reply.send(result);
-                }
+        }
+        Err(e) if batch.len() > 1 => {
+            tracing::warn!(error = %e, commands = batch.len(), "ledger batch failed; retrying its commands one by one");
+            for job in batch {
+                let result = match run_batch(store, std::slice::from_ref(&job)).await {
+                    Ok(mut r) => r.pop().unwrap_or(Err(SubmitError::Closed)),
+                    Err(e) => Err(SubmitError::Store(e)),
+                };
+                let _ = job.reply.send(result);
             }
-            Err(e) => {
-                for job in batch {
-                    let _ = job.reply.send(Err(SubmitError::Store(StoreError::Internal(e.to_string()))));
-                }
+        }
+        Err(e) => {
+            if let Some(job) = batch.into_iter().next() {
+                let _ = job.reply.send(Err(SubmitError::Store(e)));
             }
         }
     }
@@ -158,10 +174,9 @@ type Outcome = Result<(Vec<NewMovement>, Vec<(BalanceKey, Balance)>), LedgerErro
 async fn run_batch(store: &dyn Store, jobs: &[Job]) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
     let mut seen = HashSet::new();
     let keys: Vec<BalanceKey> = jobs.iter().flat_map(|j| j.cmd.op.keys()).filter(|k| seen.insert(*k)).collect();
-    let now = Utc::now();
     let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
     let ids = {
-        let mut decide = |balances: &mut Balances| {
+        let mut decide = |balances: &mut Balances, now: DateTime<Utc>| {
             outcomes.clear();
             let mut written = Vec::new();
             let mut events = Vec::new();

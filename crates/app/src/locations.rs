@@ -1,8 +1,11 @@
 //! Location use cases: the warehouse tree of warehouses, zones, shelves and bins.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::Utc;
 use domain::codes::{validate_location_code, LocationPath};
 use domain::location::LocationKind;
+use domain::stock::LocationId;
 use domain::Problems;
 use serde::Deserialize;
 
@@ -215,46 +218,92 @@ impl App {
         self.store.delete_location(rec.id).await.map_err(|e| clash(e, path))
     }
 
-    /// Creates every missing location on the given bin paths: the root as a warehouse, the leaf as a bin, the
-    /// levels between as a zone and shelves. An existing location where a bin is wanted must be a bin.
-    /// Returns how many were created.
-    pub async fn ensure_bins<'a>(&self, paths: impl Iterator<Item = &'a str>) -> AppResult<usize> {
-        let mut wanted: Vec<LocationPath> = paths.filter_map(|p| LocationPath::parse(p).ok()).collect();
-        wanted.sort();
-        wanted.dedup();
-        let mut created = 0;
-        let now = Utc::now();
-        for leaf in wanted {
+    /// Checks that every `(field, path)` can name a bin, creating what is missing: an existing location at the path
+    /// must be a bin, and each missing one (the root a warehouse, the leaf a bin, a zone and shelves between) must be
+    /// allowed under its parent. Writes nothing; returns the locations to create, parents first.
+    pub async fn plan_bins(&self, paths: &[(String, String)]) -> AppResult<Vec<(LocationPath, LocationKind)>> {
+        let mut p = Problems::default();
+        let mut leaves = Vec::with_capacity(paths.len());
+        for (field, raw) in paths {
+            match LocationPath::parse(raw) {
+                Ok(path) => leaves.push((field, path)),
+                Err(e) => p.push(field.clone(), e),
+            }
+        }
+        let mut all: Vec<String> = Vec::new();
+        for (_, leaf) in &leaves {
+            let mut cur = Some(leaf.clone());
+            while let Some(path) = cur {
+                cur = path.parent();
+                all.push(path.as_str().to_string());
+            }
+        }
+        all.sort();
+        all.dedup();
+        let existing = self.store.resolve_paths(&all).await?;
+        let mut planned: BTreeMap<LocationPath, LocationKind> = BTreeMap::new();
+        for (field, leaf) in &leaves {
             let mut chain = vec![leaf.clone()];
-            while let Some(parent) = chain.last().and_then(|p| p.parent()) {
+            while let Some(parent) = chain.last().and_then(LocationPath::parent) {
                 chain.push(parent);
             }
             chain.reverse();
-            let mut parent_id = None;
+            let mut parent_kind = None;
             for (depth, path) in chain.iter().enumerate() {
                 let is_leaf = depth + 1 == chain.len();
-                if let Some(existing) = self.store.get_location(path.as_str()).await? {
-                    parent_id = Some(existing.id);
-                    continue;
-                }
-                let kind = LocationKind::for_depth(depth + 1, is_leaf);
-                let fields = LocationFields {
-                    name: path.code().to_string(),
-                    address: None,
-                    latitude: None,
-                    longitude: None,
-                    pick_sequence: None,
-                    sellable: true,
+                let known = existing.get(path.as_str()).map(|l| l.kind).or_else(|| planned.get(path).copied());
+                let kind = match known {
+                    Some(kind) => {
+                        if is_leaf && !kind.holds_stock() {
+                            p.push(field.as_str(), format!("'{path}' is a {}, not a bin", kind.as_str()));
+                        }
+                        kind
+                    }
+                    None => {
+                        let kind = LocationKind::for_depth(depth + 1, is_leaf);
+                        if let Err(e) = kind.may_sit_under(parent_kind) {
+                            p.push(field.as_str(), format!("cannot create '{path}': {e}"));
+                            break;
+                        }
+                        planned.insert(path.clone(), kind);
+                        kind
+                    }
                 };
-                let rec = self
-                    .store
-                    .create_location(parent_id, path.as_str(), kind, &fields, now)
-                    .await
-                    .map_err(|e| clash(e, path.as_str()))?;
-                parent_id = Some(rec.id);
-                created += 1;
+                parent_kind = Some(kind);
             }
         }
-        Ok(created)
+        p.into_result().map_err(AppError::Validation)?;
+        // A path sorts after its parent, so creating in order always finds the parent made.
+        Ok(planned.into_iter().collect())
+    }
+
+    /// Creates the locations [`App::plan_bins`] planned; returns how many.
+    pub async fn create_planned(&self, planned: Vec<(LocationPath, LocationKind)>) -> AppResult<usize> {
+        let now = Utc::now();
+        let mut ids: HashMap<String, LocationId> = HashMap::new();
+        for (path, kind) in &planned {
+            let parent_id = match path.parent() {
+                None => None,
+                Some(parent) => match ids.get(parent.as_str()) {
+                    Some(id) => Some(*id),
+                    None => self.store.get_location(parent.as_str()).await?.map(|l| l.id),
+                },
+            };
+            let fields = LocationFields {
+                name: path.code().to_string(),
+                address: None,
+                latitude: None,
+                longitude: None,
+                pick_sequence: None,
+                sellable: true,
+            };
+            let rec = self
+                .store
+                .create_location(parent_id, path.as_str(), *kind, &fields, now)
+                .await
+                .map_err(|e| clash(e, path.as_str()))?;
+            ids.insert(rec.path, rec.id);
+        }
+        Ok(planned.len())
     }
 }

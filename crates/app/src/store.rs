@@ -177,9 +177,13 @@ pub struct OutboxEvent {
 }
 
 /// Decides a batch inside the store's transaction: given the current balances of the batch's keys (absent keys
-/// are zero), it updates them in place and returns the movements and events to write. The store may call it again
-/// after a retryable conflict, with freshly loaded balances.
-pub type Decide<'a> = dyn FnMut(&mut Balances) -> (Vec<NewMovement>, Vec<OutboxEvent>) + Send + 'a;
+/// are zero) and the transaction's time, it updates the balances in place and returns the movements (stamped with
+/// that time) and events to write. The store may call it again after a retryable conflict, with freshly loaded
+/// balances.
+///
+/// The store picks the time inside the transaction and never earlier than the newest movement, so that the ledger's
+/// times never go backwards: an `as_of` read, once answered, keeps its answer.
+pub type Decide<'a> = dyn FnMut(&mut Balances, DateTime<Utc>) -> (Vec<NewMovement>, Vec<OutboxEvent>) + Send + 'a;
 
 /// What [`IdempotencyStore::begin_request`] found for a key.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,7 @@ const COLORS: [(&str, &str); 6] =
     [("Black", "BLK"), ("White", "WHT"), ("Navy", "NVY"), ("Olive", "OLV"), ("Red", "RED"), ("Grey", "GRY")];
 const SIZES: [&str; 6] = ["XS", "S", "M", "L", "XL", "XXL"];
 
-/// (title, SKU code, category, vendor, price in cents, colors used, sizes used): 317 variants in all.
+/// (title, SKU code, category, vendor, price in cents, colors used, sizes used): 297 variants in all.
 const MODELS: [(&str, &str, &str, &str, i64, usize, usize); 15] = [
     ("Classic Tee", "TEE", "Apparel > Shirts > T-Shirts", "Northwind", 1999, 6, 6),
     ("Heavy Hoodie", "HOOD", "Apparel > Sweaters > Hoodies", "Northwind", 5900, 4, 6),
@@ -93,10 +93,13 @@ async fn warehouse(app: &App, code: &str, name: &str, city: &str, postal: &str, 
     Ok(())
 }
 
-/// Loads the demo data into an empty catalog; returns a summary, or `None` when the catalog is not empty.
+/// Loads the demo data into a database without products and warehouses; returns a summary, or `None` (and does
+/// nothing) when the merchant's own data is there.
 pub async fn load(app: &App) -> CliResult<Option<String>> {
-    let any = app.list_products(ProductFilter::default(), PageRequest::parse(None, Some(1))?).await?;
-    if !any.items.is_empty() {
+    let one = PageRequest::parse(None, Some(1))?;
+    let products = app.list_products(ProductFilter::default(), one).await?;
+    let warehouses = app.list_locations(Some(LocationKind::Warehouse), None, one).await?;
+    if !products.items.is_empty() || !warehouses.items.is_empty() {
         return Ok(None);
     }
     // WH1: two halls of four shelves with four bins each; WH2: one zone of three shelves.

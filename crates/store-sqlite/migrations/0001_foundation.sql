@@ -219,6 +219,17 @@ BEGIN
     SELECT RAISE(ABORT, 'movements are immutable: book a correcting movement instead');
 END;
 
+-- A side has a state exactly when its location is a real one: virtual locations (supplier, scrap, …) hold no
+-- balances, and stock may only be booked into bins. The application never breaks this; the database makes sure.
+CREATE TRIGGER movements_sides_match_their_locations BEFORE INSERT ON movements
+WHEN (NEW.from_state IS NULL) <> ((SELECT kind FROM locations WHERE id = NEW.from_location_id) = 'virtual')
+  OR (NEW.to_state IS NULL) <> ((SELECT kind FROM locations WHERE id = NEW.to_location_id) = 'virtual')
+  OR (NEW.from_state IS NOT NULL AND (SELECT kind FROM locations WHERE id = NEW.from_location_id) <> 'bin')
+  OR (NEW.to_state IS NOT NULL AND (SELECT kind FROM locations WHERE id = NEW.to_location_id) <> 'bin')
+BEGIN
+    SELECT RAISE(ABORT, 'movements.side: a state belongs to a bin, and a virtual location has none');
+END;
+
 -- ---------------------------------------------------------------------------------------------------------------
 -- Outbox
 -- ---------------------------------------------------------------------------------------------------------------

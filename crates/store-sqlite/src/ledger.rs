@@ -249,6 +249,18 @@ fn movement_record(row: &SqliteRow) -> StoreResult<MovementRecord> {
     })
 }
 
+/// The time of a write transaction: now, but never before the newest movement (clocks step back; another process
+/// may have written with a clock slightly ahead), so that movement times follow commit order.
+async fn transaction_time(conn: &mut SqliteConnection) -> StoreResult<DateTime<Utc>> {
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(recorded_at) FROM movements").fetch_one(&mut *conn).await.map_err(db)?;
+    let now = Utc::now();
+    Ok(match last.and_then(DateTime::<Utc>::from_timestamp_micros) {
+        Some(last) if last > now => last,
+        _ => now,
+    })
+}
+
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn apply_batch(&self, keys: &[BalanceKey], decide: &mut Decide<'_>) -> StoreResult<Vec<i64>> {
@@ -257,9 +269,10 @@ impl LedgerStore for SqliteStore {
             let conn = &mut *w.tx;
             let mut balances = load_balances(conn, keys).await?;
             let before = balances.clone();
-            let (movements, events) = decide(&mut balances);
+            let now = transaction_time(conn).await?;
+            let (movements, events) = decide(&mut balances, now);
             let ids = insert_movements(conn, &movements).await?;
-            insert_events(conn, &events, Utc::now()).await?;
+            insert_events(conn, &events, now).await?;
             let mut changed: Vec<(BalanceKey, Balance)> = balances
                 .into_iter()
                 .filter(|(key, bal)| before.get(key).copied().unwrap_or_default() != *bal)

@@ -160,7 +160,7 @@ async fn store_with_a_movement() -> (SqliteStore, i64) {
         request_id: None,
         recorded_at: now,
     };
-    let mut decide = |b: &mut domain::stock::Balances| {
+    let mut decide = |b: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
         b.entry((item, bin.id)).or_default().add(StockState::Available, 3);
         (vec![m.clone()], vec![OutboxEvent { topic: "t".into(), payload: serde_json::json!({"n": 1}) }])
     };
@@ -277,7 +277,7 @@ async fn large_batches_are_written_in_chunks() {
             recorded_at: now,
         })
         .collect();
-    let mut decide = |b: &mut domain::stock::Balances| {
+    let mut decide = |b: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
         for m in &movements {
             b.entry((m.item_id, m.to_location_id)).or_default().add(StockState::Available, m.quantity);
         }
@@ -296,7 +296,7 @@ async fn large_batches_are_written_in_chunks() {
 
     // A second batch over the same keys sees every stored balance.
     let mut total = 0;
-    let mut check = |b: &mut domain::stock::Balances| {
+    let mut check = |b: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
         total = b.values().map(|v| v.available).sum::<i64>();
         (vec![], vec![])
     };

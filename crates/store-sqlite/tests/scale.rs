@@ -114,7 +114,7 @@ async fn a_large_catalog_and_stock_import() {
             })
         })
         .collect();
-    let mut decide = |b: &mut Balances| {
+    let mut decide = |b: &mut Balances, _now: chrono::DateTime<chrono::Utc>| {
         for m in &movements {
             b.entry((m.item_id, m.to_location_id)).or_default().add(m.to_state.unwrap(), m.quantity);
         }

@@ -194,7 +194,7 @@ fn keys_of(movements: &[NewMovement]) -> Vec<BalanceKey> {
 /// that the database's own checks can be tested too).
 async fn book(store: &dyn Store, movements: Vec<NewMovement>) -> StoreResult<Vec<i64>> {
     let keys = keys_of(&movements);
-    let mut decide = |balances: &mut domain::stock::Balances| {
+    let mut decide = |balances: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
         for m in &movements {
             if let Some(s) = m.from_state {
                 balances.entry((m.item_id, m.from_location_id)).or_default().add(s, -m.quantity);
@@ -589,7 +589,7 @@ pub async fn ledger_apply_batch_and_levels(store: Arc<dyn Store>) {
 
     // decide sees stored balances for known keys and zero for unknown ones.
     let mut seen = None;
-    let mut decide = |balances: &mut domain::stock::Balances| {
+    let mut decide = |balances: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
         seen = Some(balances.clone());
         (vec![], vec![])
     };
@@ -670,7 +670,7 @@ pub async fn ledger_rejects_negative_balances_at_database(store: Arc<dyn Store>)
     assert_eq!(all_movements(store).await, movements_before, "no movement was written");
 
     // Another state, set directly in the map.
-    let mut decide = |balances: &mut domain::stock::Balances| {
+    let mut decide = |balances: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
         balances.entry((a, b2)).or_default().add(Reserved, -1);
         (vec![movement(a, 1, b2, Some(Reserved), supplier, None, Reason::Correction, t)], vec![])
     };

@@ -50,14 +50,8 @@ pub struct ProductQuery {
     responses((status = 200, body = Page<ProductView>), (status = 400, body = ProblemSchema)))]
 pub async fn list_products(State(app): State<App>, Query(q): Query<ProductQuery>) -> ApiResult<impl IntoResponse> {
     let page = PageRequest::parse(q.after.as_deref(), q.limit)?;
-    let filter = ProductFilter {
-        status: q.status,
-        vendor: q.vendor,
-        category: q.category.map(|c| domain::catalog::normalize_category(&c).unwrap_or(c)),
-        tag: q.tag,
-        q: q.q,
-        sku: q.sku,
-    };
+    let filter =
+        ProductFilter { status: q.status, vendor: q.vendor, category: q.category, tag: q.tag, q: q.q, sku: q.sku };
     Ok(axum::Json(app.list_products(filter, page).await?))
 }
 
@@ -72,14 +66,14 @@ pub async fn create_product(State(app): State<App>, Json(req): Json<NewProduct>)
 }
 
 #[utoipa::path(get, path = "/v1/products/{key}", tag = "catalog",
-    params(("key" = String, Path, description = "Product id or handle")),
+    params(("key" = String, Path, description = "Product handle, or id")),
     responses((status = 200, body = ProductView), (status = 404, body = ProblemSchema)))]
 pub async fn get_product(State(app): State<App>, Path(key): Path<String>) -> ApiResult<impl IntoResponse> {
     Ok(axum::Json(app.product(&key).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/products/{key}", tag = "catalog", request_body = ProductPatch,
-    params(("key" = String, Path, description = "Product id or handle")),
+    params(("key" = String, Path, description = "Product handle, or id")),
     responses((status = 200, body = ProductView), (status = 404, body = ProblemSchema), (status = 422, body = ProblemSchema)))]
 pub async fn update_product(
     State(app): State<App>,
@@ -90,7 +84,7 @@ pub async fn update_product(
 }
 
 #[utoipa::path(delete, path = "/v1/products/{key}", tag = "catalog",
-    params(("key" = String, Path, description = "Product id or handle")),
+    params(("key" = String, Path, description = "Product handle, or id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ProblemSchema),
         (status = 409, description = "has_stock_history: archive instead", body = ProblemSchema)))]
 pub async fn delete_product(State(app): State<App>, Path(key): Path<String>) -> ApiResult<impl IntoResponse> {
@@ -99,7 +93,7 @@ pub async fn delete_product(State(app): State<App>, Path(key): Path<String>) -> 
 }
 
 #[utoipa::path(post, path = "/v1/products/{key}/variants", tag = "catalog", request_body = NewVariant,
-    params(("key" = String, Path, description = "Product id or handle"),
+    params(("key" = String, Path, description = "Product handle, or id"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 201, body = VariantView), (status = 409, body = ProblemSchema), (status = 422, body = ProblemSchema)))]
 pub async fn create_variant(
@@ -132,14 +126,14 @@ pub async fn list_variants(State(app): State<App>, Query(q): Query<VariantQuery>
 }
 
 #[utoipa::path(get, path = "/v1/variants/{key}", tag = "catalog",
-    params(("key" = String, Path, description = "Variant id or SKU")),
+    params(("key" = String, Path, description = "Variant SKU, or id")),
     responses((status = 200, body = VariantView), (status = 404, body = ProblemSchema)))]
 pub async fn get_variant(State(app): State<App>, Path(key): Path<String>) -> ApiResult<impl IntoResponse> {
     Ok(axum::Json(app.variant(&key).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/variants/{key}", tag = "catalog", request_body = VariantPatch,
-    params(("key" = String, Path, description = "Variant id or SKU")),
+    params(("key" = String, Path, description = "Variant SKU, or id")),
     responses((status = 200, body = VariantView), (status = 404, body = ProblemSchema), (status = 409, body = ProblemSchema),
         (status = 422, body = ProblemSchema)))]
 pub async fn update_variant(
@@ -151,7 +145,7 @@ pub async fn update_variant(
 }
 
 #[utoipa::path(delete, path = "/v1/variants/{key}", tag = "catalog",
-    params(("key" = String, Path, description = "Variant id or SKU")),
+    params(("key" = String, Path, description = "Variant SKU, or id")),
     responses((status = 204, description = "Deleted"), (status = 404, body = ProblemSchema),
         (status = 409, description = "has_stock_history", body = ProblemSchema)))]
 pub async fn delete_variant(State(app): State<App>, Path(key): Path<String>) -> ApiResult<impl IntoResponse> {

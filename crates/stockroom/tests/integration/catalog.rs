@@ -156,3 +156,20 @@ async fn a_product_with_stock_history_cannot_be_deleted() {
     assert_eq!(s.delete("/v1/variants/H-1").await.code(), "has_stock_history");
     ok(&s.patch("/v1/products/tee", &json!({"status": "archived"})).await, 200);
 }
+
+#[tokio::test]
+async fn numeric_skus_and_handles_mean_themselves_not_row_ids() {
+    let s = server().await;
+    ok(&s.post("/v1/products", &tee("first", &["A-1", "A-2"])).await, 201);
+    // Variant id 1 exists; a variant whose SKU is "1" must still be found by its SKU.
+    let mut p = tee("2024", &["1"]);
+    p["title"] = json!("Vintage 2024");
+    ok(&s.post("/v1/products", &p).await, 201);
+    let v = s.get("/v1/variants/1").await;
+    ok(&v, 200);
+    assert_eq!(v.body["sku"], "1");
+    assert_eq!(s.get("/v1/variants/2").await.body["sku"], "A-2", "a number that is no SKU is an id");
+    assert_eq!(s.get("/v1/products/2024").await.body["title"], "Vintage 2024");
+    ok(&s.delete("/v1/variants/1").await, 204);
+    ok(&s.get("/v1/variants/A-1").await, 200);
+}

@@ -147,3 +147,41 @@ async fn verify_reports_drift_and_exits_non_zero() {
     assert!(t.contains("drift: TOTE-1 in WH1/HALL-1/SHELF-5/RACK-2"), "{t}");
     assert!(t.contains("1 balance(s) differ"), "{t}");
 }
+
+#[tokio::test]
+async fn a_refused_stock_import_creates_no_locations() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("l.db");
+    std::fs::write(dir.path().join("p.csv"), PRODUCTS).unwrap();
+    assert!(stockroom(&db, &["import", "products", dir.path().join("p.csv").to_str().unwrap()]).status.success());
+    let unknown_sku = STOCK.replace("TOTE-1,WH1", "TOTE-9,WH1");
+    std::fs::write(dir.path().join("s.csv"), unknown_sku).unwrap();
+    let o = stockroom(&db, &["import", "stock", "--create-locations", dir.path().join("s.csv").to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("line 5: lines[3].sku: unknown SKU 'TOTE-9'"), "{}", text(&o));
+
+    // A bin below a bin, and stock in a virtual location, are refused before anything is created.
+    std::fs::write(dir.path().join("ok.csv"), STOCK).unwrap();
+    assert!(stockroom(&db, &["import", "stock", "--create-locations", dir.path().join("ok.csv").to_str().unwrap()])
+        .status
+        .success());
+    let nested = STOCK
+        .replace("WH2,WH2/BIN-1", "WH2,WH2/NEW-ZONE/BIN-9")
+        .replace("TOTE-1,WH1,HALL-1/SHELF-5/RACK-2,", "TOTE-1,WH1,HALL-1/SHELF-5/RACK-2/INSIDE,")
+        .replace("TEE-WHT-M,WH1,HALL-1/SHELF-5/RACK-3", "TEE-WHT-M,SCRAP,SCRAP/BIN");
+    std::fs::write(dir.path().join("n.csv"), nested).unwrap();
+    let o = stockroom(&db, &["import", "stock", "--create-locations", dir.path().join("n.csv").to_str().unwrap()]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("line 5: lines[3].location: cannot create 'WH1/HALL-1/SHELF-5/RACK-2/INSIDE'"), "{t}");
+    assert!(t.contains("line 4: lines[2].location: cannot create 'SCRAP/BIN'"), "{t}");
+
+    let store = store_sqlite::SqliteStore::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let zones: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM locations WHERE path LIKE 'WH2/NEW-ZONE%'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(zones, 0, "the refused import created no location");
+    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM locations").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(before, 5 + 7, "five virtual locations, and WH1, HALL-1, SHELF-5, RACK-2, RACK-3, WH2, WH2/BIN-1");
+}

@@ -1,25 +1,27 @@
 //! Fresh databases and servers for each test, plus fixtures shared by the tests.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use testkit::server::{Reply, TestServer};
 
-/// A fresh, migrated store in its own temporary directory (returned so that it lives as long as the test).
-pub async fn fresh_store() -> (tempfile::TempDir, Arc<dyn app::Store>) {
+/// A fresh, migrated store in its own temporary directory (returned so that it lives as long as the test), and
+/// the database file's path.
+pub async fn fresh_store() -> (tempfile::TempDir, PathBuf, Arc<dyn app::Store>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("stockroom.db").display());
-    let store = store_sqlite::SqliteStore::connect(&url).await.expect("store opens");
-    (dir, Arc::new(store))
+    let path = dir.path().join("stockroom.db");
+    let store = store_sqlite::SqliteStore::connect(&format!("sqlite://{}", path.display())).await.expect("store opens");
+    (dir, path, Arc::new(store))
 }
 
 pub async fn server() -> TestServer {
-    let (dir, store) = fresh_store().await;
+    let (dir, _, store) = fresh_store().await;
     TestServer::start(store, dir).await
 }
 
 pub async fn server_with(config: api::ApiConfig) -> TestServer {
-    let (dir, store) = fresh_store().await;
+    let (dir, _, store) = fresh_store().await;
     TestServer::start_with(store, dir, config).await
 }
 
@@ -54,10 +56,16 @@ pub fn tee(handle: &str, skus: &[&str]) -> Value {
 
 /// A catalog of one product with the given SKUs, plus the layout.
 pub async fn stocked_server(skus: &[&str]) -> TestServer {
-    let s = server().await;
+    stocked_server_at(skus).await.0
+}
+
+/// The same, with the database file's path for the CLI.
+pub async fn stocked_server_at(skus: &[&str]) -> (TestServer, PathBuf) {
+    let (dir, path, store) = fresh_store().await;
+    let s = TestServer::start(store, dir).await;
     layout(&s).await;
     ok(&s.post("/v1/products", &tee("tee", skus)).await, 201);
-    s
+    (s, path)
 }
 
 pub async fn receive(s: &TestServer, sku: &str, bin: &str, qty: i64) -> Reply {

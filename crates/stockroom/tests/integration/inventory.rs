@@ -92,6 +92,16 @@ async fn set_is_compare_and_set_on_on_hand() {
     assert_eq!(fresh.body["movements"][0]["to"]["location"], "ADJUSTMENT");
     assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 2);
 
+    // A set that lowers stock with reason shrinkage books the loss to scrap, like a negative delta would.
+    let lost = s
+        .post(
+            "/v1/inventory/adjustments",
+            &json!({"lines": [{"sku": "A", "location": B1, "set": 1, "expected_on_hand": 2, "reason": "shrinkage"}]}),
+        )
+        .await;
+    ok(&lost, 201);
+    assert_eq!(lost.body["movements"][0]["to"]["location"], "SCRAP");
+
     let missing_compare = s
         .post(
             "/v1/inventory/adjustments",
@@ -172,6 +182,18 @@ async fn all_or_nothing_and_every_bad_input_writes_nothing() {
             "lines[0]",
         ),
         (json!({"lines": []}), 422, "validation_failed", "lines"),
+        (
+            json!({"lines": [{"sku": "A", "location": B1, "delta": i64::MIN, "reason": "shrinkage"}]}),
+            422,
+            "validation_failed",
+            "lines[0].delta",
+        ),
+        (
+            json!({"lines": [{"sku": "A", "location": B1, "set": i64::MAX, "expected_on_hand": 5, "reason": "correction"}]}),
+            422,
+            "validation_failed",
+            "lines[0].set",
+        ),
     ];
     for (body, status, code, field) in cases {
         let r = s.post("/v1/inventory/adjustments", &body).await;
