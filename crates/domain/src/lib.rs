@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod codes;
 pub mod location;
+pub mod orders;
 pub mod stock;
 
 /// A field-level validation failure: which field (a JSON-pointer-like path such as `variants[2].sku`) and why.
