@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod codes;
 pub mod location;
+pub mod order;
 pub mod orders;
 pub mod stock;
 

@@ -98,10 +98,14 @@ pub enum Reason {
     Move,
     /// Stock set by a bulk import.
     Import,
+    /// Stock committed to an order line, or released from one (cancellation).
+    Order,
+    /// Stock reserved by a hold, or released when the hold ends.
+    Hold,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 12] = [
         Reason::Received,
         Reason::Correction,
         Reason::CycleCount,
@@ -112,6 +116,8 @@ impl Reason {
         Reason::Other,
         Reason::Move,
         Reason::Import,
+        Reason::Order,
+        Reason::Hold,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -126,6 +132,8 @@ impl Reason {
             Reason::Other => "other",
             Reason::Move => "move",
             Reason::Import => "import",
+            Reason::Order => "order",
+            Reason::Hold => "hold",
         }
     }
 
