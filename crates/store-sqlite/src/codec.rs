@@ -1,5 +1,5 @@
 //! Conversions between Rust values and their SQLite columns: times as microseconds, decimals and lists as text,
-//! enums as their snake_case names, and database errors as [`StoreError`]s.
+//! enums as their snake_case names, documents as JSON, and database errors as [`StoreError`]s.
 
 use std::str::FromStr;
 
@@ -7,6 +7,8 @@ use app::StoreError;
 use chrono::{DateTime, Utc};
 use domain::stock::{Balance, StockState, VirtualKind};
 use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -34,6 +36,29 @@ pub(crate) fn to_json_list(list: &[String]) -> String {
 
 pub(crate) fn from_json_list(text: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("bad JSON list in the database: {e}")))
+}
+
+/// A value stored as a JSON document (an order, a hold, a list of addresses).
+pub(crate) fn to_json<T: Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("cannot encode {what} as JSON: {e}")))
+}
+
+pub(crate) fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("bad {what} JSON in the database: {e}")))
+}
+
+/// The serde name of a unit enum variant (`open`, `prepaid`), which is what its column holds. Going through serde
+/// rather than a hand-written table means the column can never spell a variant differently from its document.
+pub(crate) fn enum_name<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => Ok(name),
+        other => Err(StoreError::Internal(format!("expected a unit enum variant, got {other:?}"))),
+    }
+}
+
+pub(crate) fn parse_enum<T: DeserializeOwned>(what: &str, name: String) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(name))
+        .map_err(|e| StoreError::Internal(format!("bad {what} in the database: {e}")))
 }
 
 pub(crate) fn parse<T>(what: &str, r: Result<T, String>) -> Result<T, StoreError> {

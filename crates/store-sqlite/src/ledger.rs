@@ -1,10 +1,16 @@
 //! The ledger: the one write path ([`LedgerStore::apply_batch`]) and the reads of balances and movements.
+//!
+//! A batch loads everything it may decide on (the balances of its items, its orders and the orders waiting for
+//! those items, its holds and the due ones) inside its write transaction, lets `decide` change that state, and
+//! writes the result in the same transaction: movements, events, and every balance, order and hold that changed.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::str::FromStr;
 
 use app::store::{
-    Decide, LedgerStore, LevelFilter, LevelRow, MovementFilter, MovementRecord, NewMovement, OutboxEvent, StoreResult,
+    BatchIds, BatchScope, BatchState, Decide, LedgerStore, LevelFilter, LevelRow, MovementFilter, MovementRecord,
+    NewMovement, OrderId, OutboxEvent, StoreResult,
 };
 use app::StoreError;
 use async_trait::async_trait;
@@ -14,27 +20,49 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{balance, db, from_micros, internal, micros, parse, parse_state, STATE_COLUMNS};
-use crate::{chunks, push_within, SqliteStore};
+use crate::{chunks, orders, placeholders, push_within, SqliteStore};
 
-/// Loads the stored balances of `keys`; a key without a row is present with a zero balance.
-async fn load_balances(conn: &mut SqliteConnection, keys: &[BalanceKey]) -> StoreResult<Balances> {
-    let mut out: Balances = keys.iter().map(|k| (*k, Balance::default())).collect();
-    for chunk in chunks(keys, 2) {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT item_id, location_id, {STATE_COLUMNS} FROM stock_levels WHERE (item_id, location_id) IN (VALUES "
-        ));
-        let mut list = qb.separated(", ");
-        for (item, location) in chunk {
-            list.push("(").push_bind_unseparated(item).push_unseparated(", ").push_bind_unseparated(location);
-            list.push_unseparated(")");
+/// Loads every stored balance of `items`, at every location. A balance without a row is absent: zero.
+async fn load_balances(conn: &mut SqliteConnection, items: &[ItemId]) -> StoreResult<Balances> {
+    let mut out = Balances::new();
+    for chunk in chunks(items, 1) {
+        let sql = format!(
+            "SELECT item_id, location_id, {STATE_COLUMNS} FROM stock_levels WHERE item_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for item in chunk {
+            q = q.bind(item);
         }
-        qb.push(")");
-        for row in qb.build().fetch_all(&mut *conn).await.map_err(db)? {
+        for row in q.fetch_all(&mut *conn).await.map_err(db)? {
             let key = (row.try_get("item_id").map_err(internal)?, row.try_get("location_id").map_err(internal)?);
             out.insert(key, balance(&row)?);
         }
     }
     Ok(out)
+}
+
+/// Loads what a batch over `scope` sees, at the transaction's time `now`.
+async fn load_state(conn: &mut SqliteConnection, scope: &BatchScope, now: DateTime<Utc>) -> StoreResult<BatchState> {
+    let mut items = scope.items.clone();
+    items.sort_unstable();
+    items.dedup();
+    let balances = load_balances(conn, &items).await?;
+    let backorder_queue = orders::backorder_queue(conn, &items).await?;
+    let mut order_ids: Vec<OrderId> = scope.orders.iter().chain(&backorder_queue).copied().collect();
+    order_ids.sort_unstable();
+    order_ids.dedup();
+    let orders = orders::load_orders(conn, &order_ids).await?;
+    let holds = orders::load_holds(conn, &scope.holds, scope.due_holds.then_some(now)).await?;
+    Ok(BatchState { now, balances, orders, backorder_queue, holds })
+}
+
+/// The ids to write back: those `decide` named, and those whose record it changed without naming them (the trait
+/// promises that every change is written), in id order so that batches lock and write reproducibly.
+fn changed_ids<T: PartialEq>(before: &BTreeMap<i64, T>, after: &BTreeMap<i64, T>, named: &[i64]) -> Vec<i64> {
+    let mut ids: BTreeSet<i64> = named.iter().copied().collect();
+    ids.extend(after.iter().filter(|(id, rec)| before.get(id) != Some(rec)).map(|(id, _)| *id));
+    ids.into_iter().collect()
 }
 
 /// Writes the movements in multi-row INSERTs and returns their ids in the order given.
@@ -263,24 +291,35 @@ async fn transaction_time(conn: &mut SqliteConnection) -> StoreResult<DateTime<U
 
 #[async_trait]
 impl LedgerStore for SqliteStore {
-    async fn apply_batch(&self, keys: &[BalanceKey], decide: &mut Decide<'_>) -> StoreResult<Vec<i64>> {
+    async fn apply_batch(&self, scope: &BatchScope, decide: &mut Decide<'_>) -> StoreResult<BatchIds> {
         let mut w = self.write().await?;
         let result = async {
             let conn = &mut *w.tx;
-            let mut balances = load_balances(conn, keys).await?;
-            let before = balances.clone();
             let now = transaction_time(conn).await?;
-            let (movements, events) = decide(&mut balances, now);
-            let ids = insert_movements(conn, &movements).await?;
-            insert_events(conn, &events, now).await?;
-            let mut changed: Vec<(BalanceKey, Balance)> = balances
-                .into_iter()
-                .filter(|(key, bal)| before.get(key).copied().unwrap_or_default() != *bal)
+            let mut state = load_state(conn, scope, now).await?;
+            let (balances_before, orders_before, holds_before) =
+                (state.balances.clone(), state.orders.clone(), state.holds.clone());
+            let writes = decide(&mut state);
+
+            let movements = insert_movements(conn, &writes.movements).await?;
+            insert_events(conn, &writes.events, now).await?;
+            let mut changed: Vec<(BalanceKey, Balance)> = state
+                .balances
+                .iter()
+                .filter(|(key, bal)| balances_before.get(key).copied().unwrap_or_default() != **bal)
+                .map(|(key, bal)| (*key, *bal))
                 .collect();
             // A stable write order makes batches reproducible (and, on a server database, lock in one order).
             changed.sort_unstable_by_key(|(key, _)| *key);
             upsert_balances(conn, &changed).await?;
-            Ok(ids)
+
+            let orders = orders::insert_orders(conn, &writes.new_orders).await?;
+            let changed_orders = changed_ids(&orders_before, &state.orders, &writes.changed_orders);
+            orders::update_orders(conn, &state.orders, &changed_orders).await?;
+            let holds = orders::insert_holds(conn, &writes.new_holds).await?;
+            let changed_holds = changed_ids(&holds_before, &state.holds, &writes.changed_holds);
+            orders::update_holds(conn, &state.holds, &changed_holds).await?;
+            Ok(BatchIds { movements, orders, holds })
         }
         .await;
         w.finish(result).await

@@ -10,6 +10,7 @@ mod codec;
 mod idempotency;
 mod ledger;
 mod locations;
+mod orders;
 
 use std::path::Path;
 use std::str::FromStr;

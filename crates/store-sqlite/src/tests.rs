@@ -1,7 +1,10 @@
-//! SQLite-specific checks: URL forms, pragmas, migrations on reopen, and the triggers that keep the ledger
-//! immutable.
+//! SQLite-specific checks: URL forms, pragmas, migrations on reopen, the triggers that keep the ledger immutable,
+//! and the columns copied out of order and hold documents.
 
-use app::store::{CatalogStore, LedgerStore, LocationStore, NewMovement, OutboxEvent};
+use app::store::{
+    BatchScope, BatchState, BatchWrites, CatalogStore, HoldRecord, LedgerStore, LocationStore, NewMovement,
+    OrderRecord, OrderStore, OutboxEvent,
+};
 use chrono::Utc;
 use domain::catalog::{InventoryPolicy, ProductFields, ProductStatus, VariantFields};
 use domain::stock::{Reason, StockState, VirtualKind};
@@ -83,7 +86,7 @@ async fn migrations_run_once_and_data_survives_reopening() {
     let reopened = SqliteStore::connect(&url).await.unwrap();
     assert!(reopened.get_location("WH1").await.unwrap().is_some());
     assert_eq!(count(&reopened, "locations").await, 6, "the virtual locations were seeded once");
-    assert_eq!(count(&reopened, "_sqlx_migrations").await, 1);
+    assert_eq!(count(&reopened, "_sqlx_migrations").await, 2, "each migration is recorded once");
     assert_eq!(reopened.virtual_locations().await.unwrap().len(), VirtualKind::ALL.len());
 }
 
@@ -160,11 +163,15 @@ async fn store_with_a_movement() -> (SqliteStore, i64) {
         request_id: None,
         recorded_at: now,
     };
-    let mut decide = |b: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
-        b.entry((item, bin.id)).or_default().add(StockState::Available, 3);
-        (vec![m.clone()], vec![OutboxEvent { topic: "t".into(), payload: serde_json::json!({"n": 1}) }])
+    let mut decide = |state: &mut BatchState| {
+        state.balances.entry((item, bin.id)).or_default().add(StockState::Available, 3);
+        BatchWrites {
+            movements: vec![NewMovement { recorded_at: state.now, ..m.clone() }],
+            events: vec![OutboxEvent { topic: "t".into(), payload: serde_json::json!({"n": 1}) }],
+            ..Default::default()
+        }
     };
-    store.apply_batch(&[(item, bin.id)], &mut decide).await.unwrap();
+    store.apply_batch(&BatchScope { items: vec![item], ..Default::default() }, &mut decide).await.unwrap();
     (store, item)
 }
 
@@ -215,7 +222,7 @@ async fn database_errors_name_the_constraint() {
 
 #[tokio::test]
 async fn large_batches_are_written_in_chunks() {
-    // More keys and movements than fit one statement: loading, inserting and upserting must all chunk.
+    // More items, movements and balances than fit one statement: loading, inserting and upserting must all chunk.
     let (store, _) = store_with_a_movement().await;
     let now = Utc::now();
     let wh = store.get_location("WH1").await.unwrap().unwrap();
@@ -259,7 +266,7 @@ async fn large_batches_are_written_in_chunks() {
     }
     let adjustment = store.virtual_locations().await.unwrap()[&VirtualKind::Adjustment];
     let keys: Vec<(i64, i64)> = items.iter().flat_map(|i| bins.iter().map(move |b| (*i, *b))).collect();
-    assert!(keys.len() * 2 > MAX_PARAMS, "the test must exceed one chunk");
+    assert!(keys.len() * 9 > MAX_PARAMS, "the writes must exceed one chunk");
     let movements: Vec<NewMovement> = keys
         .iter()
         .map(|(item, bin)| NewMovement {
@@ -277,13 +284,16 @@ async fn large_batches_are_written_in_chunks() {
             recorded_at: now,
         })
         .collect();
-    let mut decide = |b: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
+    // Ids of no item pad the scope beyond one chunk of reads; they simply load nothing.
+    let padding = (1_000_000..).take(MAX_PARAMS + 10);
+    let scope = BatchScope { items: items.iter().copied().chain(padding).collect(), ..Default::default() };
+    let mut decide = |state: &mut BatchState| {
         for m in &movements {
-            b.entry((m.item_id, m.to_location_id)).or_default().add(StockState::Available, m.quantity);
+            state.balances.entry((m.item_id, m.to_location_id)).or_default().add(StockState::Available, m.quantity);
         }
-        (movements.clone(), vec![])
+        BatchWrites { movements: movements.clone(), ..Default::default() }
     };
-    let ids = store.apply_batch(&keys, &mut decide).await.unwrap();
+    let ids = store.apply_batch(&scope, &mut decide).await.unwrap().movements;
     assert_eq!(ids.len(), keys.len());
     assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "ids are consecutive and in order");
     // Spot-check that ids map to their movements in order.
@@ -294,17 +304,103 @@ async fn large_batches_are_written_in_chunks() {
         .unwrap();
     assert_eq!(last, keys[keys.len() - 1]);
 
-    // A second batch over the same keys sees every stored balance.
+    // A second batch over the same items sees every stored balance, in every location.
+    let mut seen = 0;
     let mut total = 0;
-    let mut check = |b: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
-        total = b.values().map(|v| v.available).sum::<i64>();
-        (vec![], vec![])
+    let mut check = |state: &mut BatchState| {
+        seen = state.balances.len();
+        total = state.balances.values().map(|v| v.available).sum::<i64>();
+        BatchWrites::default()
     };
-    store.apply_batch(&keys, &mut check).await.unwrap();
+    store.apply_batch(&scope, &mut check).await.unwrap();
+    assert_eq!(seen, keys.len());
     assert_eq!(total, movements.iter().map(|m| m.quantity).sum::<i64>());
     let (stored, folded) = store.balances_and_ledger().await.unwrap();
     assert_eq!(stored.len(), keys.len() + 1);
     assert_eq!(stored, folded);
+}
+
+#[tokio::test]
+async fn order_and_hold_columns_follow_their_documents() {
+    use domain::order::{NewLine, Order, OrderStatus, PaymentTerms};
+    use domain::orders::{Hold, HoldStatus, WarehouseStock};
+
+    let (store, item) = store_with_a_movement().await;
+    let now = Utc::now();
+    let wh = store.get_location("WH1").await.unwrap().unwrap().id;
+    let line = NewLine {
+        sku: "TEE".into(),
+        item,
+        quantity: 2,
+        unit_price: Decimal::ONE,
+        discount: Decimal::ZERO,
+        tax: Decimal::ZERO,
+        policy: InventoryPolicy::Backorder,
+        tracked: true,
+    };
+    let stock = std::collections::HashMap::from([(item, vec![WarehouseStock { warehouse: wh, bins: vec![] }])]);
+    let (order, _) = Order::place(vec![line], &stock).unwrap();
+    let record = OrderRecord {
+        id: 0,
+        source: "shop".into(),
+        external_number: Some("7".into()),
+        request_hash: "h".into(),
+        customer_id: None,
+        currency: "EUR".into(),
+        payment_terms: PaymentTerms::Invoice,
+        notes: None,
+        order,
+        placed_at: now,
+        updated_at: now,
+    };
+    let hold = HoldRecord {
+        id: 0,
+        hold: Hold { expires_at: now, status: HoldStatus::Active, lines: vec![] },
+        skus: vec![],
+        quantities: vec![],
+        reference: None,
+        order_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut place = |_: &mut BatchState| BatchWrites {
+        new_orders: vec![record.clone()],
+        new_holds: vec![hold.clone()],
+        ..Default::default()
+    };
+    let ids = store.apply_batch(&BatchScope::default(), &mut place).await.unwrap();
+    let (order_id, hold_id) = (ids.orders[0], ids.holds[0]);
+    let columns = |sql: &'static str, id: i64| {
+        let pool = store.pool().clone();
+        async move { sqlx::query_as::<_, (String, String)>(sql).bind(id).fetch_one(&pool).await.unwrap() }
+    };
+    let order_sql = "SELECT payment_terms, status FROM orders WHERE id = ?";
+    assert_eq!(columns(order_sql, order_id).await, ("invoice".into(), "open".into()));
+    let queue: Vec<(i64, i64)> = sqlx::query_as("SELECT item_id, placed_at FROM order_backorders WHERE order_id = ?")
+        .bind(order_id)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(queue, [(item, now.timestamp_micros())], "the queue row carries the placement time");
+
+    // Cancel the order and expire the hold in the state: the columns follow, and the queue row goes.
+    let scope = BatchScope { orders: vec![order_id], holds: vec![hold_id], ..Default::default() };
+    let mut cancel = |state: &mut BatchState| {
+        state.orders.get_mut(&order_id).unwrap().order.cancel_all().unwrap();
+        state.holds.get_mut(&hold_id).unwrap().hold.status = HoldStatus::Expired;
+        BatchWrites { changed_orders: vec![order_id], changed_holds: vec![hold_id], ..Default::default() }
+    };
+    store.apply_batch(&scope, &mut cancel).await.unwrap();
+    assert_eq!(columns(order_sql, order_id).await.1, "cancelled");
+    assert_eq!(store.get_order(order_id).await.unwrap().unwrap().order.status, OrderStatus::Cancelled);
+    assert_eq!(count(&store, "order_backorders").await, 0);
+    let hold_sql = "SELECT status, json_extract(doc, '$.status') FROM holds WHERE id = ?";
+    assert_eq!(columns(hold_sql, hold_id).await, ("expired".into(), "expired".into()));
+
+    // A changed id that the batch never loaded is a bug of the caller, and fails the batch.
+    let mut stray = |_: &mut BatchState| BatchWrites { changed_orders: vec![order_id], ..Default::default() };
+    let err = store.apply_batch(&BatchScope::default(), &mut stray).await.unwrap_err();
+    assert!(matches!(err, StoreError::Internal(ref m) if m.contains("not in the batch")), "{err:?}");
 }
 
 #[test]

@@ -5,12 +5,13 @@
 use std::time::Instant;
 
 use app::store::{
-    CatalogStore, LedgerStore, LevelFilter, LocationFields, LocationStore, MovementFilter, NewMovement, VariantFilter,
+    BatchScope, BatchState, BatchWrites, CatalogStore, LedgerStore, LevelFilter, LocationFields, LocationStore,
+    MovementFilter, NewMovement, VariantFilter,
 };
 use chrono::Utc;
 use domain::catalog::{InventoryPolicy, ProductFields, ProductStatus, VariantFields};
 use domain::location::LocationKind;
-use domain::stock::{BalanceKey, Balances, Reason, StockState, VirtualKind};
+use domain::stock::{BalanceKey, Reason, StockState, VirtualKind};
 use rust_decimal::Decimal;
 use stockroom_store_sqlite::SqliteStore;
 
@@ -114,15 +115,17 @@ async fn a_large_catalog_and_stock_import() {
             })
         })
         .collect();
-    let mut decide = |b: &mut Balances, _now: chrono::DateTime<chrono::Utc>| {
+    let scope = BatchScope { items: keys.iter().map(|(item, _)| *item).collect(), ..Default::default() };
+    let mut decide = |state: &mut BatchState| {
         for m in &movements {
-            b.entry((m.item_id, m.to_location_id)).or_default().add(m.to_state.unwrap(), m.quantity);
+            state.balances.entry((m.item_id, m.to_location_id)).or_default().add(m.to_state.unwrap(), m.quantity);
         }
-        (movements.clone(), vec![])
+        let movements = movements.iter().map(|m| NewMovement { recorded_at: state.now, ..m.clone() }).collect();
+        BatchWrites { movements, ..Default::default() }
     };
     let t = Instant::now();
-    let ids = store.apply_batch(&keys, &mut decide).await.unwrap();
-    eprintln!("apply_batch of {} keys and {} movements: {:?}", keys.len(), movements.len(), t.elapsed());
+    let ids = store.apply_batch(&scope, &mut decide).await.unwrap().movements;
+    eprintln!("apply_batch of {} items and {} movements: {:?}", keys.len(), movements.len(), t.elapsed());
     assert_eq!(ids.len(), movements.len());
 
     let t = Instant::now();

@@ -13,14 +13,18 @@ use std::sync::Arc;
 
 use app::inventory::{AdjustmentLine, AdjustmentRequest, MoveLineRequest, MoveRequest};
 use app::store::{
-    Address, IdempotencyState, LevelFilter, LevelRow, LocationFields, LocationFilter, LocationRecord, MovementFilter,
-    NewMovement, OutboxEvent, ProductFilter, StoreResult, VariantFilter,
+    Address, BatchIds, BatchScope, BatchState, BatchWrites, CustomerFields, CustomerId, CustomerRecord, HoldId,
+    HoldRecord, IdempotencyState, LevelFilter, LevelRow, LocationFields, LocationFilter, LocationRecord,
+    MovementFilter, NewMovement, OrderFilter, OrderId, OrderRecord, OutboxEvent, ProductFilter, SellableBin,
+    StoreResult, VariantFilter,
 };
 use app::{Actor, App, AppError, LedgerConfig, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use domain::catalog::{InventoryPolicy, ProductFields, ProductStatus, VariantFields};
 use domain::location::LocationKind;
-use domain::stock::{Balance, BalanceKey, ItemId, LocationId, Reason, StockState, VirtualKind};
+use domain::order::{NewLine, Order, OrderStatus, PaymentTerms};
+use domain::orders::{BinStock, Hold, HoldStatus, LineAllocation, Pick, WarehouseStock};
+use domain::stock::{Balance, ItemId, LocationId, Reason, StockState, VirtualKind};
 use rust_decimal::Decimal;
 
 /// Expands to one `#[tokio::test]` per suite function. `$make` is an expression of a future that yields
@@ -45,6 +49,12 @@ macro_rules! conformance_suite {
             delete_guards,
             write_path_through_the_app,
             concurrent_commands_through_the_app,
+            customers_crud,
+            orders_and_holds_through_apply_batch,
+            backorder_queue_oldest_first,
+            external_number_uniqueness_fails_the_batch,
+            due_holds_are_active_and_past_expiry,
+            sellable_bins_skip_unsellable,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -177,37 +187,45 @@ fn movement(
     }
 }
 
-/// The balance keys a movement touches (its stocked sides).
-fn keys_of(movements: &[NewMovement]) -> Vec<BalanceKey> {
-    let mut keys = Vec::new();
-    for m in movements {
-        for (location, state) in [(m.from_location_id, m.from_state), (m.to_location_id, m.to_state)] {
-            if state.is_some() && !keys.contains(&(m.item_id, location)) {
-                keys.push((m.item_id, location));
-            }
-        }
-    }
-    keys
+/// The items some movements move: the scope a batch of them reads.
+fn items_of(movements: &[NewMovement]) -> Vec<ItemId> {
+    let mut items: Vec<ItemId> = movements.iter().map(|m| m.item_id).collect();
+    items.sort_unstable();
+    items.dedup();
+    items
 }
 
 /// Books movements through the one write path, updating balances as the domain would (without its checks, so
-/// that the database's own checks can be tested too).
+/// that the database's own checks can be tested too). The movements keep their own times, so that tests of past
+/// levels can place them in time.
 async fn book(store: &dyn Store, movements: Vec<NewMovement>) -> StoreResult<Vec<i64>> {
-    let keys = keys_of(&movements);
-    let mut decide = |balances: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
+    let scope = BatchScope { items: items_of(&movements), ..Default::default() };
+    let mut decide = |state: &mut BatchState| {
         for m in &movements {
             if let Some(s) = m.from_state {
-                balances.entry((m.item_id, m.from_location_id)).or_default().add(s, -m.quantity);
+                state.balances.entry((m.item_id, m.from_location_id)).or_default().add(s, -m.quantity);
             }
             if let Some(s) = m.to_state {
-                balances.entry((m.item_id, m.to_location_id)).or_default().add(s, m.quantity);
+                state.balances.entry((m.item_id, m.to_location_id)).or_default().add(s, m.quantity);
             }
         }
         let event =
             OutboxEvent { topic: "test.booked".into(), payload: serde_json::json!({ "count": movements.len() }) };
-        (movements.clone(), vec![event])
+        BatchWrites { movements: movements.clone(), events: vec![event], ..Default::default() }
     };
-    store.apply_batch(&keys, &mut decide).await
+    store.apply_batch(&scope, &mut decide).await.map(|ids| ids.movements)
+}
+
+/// Runs one batch over `scope` that writes nothing, and returns the state it saw.
+async fn observe(store: &dyn Store, scope: BatchScope) -> BatchState {
+    let mut seen = None;
+    let mut decide = |state: &mut BatchState| {
+        seen = Some(state.clone());
+        BatchWrites::default()
+    };
+    let ids = store.apply_batch(&scope, &mut decide).await.expect("an observing batch");
+    assert_eq!(ids, BatchIds::default(), "a batch that writes nothing gets no ids");
+    seen.expect("decide was called")
 }
 
 fn balance(pairs: &[(StockState, i64)]) -> Balance {
@@ -587,17 +605,12 @@ pub async fn ledger_apply_batch_and_levels(store: Arc<dyn Store>) {
     assert_eq!(written.iter().map(|m| m.id).collect::<Vec<_>>(), ids);
     assert_eq!(written[1].movement.item_id, b, "the second id is the second movement");
 
-    // decide sees stored balances for known keys and zero for unknown ones.
-    let mut seen = None;
-    let mut decide = |balances: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
-        seen = Some(balances.clone());
-        (vec![], vec![])
-    };
-    let none = store.apply_batch(&[(a, b1), (a, b2)], &mut decide).await.unwrap();
-    assert!(none.is_empty());
-    let seen = seen.expect("decide was called");
-    assert_eq!(seen.get(&(a, b1)).copied(), Some(balance(&[(Available, 10)])));
-    assert_eq!(seen.get(&(a, b2)).copied().unwrap_or_default(), Balance::default());
+    // decide sees every stored balance of the scope's items, and nothing of other items.
+    let seen = observe(store, BatchScope { items: vec![a], ..Default::default() }).await;
+    assert_eq!(seen.balances.get(&(a, b1)).copied(), Some(balance(&[(Available, 10)])));
+    assert_eq!(seen.balances.get(&(a, b2)).copied().unwrap_or_default(), Balance::default());
+    assert!(seen.balances.keys().all(|(item, _)| *item == a), "only the scope's items: {:?}", seen.balances);
+    assert!(seen.now >= t, "the transaction's time is never before the newest movement");
 
     // A move between bins and states.
     book(store, vec![movement(a, 3, b1, Some(Available), b2, Some(Damaged), Reason::Move, t)]).await.unwrap();
@@ -609,6 +622,10 @@ pub async fn ledger_apply_batch_and_levels(store: Arc<dyn Store>) {
         (key("C", "WH2/1"), balance(&[(Incoming, 7)])),
     ]);
     assert_eq!(by_name(&levels), expected);
+    let seen = observe(store, BatchScope { items: vec![a, c], ..Default::default() }).await;
+    let mut keys: Vec<_> = seen.balances.keys().copied().collect();
+    keys.sort_unstable();
+    assert_eq!(keys, [(a, b1), (a, b2), (c, b3)], "every location of every scope item");
     let order: Vec<(ItemId, &str)> = levels.iter().map(|r| (r.item_id, r.path.as_str())).collect();
     assert_eq!(order, [(a, "WH1/A/1"), (a, "WH1/A/2"), (b, "WH1/A/2"), (c, "WH2/1")], "item order, then path order");
     assert!(levels
@@ -670,11 +687,12 @@ pub async fn ledger_rejects_negative_balances_at_database(store: Arc<dyn Store>)
     assert_eq!(all_movements(store).await, movements_before, "no movement was written");
 
     // Another state, set directly in the map.
-    let mut decide = |balances: &mut domain::stock::Balances, _now: chrono::DateTime<chrono::Utc>| {
-        balances.entry((a, b2)).or_default().add(Reserved, -1);
-        (vec![movement(a, 1, b2, Some(Reserved), supplier, None, Reason::Correction, t)], vec![])
+    let mut decide = |state: &mut BatchState| {
+        state.balances.entry((a, b2)).or_default().add(Reserved, -1);
+        let movements = vec![movement(a, 1, b2, Some(Reserved), supplier, None, Reason::Correction, state.now)];
+        BatchWrites { movements, ..Default::default() }
     };
-    assert!(store.apply_batch(&[(a, b2)], &mut decide).await.is_err());
+    assert!(store.apply_batch(&BatchScope { items: vec![a], ..Default::default() }, &mut decide).await.is_err());
 
     // A movement must move something: a zero quantity is refused too.
     assert!(book(store, vec![movement(a, 0, supplier, None, b1, Some(Available), Reason::Received, t)]).await.is_err());
@@ -1146,7 +1164,9 @@ pub async fn write_path_through_the_app(store: Arc<dyn Store>) {
 pub async fn concurrent_commands_through_the_app(store: Arc<dyn Store>) {
     bins(store.as_ref()).await;
     items(store.as_ref(), "tee", &["A", "B"]).await;
-    let app = App::start(store.clone(), LedgerConfig { max_batch: 8, queue_capacity: 64 }).await.unwrap();
+    let app = App::start(store.clone(), LedgerConfig { max_batch: 8, queue_capacity: 64, ..Default::default() })
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..40 {
         let app = app.clone();
@@ -1181,4 +1201,529 @@ pub async fn concurrent_commands_through_the_app(store: Arc<dyn Store>) {
     assert_eq!(levels[&key("B", "WH1/A/1")].available, 20);
     assert_eq!(all_movements(store.as_ref()).await.len(), 40);
     assert!(app.verify().await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Customers, orders and holds
+// ---------------------------------------------------------------------------------------------------------------
+
+fn customer(name: &str, email: Option<&str>, phone: Option<&str>) -> CustomerFields {
+    CustomerFields { name: name.into(), email: email.map(Into::into), phone: phone.map(Into::into), addresses: vec![] }
+}
+
+fn address(city: &str) -> Address {
+    Address {
+        line1: "1 Main Street".into(),
+        line2: Some("Unit 2".into()),
+        city: city.into(),
+        postal_code: "9000".into(),
+        region: None,
+        country: "BE".into(),
+    }
+}
+
+/// A tracked line at 19.90 with 3.80 tax; what stock does not cover is backordered.
+fn new_line(sku: &str, item: ItemId, quantity: i64) -> NewLine {
+    NewLine {
+        sku: sku.into(),
+        item,
+        quantity,
+        unit_price: Decimal::new(1990, 2),
+        discount: Decimal::new(100, 2),
+        tax: Decimal::new(380, 2),
+        policy: InventoryPolicy::Backorder,
+        tracked: true,
+    }
+}
+
+/// The stock of one bin of one warehouse: `available` units of each item listed there, none of the others.
+fn one_bin(lines: &[NewLine], warehouse: LocationId, bin: LocationId, available: &[(ItemId, i64)]) -> StockMap {
+    lines
+        .iter()
+        .map(|l| {
+            let units = available.iter().find(|(item, _)| *item == l.item).map_or(0, |(_, n)| *n);
+            let bins = vec![BinStock { bin, pick_sequence: None, available: units }];
+            (l.item, vec![WarehouseStock { warehouse, bins }])
+        })
+        .collect()
+}
+
+type StockMap = HashMap<ItemId, Vec<WarehouseStock>>;
+
+/// An order of `lines` placed by the domain against one bin; what the bin lacks is backordered.
+fn place(lines: Vec<NewLine>, warehouse: LocationId, bin: LocationId, available: &[(ItemId, i64)]) -> Order {
+    let stock = one_bin(&lines, warehouse, bin, available);
+    Order::place(lines, &stock).expect("placing the order").0
+}
+
+fn order_record(
+    source: &str,
+    external_number: Option<&str>,
+    customer_id: Option<CustomerId>,
+    order: Order,
+    placed_at: DateTime<Utc>,
+) -> OrderRecord {
+    OrderRecord {
+        id: 0,
+        source: source.into(),
+        external_number: external_number.map(Into::into),
+        request_hash: format!("hash of {source} {external_number:?}"),
+        customer_id,
+        currency: "EUR".into(),
+        payment_terms: PaymentTerms::Invoice,
+        notes: Some("Leave at the door, 'please'.".into()),
+        order,
+        placed_at,
+        updated_at: placed_at,
+    }
+}
+
+/// A hold of 2 units of `item` in `bin`.
+fn hold_record(
+    status: HoldStatus,
+    expires_at: DateTime<Utc>,
+    item: ItemId,
+    (warehouse, bin): (LocationId, LocationId),
+    created_at: DateTime<Utc>,
+) -> HoldRecord {
+    let line = LineAllocation {
+        line: 0,
+        item,
+        picks: vec![Pick { warehouse, bin, quantity: 2 }],
+        backordered: 0,
+        oversold: 0,
+    };
+    HoldRecord {
+        id: 0,
+        hold: Hold { expires_at, status, lines: vec![line] },
+        skus: vec!["A".into()],
+        quantities: vec![2],
+        reference: Some("cart-7".into()),
+        order_id: None,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+/// One batch that only inserts orders and holds.
+async fn insert(store: &dyn Store, orders: Vec<OrderRecord>, holds: Vec<HoldRecord>) -> StoreResult<BatchIds> {
+    let mut decide =
+        |_: &mut BatchState| BatchWrites { new_orders: orders.clone(), new_holds: holds.clone(), ..Default::default() };
+    store.apply_batch(&BatchScope::default(), &mut decide).await
+}
+
+async fn order_ids(store: &dyn Store, filter: OrderFilter, after: Option<OrderId>, limit: u32) -> Vec<OrderId> {
+    store.list_orders(&filter, after, limit).await.expect("list orders").iter().map(|o| o.id).collect()
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+async fn due_ids(store: &dyn Store, at: DateTime<Utc>) -> Vec<HoldId> {
+    sorted(store.due_holds(at).await.expect("due holds").iter().map(|h| h.id).collect())
+}
+
+/// Customers are created, read, changed, found by email or else phone, and searched; email and phone are unique.
+pub async fn customers_crud(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let t0 = now();
+    let mut ann = customer("Ann Smith", Some("ann@example.com"), Some("+3212345678"));
+    ann.addresses = vec![address("Ghent"), address("Bruges")];
+    let rec = store.create_customer(&ann, t0).await.unwrap();
+    assert_eq!((&rec.fields, rec.created_at, rec.updated_at), (&ann, t0, t0), "every field round-trips");
+    assert_eq!(store.get_customer(rec.id).await.unwrap().as_ref(), Some(&rec));
+    assert_eq!(store.get_customer(rec.id + 1000).await.unwrap(), None);
+
+    // Email and phone are each unique, and the clash names which; customers without them never clash.
+    let same_email = customer("Other", Some("ann@example.com"), None);
+    assert_eq!(conflict(store.create_customer(&same_email, t0).await), "customers.email");
+    let same_phone = customer("Other", None, Some("+3212345678"));
+    assert_eq!(conflict(store.create_customer(&same_phone, t0).await), "customers.phone");
+    let bob = store.create_customer(&customer("Bob Jones", None, None), t0).await.unwrap();
+    let carl = store.create_customer(&customer("Carl", Some("carl@shop.example"), None), t0).await.unwrap();
+    let dora = store.create_customer(&customer("Dora", None, Some("+3298765")), t0).await.unwrap();
+    store.create_customer(&customer("Eve", None, None), t0).await.expect("no email and no phone never clash");
+
+    // Update.
+    let t1 = t0 + Duration::seconds(5);
+    let mut robert = customer("Robert Jones", Some("bob@example.com"), Some("+3255555"));
+    let updated = store.update_customer(bob.id, &robert, t1).await.unwrap();
+    assert_eq!((&updated.fields, updated.created_at, updated.updated_at), (&robert, t0, t1));
+    assert_eq!(store.get_customer(bob.id).await.unwrap().as_ref(), Some(&updated));
+    not_found(store.update_customer(bob.id + 1000, &robert, t1).await);
+    robert.phone = Some("+3298765".into());
+    assert_eq!(conflict(store.update_customer(bob.id, &robert, t1).await), "customers.phone");
+    assert_eq!(
+        store.get_customer(bob.id).await.unwrap().as_ref(),
+        Some(&updated),
+        "the refused update changed nothing"
+    );
+
+    // Find by email, else by phone.
+    let find = |email: Option<&'static str>, phone: Option<&'static str>| async move {
+        store.find_customer(email, phone).await.expect("find customer").map(|c| c.id)
+    };
+    assert_eq!(find(Some("ann@example.com"), None).await, Some(rec.id));
+    assert_eq!(find(None, Some("+3298765")).await, Some(dora.id));
+    assert_eq!(find(Some("carl@shop.example"), Some("+3298765")).await, Some(carl.id), "the email wins");
+    assert_eq!(find(Some("nobody@example.com"), Some("+3298765")).await, Some(dora.id), "else the phone");
+    assert_eq!(find(Some("nobody@example.com"), None).await, None);
+    assert_eq!(find(None, None).await, None);
+
+    // Search: a substring of the name or email in any case, or a prefix of the phone; pages by id.
+    let list = |q: Option<&'static str>, after: Option<i64>, limit: u32| async move {
+        let found = store.list_customers(q, after, limit).await.expect("list customers");
+        found.into_iter().map(|c: CustomerRecord| c.fields.name).collect::<Vec<_>>()
+    };
+    assert_eq!(list(None, None, 100).await, ["Ann Smith", "Robert Jones", "Carl", "Dora", "Eve"]);
+    assert_eq!(list(Some("JONES"), None, 100).await, ["Robert Jones"]);
+    assert_eq!(list(Some("Example"), None, 100).await, ["Ann Smith", "Robert Jones", "Carl"]);
+    assert_eq!(list(Some("+329"), None, 100).await, ["Dora"]);
+    assert_eq!(list(Some("+32"), None, 100).await, ["Ann Smith", "Robert Jones", "Dora"]);
+    assert!(list(Some("98765"), None, 100).await.is_empty(), "a phone matches by prefix only");
+    assert!(list(Some("%"), None, 100).await.is_empty(), "search text is literal, not a pattern");
+    assert_eq!(list(None, None, 2).await, ["Ann Smith", "Robert Jones"]);
+    assert_eq!(list(None, Some(bob.id), 2).await, ["Carl", "Dora"]);
+    assert_eq!(list(Some("a"), Some(carl.id), 10).await, ["Dora"]);
+}
+
+/// One batch commits stock, places an order and a hold; both read back exactly, and a later batch that loads them
+/// by id writes its changes back.
+pub async fn orders_and_holds_through_apply_batch(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let [b1, _, _] = bins(s).await;
+    let wh1 = s.get_location("WH1").await.unwrap().expect("WH1").id;
+    let it = items(s, "tee", &["A", "B"]).await;
+    let (a, b) = (it[0], it[1]);
+    let supplier = virtual_id(s, VirtualKind::Supplier).await;
+    let t = now();
+    use StockState::*;
+    book(s, vec![movement(a, 5, supplier, None, b1, Some(Available), Reason::Received, t)]).await.unwrap();
+    let ann = s.create_customer(&customer("Ann", Some("ann@example.com"), None), t).await.unwrap();
+
+    // 3 A from the bin, 2 B backordered; and a hold on 2 more A.
+    let order = place(vec![new_line("A", a, 3), new_line("B", b, 2)], wh1, b1, &[(a, 5)]);
+    assert_eq!((order.lines[0].committed(), order.lines[1].backordered), (3, 2));
+    let new_order = order_record("shop", Some("1001"), Some(ann.id), order, t);
+    let new_hold = hold_record(HoldStatus::Active, t + Duration::minutes(15), a, (wh1, b1), t);
+    let mut decide = |state: &mut BatchState| {
+        let bal = state.balances.entry((a, b1)).or_default();
+        bal.add(Available, -5);
+        bal.add(Committed, 3);
+        bal.add(Reserved, 2);
+        BatchWrites {
+            movements: vec![
+                movement(a, 3, b1, Some(Available), b1, Some(Committed), Reason::Order, state.now),
+                movement(a, 2, b1, Some(Available), b1, Some(Reserved), Reason::Hold, state.now),
+            ],
+            events: vec![OutboxEvent { topic: "order.created".into(), payload: serde_json::json!({}) }],
+            new_orders: vec![new_order.clone()],
+            new_holds: vec![new_hold.clone()],
+            ..Default::default()
+        }
+    };
+    let ids = s.apply_batch(&BatchScope { items: vec![a, b], ..Default::default() }, &mut decide).await.unwrap();
+    assert_eq!((ids.movements.len(), ids.orders.len(), ids.holds.len()), (2, 1, 1));
+    let (order_id, hold_id) = (ids.orders[0], ids.holds[0]);
+
+    let stored = s.get_order(order_id).await.unwrap().expect("the order was written");
+    assert_eq!(stored, OrderRecord { id: order_id, ..new_order.clone() }, "every field round-trips, the document too");
+    assert_eq!(s.find_order("shop", "1001").await.unwrap().as_ref(), Some(&stored));
+    assert_eq!(s.find_order("web", "1001").await.unwrap(), None, "numbers are per source");
+    assert_eq!(s.find_order("shop", "1002").await.unwrap(), None);
+    assert_eq!(s.get_order(order_id + 1000).await.unwrap(), None);
+    let hold = s.get_hold(hold_id).await.unwrap().expect("the hold was written");
+    assert_eq!(hold, HoldRecord { id: hold_id, ..new_hold.clone() });
+    assert_eq!(s.get_hold(hold_id + 1000).await.unwrap(), None);
+    assert_eq!(
+        by_name(&all_levels(s).await),
+        BTreeMap::from([(key("A", "WH1/A/1"), balance(&[(Committed, 3), (Reserved, 2)]))]),
+        "the stock was promised in the same batch"
+    );
+
+    // A second order, by phone, without a number or a customer, then cancelled: it owes nothing.
+    let mut phone = place(vec![new_line("B", b, 1)], wh1, b1, &[]);
+    assert_eq!(phone.lines[0].backordered, 1);
+    assert!(phone.cancel_all().unwrap().is_none(), "only owed units, nothing to release");
+    let phone_id = insert(s, vec![order_record("phone", None, None, phone, t)], vec![]).await.unwrap().orders[0];
+    assert!(phone_id > order_id);
+
+    let all = || OrderFilter::default();
+    assert_eq!(order_ids(s, all(), None, 100).await, [order_id, phone_id]);
+    assert_eq!(order_ids(s, OrderFilter { source: Some("shop".into()), ..all() }, None, 100).await, [order_id]);
+    assert_eq!(order_ids(s, OrderFilter { source: Some("phone".into()), ..all() }, None, 100).await, [phone_id]);
+    assert_eq!(order_ids(s, OrderFilter { customer_id: Some(ann.id), ..all() }, None, 100).await, [order_id]);
+    assert_eq!(order_ids(s, OrderFilter { status: Some(OrderStatus::Open), ..all() }, None, 100).await, [order_id]);
+    let cancelled = OrderFilter { status: Some(OrderStatus::Cancelled), ..all() };
+    assert_eq!(order_ids(s, cancelled, None, 100).await, [phone_id]);
+    assert_eq!(order_ids(s, OrderFilter { backordered: true, ..all() }, None, 100).await, [order_id]);
+    let both = OrderFilter { backordered: true, source: Some("phone".into()), ..all() };
+    assert!(order_ids(s, both, None, 100).await.is_empty(), "filters combine");
+    assert_eq!(order_ids(s, all(), None, 1).await, [order_id]);
+    assert_eq!(order_ids(s, all(), Some(order_id), 100).await, [phone_id]);
+
+    // A batch loads its orders and holds by id, and writes back the ones it names as changed.
+    let t1 = t + Duration::seconds(30);
+    let mut decide = |state: &mut BatchState| {
+        assert_eq!(state.orders.keys().copied().collect::<Vec<_>>(), [order_id]);
+        assert_eq!(state.holds.keys().copied().collect::<Vec<_>>(), [hold_id]);
+        assert!(state.backorder_queue.is_empty(), "no item in scope, no queue");
+        let order = state.orders.get_mut(&order_id).expect("the scope's order");
+        order.notes = None;
+        order.updated_at = t1;
+        let hold = state.holds.get_mut(&hold_id).expect("the scope's hold");
+        hold.hold.status = HoldStatus::Converted;
+        hold.order_id = Some(order_id);
+        hold.updated_at = t1;
+        BatchWrites { changed_orders: vec![order_id], changed_holds: vec![hold_id], ..Default::default() }
+    };
+    let scope = BatchScope { orders: vec![order_id], holds: vec![hold_id], ..Default::default() };
+    assert_eq!(s.apply_batch(&scope, &mut decide).await.unwrap(), BatchIds::default());
+    let order = s.get_order(order_id).await.unwrap().unwrap();
+    assert_eq!((order.notes.as_deref(), order.updated_at, order.placed_at), (None, t1, t));
+    let hold = s.get_hold(hold_id).await.unwrap().unwrap();
+    assert_eq!(
+        (hold.hold.status, hold.order_id, hold.updated_at, hold.created_at),
+        (HoldStatus::Converted, Some(order_id), t1, t)
+    );
+
+    let (stored, folded) = s.balances_and_ledger().await.unwrap();
+    assert_eq!(by_name(&stored), by_name(&folded));
+}
+
+/// A batch over an item sees the orders that owe units of it, oldest placement first; an order leaves the queue
+/// once its demand is filled and it is written back.
+pub async fn backorder_queue_oldest_first(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let [b1, _, _] = bins(s).await;
+    let wh1 = s.get_location("WH1").await.unwrap().expect("WH1").id;
+    let it = items(s, "tee", &["A", "B"]).await;
+    let (a, b) = (it[0], it[1]);
+    let supplier = virtual_id(s, VirtualKind::Supplier).await;
+    let t = now();
+
+    // Inserted newest first, so that the queue can only be right by placement time, not by id.
+    let newer = order_record("shop", Some("2"), None, place(vec![new_line("A", a, 4)], wh1, b1, &[]), t);
+    let older_order = place(vec![new_line("A", a, 1), new_line("B", b, 1)], wh1, b1, &[]);
+    let older = order_record("shop", Some("1"), None, older_order, t - Duration::hours(1));
+    let only_b =
+        order_record("shop", Some("3"), None, place(vec![new_line("B", b, 2)], wh1, b1, &[]), t - Duration::hours(2));
+    let newer_id = insert(s, vec![newer.clone()], vec![]).await.unwrap().orders[0];
+    let ids = insert(s, vec![older.clone(), only_b], vec![]).await.unwrap().orders;
+    let (older_id, only_b_id) = (ids[0], ids[1]);
+    assert!(newer_id < older_id && older_id < only_b_id, "ids follow insertion");
+
+    let state = observe(s, BatchScope { items: vec![a], ..Default::default() }).await;
+    assert_eq!(state.backorder_queue, [older_id, newer_id], "oldest placement first");
+    assert_eq!(state.orders.keys().copied().collect::<Vec<_>>(), [newer_id, older_id], "the waiting orders are loaded");
+    assert_eq!(state.orders[&older_id], OrderRecord { id: older_id, ..older.clone() });
+    let state = observe(s, BatchScope { items: vec![a, b], ..Default::default() }).await;
+    assert_eq!(
+        state.backorder_queue,
+        [only_b_id, older_id, newer_id],
+        "each order once, though it waits for two items"
+    );
+    let state = observe(s, BatchScope { orders: vec![newer_id], ..Default::default() }).await;
+    assert!(state.backorder_queue.is_empty());
+    assert_eq!(state.orders.keys().copied().collect::<Vec<_>>(), [newer_id], "the scope's own orders are loaded");
+
+    // Stock arrives and fills the queue in order: the older order's unit of A first, then 3 of the newer's 4.
+    book(s, vec![movement(a, 4, supplier, None, b1, Some(StockState::Available), Reason::Received, t)]).await.unwrap();
+    let fill = |state: &mut BatchState, name_them: bool| {
+        let mut stock = vec![WarehouseStock {
+            warehouse: wh1,
+            bins: vec![BinStock {
+                bin: b1,
+                pick_sequence: None,
+                available: state.balances.get(&(a, b1)).map_or(0, |bal| bal.available),
+            }],
+        }];
+        let mut writes = BatchWrites::default();
+        for id in state.backorder_queue.clone() {
+            let rec = state.orders.get_mut(&id).expect("queued orders are loaded");
+            for m in rec.order.fill(a, &mut stock) {
+                let bal = state.balances.entry((m.item, m.from_location)).or_default();
+                bal.add(m.from_state, -m.quantity);
+                bal.add(m.to_state, m.quantity);
+                writes.movements.push(movement(
+                    m.item,
+                    m.quantity,
+                    m.from_location,
+                    Some(m.from_state),
+                    m.to_location,
+                    Some(m.to_state),
+                    Reason::Order,
+                    state.now,
+                ));
+                rec.updated_at = state.now;
+            }
+            if name_them {
+                writes.changed_orders.push(id);
+            }
+        }
+        writes
+    };
+    let ids = s.apply_batch(&BatchScope { items: vec![a], ..Default::default() }, &mut |st| fill(st, true)).await;
+    assert_eq!(ids.unwrap().movements.len(), 2);
+    let older_now = s.get_order(older_id).await.unwrap().unwrap();
+    assert_eq!((older_now.order.lines[0].backordered, older_now.order.lines[0].committed()), (0, 1));
+    let state = observe(s, BatchScope { items: vec![a], ..Default::default() }).await;
+    assert_eq!(state.backorder_queue, [newer_id], "the filled order left A's queue");
+    let state = observe(s, BatchScope { items: vec![b], ..Default::default() }).await;
+    assert_eq!(state.backorder_queue, [only_b_id, older_id], "but still waits for B");
+    let backordered = OrderFilter { backordered: true, ..Default::default() };
+    assert_eq!(order_ids(s, backordered.clone(), None, 100).await, [newer_id, older_id, only_b_id]);
+
+    // The last unit of A: changed in the state without being named, which is written all the same.
+    book(s, vec![movement(a, 1, supplier, None, b1, Some(StockState::Available), Reason::Received, t)]).await.unwrap();
+    s.apply_batch(&BatchScope { items: vec![a], ..Default::default() }, &mut |st| fill(st, false)).await.unwrap();
+    assert!(observe(s, BatchScope { items: vec![a], ..Default::default() }).await.backorder_queue.is_empty());
+    assert_eq!(order_ids(s, backordered, None, 100).await, [older_id, only_b_id]);
+    assert_eq!(s.get_order(newer_id).await.unwrap().unwrap().order.lines[0].committed(), 4);
+    let (stored, folded) = s.balances_and_ledger().await.unwrap();
+    assert_eq!(by_name(&stored), by_name(&folded));
+}
+
+/// A second order under a source's number fails its whole batch: no movement, balance, event, order or hold.
+pub async fn external_number_uniqueness_fails_the_batch(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let [b1, _, _] = bins(s).await;
+    let wh1 = s.get_location("WH1").await.unwrap().expect("WH1").id;
+    let a = items(s, "tee", &["A"]).await[0];
+    let supplier = virtual_id(s, VirtualKind::Supplier).await;
+    let t = now();
+    use StockState::*;
+    book(s, vec![movement(a, 5, supplier, None, b1, Some(Available), Reason::Received, t)]).await.unwrap();
+    let order = || place(vec![new_line("A", a, 1)], wh1, b1, &[(a, 5)]);
+    insert(s, vec![order_record("shop", Some("1001"), None, order(), t)], vec![]).await.unwrap();
+    let (levels, movements) = (all_levels(s).await, all_movements(s).await);
+    let orders = s.list_orders(&OrderFilter::default(), None, 100).await.unwrap();
+
+    let mut decide = |state: &mut BatchState| {
+        let bal = state.balances.entry((a, b1)).or_default();
+        bal.add(Available, -2);
+        bal.add(Reserved, 2);
+        BatchWrites {
+            movements: vec![movement(a, 2, b1, Some(Available), b1, Some(Reserved), Reason::Hold, state.now)],
+            events: vec![OutboxEvent { topic: "hold.created".into(), payload: serde_json::json!({}) }],
+            new_orders: vec![
+                order_record("web", Some("1001"), None, order(), state.now),
+                order_record("shop", Some("1001"), None, order(), state.now),
+            ],
+            new_holds: vec![hold_record(HoldStatus::Active, t - Duration::minutes(1), a, (wh1, b1), t)],
+            ..Default::default()
+        }
+    };
+    let result = s.apply_batch(&BatchScope { items: vec![a], ..Default::default() }, &mut decide).await;
+    assert_eq!(conflict(result), "orders.external_number");
+    assert_eq!(all_levels(s).await, levels, "no balance changed");
+    assert_eq!(all_movements(s).await, movements, "no movement was written");
+    assert_eq!(s.list_orders(&OrderFilter::default(), None, 100).await.unwrap(), orders, "no order was written");
+    assert!(s.due_holds(t + Duration::days(1)).await.unwrap().is_empty(), "no hold was written");
+    assert_eq!(s.find_order("web", "1001").await.unwrap(), None);
+
+    // Another source may use the number, and orders without a number never clash.
+    let ok = vec![
+        order_record("web", Some("1001"), None, order(), t),
+        order_record("phone", None, None, order(), t),
+        order_record("phone", None, None, order(), t),
+    ];
+    assert_eq!(insert(s, ok, vec![]).await.unwrap().orders.len(), 3);
+    assert_eq!(s.list_orders(&OrderFilter::default(), None, 100).await.unwrap().len(), 4);
+}
+
+/// Due holds are the active ones whose expiry has come (at or before the time asked); a batch can load them.
+pub async fn due_holds_are_active_and_past_expiry(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let [b1, _, _] = bins(s).await;
+    let wh1 = s.get_location("WH1").await.unwrap().expect("WH1").id;
+    let a = items(s, "tee", &["A"]).await[0];
+    let t = now();
+    let past = t - Duration::minutes(1);
+    let hold = |status, expires_at| hold_record(status, expires_at, a, (wh1, b1), t - Duration::hours(3));
+    let ids = insert(
+        s,
+        vec![],
+        vec![
+            hold(HoldStatus::Active, past),
+            hold(HoldStatus::Active, t + Duration::hours(1)),
+            hold(HoldStatus::Released, past),
+            hold(HoldStatus::Expired, past - Duration::hours(1)),
+            hold(HoldStatus::Converted, past),
+            hold(HoldStatus::Active, past - Duration::minutes(5)),
+        ],
+    )
+    .await
+    .unwrap()
+    .holds;
+    assert_eq!(ids.len(), 6);
+    assert_eq!(due_ids(s, t).await, [ids[0], ids[5]]);
+    assert_eq!(due_ids(s, past).await, [ids[0], ids[5]], "a hold is due at its expiry itself");
+    assert_eq!(due_ids(s, past - Duration::microseconds(1)).await, [ids[5]]);
+    assert_eq!(due_ids(s, t + Duration::hours(2)).await, [ids[0], ids[1], ids[5]]);
+    assert!(due_ids(s, past - Duration::hours(1)).await.is_empty());
+    let due = s.due_holds(t).await.unwrap();
+    assert_eq!(due.iter().find(|h| h.id == ids[0]), Some(&HoldRecord { id: ids[0], ..hold(HoldStatus::Active, past) }));
+
+    // A batch asked for due holds loads them beside its own; one not asked loads only its own.
+    let state = observe(s, BatchScope { holds: vec![ids[2]], due_holds: true, ..Default::default() }).await;
+    assert_eq!(state.holds.keys().copied().collect::<Vec<_>>(), sorted(vec![ids[0], ids[2], ids[5]]));
+    let state = observe(s, BatchScope { holds: vec![ids[0]], ..Default::default() }).await;
+    assert_eq!(state.holds.keys().copied().collect::<Vec<_>>(), [ids[0]]);
+
+    // Expiring them in a batch, as the worker does, takes them off the list.
+    let mut decide = |state: &mut BatchState| {
+        let now = state.now;
+        let mut writes = BatchWrites::default();
+        for (id, h) in state.holds.iter_mut().filter(|(_, h)| h.hold.status == HoldStatus::Active) {
+            h.hold.status = HoldStatus::Expired;
+            h.updated_at = now;
+            writes.changed_holds.push(*id);
+        }
+        writes
+    };
+    s.apply_batch(&BatchScope { due_holds: true, ..Default::default() }, &mut decide).await.unwrap();
+    assert!(due_ids(s, t).await.is_empty());
+    assert_eq!(due_ids(s, t + Duration::hours(2)).await, [ids[1]]);
+    assert_eq!(s.get_hold(ids[0]).await.unwrap().unwrap().hold.status, HoldStatus::Expired);
+}
+
+/// Sellable bins are the bins marked sellable with no unsellable location above them, each with its warehouse.
+pub async fn sellable_bins_skip_unsellable(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    assert!(s.sellable_bins().await.unwrap().is_empty(), "virtual locations are never sellable bins");
+    let wh1 = location(s, None, "WH1", LocationKind::Warehouse).await;
+    let zone = location(s, Some(&wh1), "A", LocationKind::Zone).await;
+    let b1 = location(s, Some(&zone), "1", LocationKind::Bin).await;
+    let b2 = location(s, Some(&zone), "2", LocationKind::Bin).await;
+    let shelf = location(s, Some(&zone), "S", LocationKind::Shelf).await;
+    let under_shelf = location(s, Some(&shelf), "3", LocationKind::Bin).await;
+    // Its path starts like the unsellable shelf's, but it is not below it.
+    let lookalike = location(s, Some(&zone), "SX", LocationKind::Bin).await;
+    let wh2 = location(s, None, "WH2", LocationKind::Warehouse).await;
+    let b4 = location(s, Some(&wh2), "1", LocationKind::Bin).await;
+    let returns = location(s, Some(&wh2), "RET", LocationKind::Zone).await;
+    location(s, Some(&returns), "1", LocationKind::Bin).await;
+    let wh3 = location(s, None, "WH3", LocationKind::Warehouse).await;
+    location(s, Some(&wh3), "1", LocationKind::Bin).await;
+
+    let t = now();
+    for l in [&b2, &shelf, &returns, &wh3] {
+        let fields = LocationFields { sellable: false, ..l.fields.clone() };
+        s.update_location(l.id, &fields, t).await.unwrap();
+    }
+    let fields = LocationFields { pick_sequence: Some(7), ..b4.fields.clone() };
+    s.update_location(b4.id, &fields, t).await.unwrap();
+
+    let mut got = s.sellable_bins().await.unwrap();
+    got.sort_by_key(|b| b.bin);
+    let bin = |bin: &LocationRecord, warehouse: &LocationRecord, pick_sequence| SellableBin {
+        bin: bin.id,
+        warehouse: warehouse.id,
+        pick_sequence,
+    };
+    assert_eq!(got, [bin(&b1, &wh1, None), bin(&lookalike, &wh1, None), bin(&b4, &wh2, Some(7))]);
+    assert!(!got.iter().any(|b| b.bin == under_shelf.id), "a sellable bin under an unsellable shelf is not sold from");
 }
