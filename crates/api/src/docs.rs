@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::problem::ERROR_CODES;
-use crate::routes::{catalog, inventory, locations};
+use crate::routes::{catalog, inventory, locations, orders};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,12 +27,17 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         locations::list_locations, locations::create_location, locations::get_location, locations::update_location,
         locations::delete_location,
         inventory::adjust, inventory::move_stock, inventory::levels, inventory::movements,
+        orders::place_order, orders::list_orders, orders::get_order, orders::cancel_order,
+        orders::place_hold, orders::get_hold, orders::extend_hold, orders::release_hold,
+        orders::create_customer, orders::list_customers, orders::get_customer, orders::update_customer,
     ),
     components(schemas(crate::problem::ProblemSchema, crate::problem::ProblemField)),
     tags(
         (name = "catalog", description = "Products and their variants; each variant sells one item (SKU)"),
         (name = "locations", description = "The warehouse tree: warehouse › zone › shelf › bin"),
         (name = "inventory", description = "The stock ledger: adjustments, moves, levels and movements"),
+        (name = "orders", description = "Orders from every channel, and their customers: stock is committed when placed"),
+        (name = "holds", description = "Cart and checkout reservations that expire"),
         (name = "operations", description = "Health and documentation"),
     )
 )]

@@ -12,7 +12,7 @@ use domain::{FieldError, Problems};
 use serde::Deserialize;
 
 use crate::error::{AppError, AppResult};
-use crate::ledger::{Actor, LedgerCommand, LineMeta, Receipt, SubmitError};
+use crate::ledger::{Actor, Command, LedgerCommand, LineMeta, Receipt, Rejection, SubmitError};
 use crate::page::{Page, PageRequest};
 use crate::store::{LevelFilter, LevelRow, LocationRecord, MovementFilter};
 use crate::views::{BinLevel, Drift, ItemLevels, LedgerReceipt, LevelAfter, MovementView, Quantities, WarehouseLevel};
@@ -209,7 +209,7 @@ impl App {
             if !state.is_manually_adjustable() {
                 p.push(f("state"), format!("{state} is changed by orders and holds, not by adjustments"));
             }
-            if matches!(l.reason, Reason::Move | Reason::Import) {
+            if matches!(l.reason, Reason::Move | Reason::Import | Reason::Order | Reason::Hold) {
                 p.push(f("reason"), format!("'{}' is not an adjustment reason", l.reason));
             }
             match (l.delta, l.set) {
@@ -278,8 +278,8 @@ impl App {
                     p.push(f(name), format!("{st} is changed by orders and holds, not by moves"));
                 }
             }
-            if l.reason == Some(Reason::Import) {
-                p.push(f("reason"), "'import' is reserved for bulk imports");
+            if let Some(r @ (Reason::Import | Reason::Order | Reason::Hold)) = l.reason {
+                p.push(f("reason"), format!("'{r}' is booked by imports, orders and holds themselves"));
             }
             check_text(&mut p, f("note"), &l.note);
         }
@@ -327,7 +327,7 @@ impl App {
         for (kind, id) in self.virtuals.iter() {
             names.paths.insert(*id, kind.code().to_string());
         }
-        let receipt = self.ledger.submit(cmd).await.map_err(|e| submit_error(e, &names))?;
+        let receipt = self.ledger.submit(Command::Stock(cmd)).await.map_err(|e| submit_error(e, &names))?;
         Ok(receipt_view(receipt, &names))
     }
 
@@ -346,11 +346,40 @@ impl App {
             }
         }
         let rows = match as_of {
-            None => self.store.levels(&filter, page.after, page.fetch_limit()).await?,
+            None => {
+                let mut rows = self.store.levels(&filter, page.after, page.fetch_limit()).await?;
+                self.uncount_expired_holds(&mut rows).await?;
+                rows
+            }
             Some(t) => self.store.levels_as_of(&filter, t, page.after, page.fetch_limit()).await?,
         };
         let page = page.finish(group_levels(rows), |(id, _)| *id);
         Ok(Page { items: page.items.into_iter().map(|(_, l)| l).collect(), next_cursor: page.next_cursor })
+    }
+
+    /// A hold stops counting the instant it expires, before the cleanup worker gives its stock back in the ledger:
+    /// what it still reserves in the stored balances is shown as available.
+    async fn uncount_expired_holds(&self, rows: &mut [LevelRow]) -> AppResult<()> {
+        let due = self.store.due_holds(Utc::now()).await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut expired: HashMap<(ItemId, LocationId), i64> = HashMap::new();
+        for h in &due {
+            for l in &h.hold.lines {
+                for p in &l.picks {
+                    *expired.entry((l.item, p.bin)).or_default() += p.quantity;
+                }
+            }
+        }
+        for row in rows.iter_mut() {
+            if let Some(q) = expired.get(&(row.item_id, row.location_id)) {
+                let q = (*q).min(row.balance.reserved);
+                row.balance.reserved -= q;
+                row.balance.available += q;
+            }
+        }
+        Ok(())
     }
 
     /// The ledger, newest last, filtered and paginated.
@@ -555,14 +584,14 @@ fn receipt_view(r: Receipt, names: &Names) -> LedgerReceipt {
 
 fn submit_error(e: SubmitError, names: &Names) -> AppError {
     match e {
-        SubmitError::Rejected(LedgerError::InsufficientStock {
+        SubmitError::Rejected(Rejection::Ledger(LedgerError::InsufficientStock {
             line,
             item,
             location,
             state,
             on_hand_in_state,
             requested,
-        }) => {
+        })) => {
             let detail = format!(
                 "line {line}: {} has {on_hand_in_state} {state} in {}, {requested} needed",
                 names.sku(item),
@@ -573,24 +602,33 @@ fn submit_error(e: SubmitError, names: &Names) -> AppError {
                 errors: vec![FieldError::new(format!("lines[{line}]"), detail)],
             }
         }
-        SubmitError::Rejected(LedgerError::StaleExpectedOnHand { line, item, location, expected, actual }) => {
-            AppError::Conflict {
-                code: "stale_expected_on_hand",
-                detail: format!(
-                    "line {line}: on_hand of {} in {} is {actual}, not the expected {expected}",
-                    names.sku(item),
-                    names.path(location)
-                ),
-                errors: vec![FieldError::new(
-                    format!("lines[{line}].expected_on_hand"),
-                    format!("on_hand is now {actual}"),
-                )],
-            }
-        }
-        SubmitError::Rejected(LedgerError::InvalidLine { line, field, message }) => {
+        SubmitError::Rejected(Rejection::Ledger(LedgerError::StaleExpectedOnHand {
+            line,
+            item,
+            location,
+            expected,
+            actual,
+        })) => AppError::Conflict {
+            code: "stale_expected_on_hand",
+            detail: format!(
+                "line {line}: on_hand of {} in {} is {actual}, not the expected {expected}",
+                names.sku(item),
+                names.path(location)
+            ),
+            errors: vec![FieldError::new(
+                format!("lines[{line}].expected_on_hand"),
+                format!("on_hand is now {actual}"),
+            )],
+        },
+        SubmitError::Rejected(Rejection::Ledger(LedgerError::InvalidLine { line, field, message })) => {
             AppError::field(format!("lines[{line}].{field}"), message)
         }
-        SubmitError::Rejected(LedgerError::LineCount) => AppError::field("lines", "must not be empty"),
+        SubmitError::Rejected(Rejection::Ledger(LedgerError::LineCount)) => {
+            AppError::field("lines", "must not be empty")
+        }
+        SubmitError::Rejected(other) => {
+            AppError::Store(crate::StoreError::Internal(format!("unexpected rejection: {other}")))
+        }
         SubmitError::Store(e) => AppError::Store(e),
         SubmitError::Closed => AppError::Unavailable("the write path is shutting down".into()),
     }

@@ -1,33 +1,53 @@
-//! The one write path: every change to quantities is a [`LedgerCommand`] submitted here.
+//! The one write path: every change to quantities, orders and holds is a [`Command`] submitted here.
 //!
 //! Commands queue on a channel; a single worker per process takes whatever is queued (up to `max_batch`, never
 //! waiting when the queue is empty) and applies it as one batch in one store transaction. Each command keeps its
 //! own result: the domain refuses a command without touching the others, and if the store fails a whole batch the
 //! commands are retried one by one so that one bad command cannot sink its neighbours.
+//!
+//! After every command that may have freed or brought stock, the backorder queue of the items it touched is
+//! filled first-come first-served, in the same transaction, so that arriving stock goes to waiting orders before
+//! anyone else can take it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use domain::stock::{self, Balance, BalanceKey, Balances, LedgerError, LedgerOp, Reason};
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::order::{CancelError, NewLine, Order};
+use domain::orders::{AllocationError, BinStock, DemandLine, Hold, HoldError, WarehouseStock};
+use domain::stock::{self, Balance, BalanceKey, Balances, ItemId, LedgerError, LedgerOp, LocationId, Reason};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
-use crate::store::{NewMovement, OutboxEvent, Store};
+use crate::store::{
+    BatchScope, BatchState, BatchWrites, HoldId, HoldRecord, NewMovement, OrderId, OrderRecord, OutboxEvent, Store,
+};
 
 /// Tunables of the write path.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LedgerConfig {
     /// Most commands applied in one transaction.
     pub max_batch: usize,
     /// Most commands waiting; beyond it submitters wait (backpressure) rather than pile up memory.
     pub queue_capacity: usize,
+    /// The warehouses orders and holds are allocated from.
+    pub warehouses: WarehousePriority,
 }
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        Self { max_batch: 256, queue_capacity: 8192 }
+        Self { max_batch: 256, queue_capacity: 8192, warehouses: WarehousePriority::All }
     }
+}
+
+/// Which warehouses orders and holds are allocated from, in priority order (until channels bring their own lists).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WarehousePriority {
+    /// Every warehouse, oldest first.
+    #[default]
+    All,
+    /// These warehouse codes, in this order; others are not sold from.
+    Codes(Vec<String>),
 }
 
 /// Who asked for a change, recorded on every movement.
@@ -43,14 +63,14 @@ impl Actor {
     }
 }
 
-/// Why and how each line of a command was booked.
+/// Why and how each line of a stock command was booked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineMeta {
     pub reason: Reason,
     pub note: Option<String>,
 }
 
-/// A command for the write path: the domain operation plus what the ledger records about it.
+/// An adjustment or a move: the domain operation plus what the ledger records about it.
 #[derive(Debug, Clone)]
 pub struct LedgerCommand {
     pub op: LedgerOp,
@@ -60,27 +80,143 @@ pub struct LedgerCommand {
     pub actor: Actor,
 }
 
-/// What a committed command did.
+/// A sellable bin and its place in the pickers' walk.
+pub type BinSlot = (LocationId, Option<i64>);
+
+/// The sellable bins of each warehouse, warehouses in the priority order allocation follows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Warehouses(pub Vec<(LocationId, Vec<BinSlot>)>);
+
+impl Warehouses {
+    /// What each warehouse's bins hold of `item` right now.
+    fn stock(&self, item: ItemId, balances: &Balances) -> Vec<WarehouseStock> {
+        self.0
+            .iter()
+            .map(|(warehouse, bins)| WarehouseStock {
+                warehouse: *warehouse,
+                bins: bins
+                    .iter()
+                    .map(|(bin, pick_sequence)| BinStock {
+                        bin: *bin,
+                        pick_sequence: *pick_sequence,
+                        available: balances.get(&(item, *bin)).map(|b| b.available).unwrap_or(0).max(0),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// A new order, its lines resolved; the record's `order` is filled in by the write path.
 #[derive(Debug, Clone)]
+pub struct PlaceOrder {
+    pub record: OrderRecord,
+    pub lines: Vec<NewLine>,
+    /// A hold to convert instead of allocating: its reserved stock becomes the order's commitment.
+    pub hold: Option<HoldId>,
+    pub actor: Actor,
+}
+
+/// A change to a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldChange {
+    Extend { expires_at: DateTime<Utc>, max_ttl: TimeDelta },
+    Release,
+}
+
+/// Every kind of command the write path applies.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Stock(LedgerCommand),
+    PlaceOrder(Box<PlaceOrder>),
+    /// Cancel units of lines (`(line, quantity)`), or everything still cancellable when empty.
+    CancelOrder {
+        order: OrderId,
+        lines: Vec<(usize, i64)>,
+        actor: Actor,
+    },
+    /// Reserve stock for `ttl`; `record` carries the SKUs, quantities and reference.
+    PlaceHold {
+        record: Box<HoldRecord>,
+        demand: Vec<DemandLine>,
+        ttl: TimeDelta,
+        max_ttl: TimeDelta,
+        actor: Actor,
+    },
+    ChangeHold {
+        hold: HoldId,
+        change: HoldChange,
+        actor: Actor,
+    },
+    /// End every hold whose time is up; the cleanup worker's command.
+    ExpireDueHolds,
+}
+
+impl Command {
+    fn items(&self) -> Vec<ItemId> {
+        match self {
+            Command::Stock(c) => c.op.keys().into_iter().map(|(item, _)| item).collect(),
+            Command::PlaceOrder(p) => p.lines.iter().filter(|l| l.tracked).map(|l| l.item).collect(),
+            Command::PlaceHold { demand, .. } => demand.iter().map(|d| d.item).collect(),
+            // Their items are only known from the stored record; the store loads the record and the first pass
+            // learns the items, see `run_batch`.
+            Command::CancelOrder { .. } | Command::ChangeHold { .. } | Command::ExpireDueHolds => vec![],
+        }
+    }
+}
+
+/// What a committed command did.
+#[derive(Debug, Clone, Default)]
 pub struct Receipt {
-    /// The written movements with their ids, in line order.
+    /// The written movements with their ids, in order.
     pub movements: Vec<(i64, NewMovement)>,
     /// The balances the command touched, as it left them.
     pub balances: Vec<(BalanceKey, Balance)>,
+    /// The order the command placed or changed.
+    pub order: Option<OrderRecord>,
+    /// The hold the command placed or changed.
+    pub hold: Option<HoldRecord>,
+    /// Holds ended by expiry.
+    pub expired_holds: usize,
+}
+
+/// Why the write path refused a command; nothing of it was written.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Allocation(#[from] AllocationError),
+    #[error(transparent)]
+    Cancel(#[from] CancelError),
+    #[error(transparent)]
+    Hold(#[from] HoldError),
+    #[error("order {0} not found")]
+    UnknownOrder(OrderId),
+    #[error("hold {0} not found")]
+    UnknownHold(HoldId),
+    #[error("the order's lines must be the hold's lines: same SKUs and quantities, in the same order")]
+    HoldMismatch,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
     #[error(transparent)]
-    Rejected(#[from] LedgerError),
+    Rejected(#[from] Rejection),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the write path is not running")]
     Closed,
 }
 
+impl From<LedgerError> for SubmitError {
+    fn from(e: LedgerError) -> Self {
+        SubmitError::Rejected(Rejection::Ledger(e))
+    }
+}
+
 struct Job {
-    cmd: LedgerCommand,
+    cmd: Command,
     reply: oneshot::Sender<Result<Receipt, SubmitError>>,
 }
 
@@ -94,19 +230,21 @@ impl Ledger {
     /// Starts the worker on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: LedgerConfig) -> (Ledger, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
-        let handle = tokio::spawn(worker(store, rx, config.max_batch.max(1)));
+        let handle = tokio::spawn(worker(store, rx, config.max_batch.max(1), Arc::new(config.warehouses)));
         (Ledger { tx }, handle)
     }
 
     /// Submits a command and waits until it is committed (durable) or refused.
-    pub async fn submit(&self, cmd: LedgerCommand) -> Result<Receipt, SubmitError> {
-        if cmd.lines.len() != op_len(&cmd.op) {
-            // A caller bug, caught here so that it can never take the worker down.
-            return Err(SubmitError::Store(StoreError::Internal(format!(
-                "ledger command has {} line records for {} lines",
-                cmd.lines.len(),
-                op_len(&cmd.op)
-            ))));
+    pub async fn submit(&self, cmd: Command) -> Result<Receipt, SubmitError> {
+        if let Command::Stock(c) = &cmd {
+            if c.lines.len() != op_len(&c.op) {
+                // A caller bug, caught here so that it can never take the worker down.
+                return Err(SubmitError::Store(StoreError::Internal(format!(
+                    "ledger command has {} line records for {} lines",
+                    c.lines.len(),
+                    op_len(&c.op)
+                ))));
+            }
         }
         let (reply, rx) = oneshot::channel();
         self.tx.send(Job { cmd, reply }).await.map_err(|_| SubmitError::Closed)?;
@@ -121,7 +259,12 @@ fn op_len(op: &LedgerOp) -> usize {
     }
 }
 
-async fn worker(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+async fn worker(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    priority: Arc<WarehousePriority>,
+) {
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
         jobs.push(first);
@@ -136,15 +279,15 @@ async fn worker(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: u
         tracing::debug!(commands = batch.len(), "applying ledger batch");
         // Each batch runs as its own task: should it panic, its submitters hear `Closed` (503) and the worker
         // lives on to serve the next batch.
-        let store = store.clone();
-        if let Err(e) = tokio::spawn(async move { apply_and_reply(store.as_ref(), batch).await }).await {
+        let (store, priority) = (store.clone(), priority.clone());
+        if let Err(e) = tokio::spawn(async move { apply_and_reply(store.as_ref(), &priority, batch).await }).await {
             tracing::error!(error = %e, "a ledger batch panicked; its commands were not applied");
         }
     }
 }
 
-async fn apply_and_reply(store: &dyn Store, batch: Vec<Job>) {
-    match run_batch(store, &batch).await {
+async fn apply_and_reply(store: &dyn Store, priority: &WarehousePriority, batch: Vec<Job>) {
+    match run_batch(store, priority, &batch).await {
         Ok(results) => {
             for (job, result) in batch.into_iter().zip(results) {
                 let _ = job.reply.send(result);
@@ -153,7 +296,7 @@ async fn apply_and_reply(store: &dyn Store, batch: Vec<Job>) {
         Err(e) if batch.len() > 1 => {
             tracing::warn!(error = %e, commands = batch.len(), "ledger batch failed; retrying its commands one by one");
             for job in batch {
-                let result = match run_batch(store, std::slice::from_ref(&job)).await {
+                let result = match run_batch(store, priority, std::slice::from_ref(&job)).await {
                     Ok(mut r) => r.pop().unwrap_or(Err(SubmitError::Closed)),
                     Err(e) => Err(SubmitError::Store(e)),
                 };
@@ -168,80 +311,508 @@ async fn apply_and_reply(store: &dyn Store, batch: Vec<Job>) {
     }
 }
 
-type Outcome = Result<(Vec<NewMovement>, Vec<(BalanceKey, Balance)>), LedgerError>;
+/// A reference to an order in a batch: stored, or placed earlier in the same batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrderRef {
+    Stored(OrderId),
+    New(usize),
+}
+
+/// The sellable bins per warehouse in priority order, read once per batch.
+async fn load_warehouses(store: &dyn Store, priority: &WarehousePriority) -> Result<Warehouses, StoreError> {
+    let bins = store.sellable_bins().await?;
+    let mut by_warehouse: HashMap<LocationId, Vec<BinSlot>> = HashMap::new();
+    for b in &bins {
+        by_warehouse.entry(b.warehouse).or_default().push((b.bin, b.pick_sequence));
+    }
+    let order: Vec<LocationId> = match priority {
+        WarehousePriority::All => {
+            let mut ids: Vec<LocationId> = by_warehouse.keys().copied().collect();
+            ids.sort_unstable();
+            ids
+        }
+        WarehousePriority::Codes(codes) => {
+            let found = store.resolve_paths(codes).await?;
+            codes.iter().filter_map(|c| found.get(c)).map(|l| l.id).collect()
+        }
+    };
+    Ok(Warehouses(order.into_iter().map(|w| (w, by_warehouse.remove(&w).unwrap_or_default())).collect()))
+}
+
+/// Everything a batch decides, kept apart from the store's state until a command succeeds.
+struct Batch<'a> {
+    state: &'a mut BatchState,
+    writes: BatchWrites,
+    /// The backorder queue, oldest first, including orders placed in this batch.
+    queue: Vec<OrderRef>,
+    changed_orders: BTreeSet<OrderId>,
+    changed_holds: BTreeSet<HoldId>,
+    warehouses: &'a Warehouses,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum HoldRef {
+    Stored(HoldId),
+    New(usize),
+}
+
+/// One command's effects.
+#[derive(Default)]
+struct Effects {
+    movements: Vec<NewMovement>,
+    balances: Vec<(BalanceKey, Balance)>,
+    order: Option<OrderRef>,
+    hold: Option<HoldRef>,
+    expired: usize,
+}
+
+impl Effects {
+    fn extend(&mut self, movements: Vec<NewMovement>) {
+        self.movements.extend(movements);
+    }
+}
+
+/// How one posting is recorded in the ledger.
+struct Meta<'a> {
+    reason: Reason,
+    reference: String,
+    note: &'a str,
+    actor: &'a Actor,
+}
+
+impl Batch<'_> {
+    /// Applies one operation to the balances, all or nothing, and turns it into movements.
+    fn post(&mut self, op: &LedgerOp, meta: &Meta<'_>) -> Result<Vec<NewMovement>, LedgerError> {
+        let moved = stock::apply(op, &mut self.state.balances)?;
+        Ok(moved
+            .iter()
+            .map(|m| NewMovement {
+                item_id: m.item,
+                quantity: m.quantity,
+                from_location_id: m.from.location(),
+                from_state: m.from.state(),
+                to_location_id: m.to.location(),
+                to_state: m.to.state(),
+                reason: meta.reason,
+                reference: Some(meta.reference.clone()),
+                note: Some(meta.note.to_string()),
+                actor: meta.actor.name.clone(),
+                request_id: meta.actor.request_id.clone(),
+                recorded_at: self.state.now,
+            })
+            .collect())
+    }
+
+    fn event(&mut self, topic: &str, payload: serde_json::Value) {
+        self.writes.events.push(OutboxEvent { topic: topic.into(), payload });
+    }
+
+    fn apply(&mut self, cmd: &Command) -> Result<Effects, Rejection> {
+        let mut fx = match cmd {
+            Command::Stock(c) => self.stock(c)?,
+            Command::PlaceOrder(p) => self.place_order(p)?,
+            Command::CancelOrder { order, lines, actor } => self.cancel_order(*order, lines, actor)?,
+            Command::PlaceHold { record, demand, ttl, max_ttl, actor } => {
+                self.place_hold(record, demand, *ttl, *max_ttl, actor)?
+            }
+            Command::ChangeHold { hold, change, actor } => self.change_hold(*hold, *change, actor)?,
+            Command::ExpireDueHolds => self.expire_due(&Actor::new("system:holds")),
+        };
+        self.fill_backorders(&mut fx);
+        let mut keys: Vec<BalanceKey> = fx
+            .movements
+            .iter()
+            .flat_map(|m| {
+                [
+                    m.from_state.map(|_| (m.item_id, m.from_location_id)),
+                    m.to_state.map(|_| (m.item_id, m.to_location_id)),
+                ]
+            })
+            .flatten()
+            .collect();
+        if let Command::Stock(c) = cmd {
+            // An adjustment that changed nothing still reports the levels it was about.
+            keys.extend(c.op.keys());
+        }
+        let mut seen = HashSet::new();
+        keys.retain(|k| seen.insert(*k));
+        fx.balances = keys.into_iter().map(|k| (k, self.state.balances.get(&k).copied().unwrap_or_default())).collect();
+        if !fx.balances.is_empty() && !fx.movements.is_empty() {
+            self.event("inventory.changed", changed_event(&fx.balances));
+        }
+        self.writes.movements.extend(fx.movements.iter().cloned());
+        Ok(fx)
+    }
+
+    fn stock(&mut self, c: &LedgerCommand) -> Result<Effects, Rejection> {
+        let moved = stock::apply(&c.op, &mut self.state.balances)?;
+        let now = self.state.now;
+        let movements = moved
+            .iter()
+            .map(|m| {
+                let meta = &c.lines[m.line];
+                NewMovement {
+                    item_id: m.item,
+                    quantity: m.quantity,
+                    from_location_id: m.from.location(),
+                    from_state: m.from.state(),
+                    to_location_id: m.to.location(),
+                    to_state: m.to.state(),
+                    reason: meta.reason,
+                    reference: c.reference.clone(),
+                    note: meta.note.clone(),
+                    actor: c.actor.name.clone(),
+                    request_id: c.actor.request_id.clone(),
+                    recorded_at: now,
+                }
+            })
+            .collect();
+        Ok(Effects { movements, ..Default::default() })
+    }
+
+    fn place_order(&mut self, p: &PlaceOrder) -> Result<Effects, Rejection> {
+        let mut fx = Effects::default();
+        let reference = match &p.record.external_number {
+            Some(n) => format!("order {}:{n}", p.record.source),
+            None => format!("order {}", p.record.source),
+        };
+        let order = match p.hold {
+            Some(hold_id) => {
+                let rec = self.state.holds.get(&hold_id).ok_or(Rejection::UnknownHold(hold_id))?;
+                let same = rec.skus.len() == p.lines.len()
+                    && rec.skus.iter().zip(&p.lines).all(|(s, l)| *s == l.sku)
+                    && rec.quantities.iter().zip(&p.lines).all(|(q, l)| *q == l.quantity);
+                if !same {
+                    return Err(Rejection::HoldMismatch);
+                }
+                let mut hold = rec.hold.clone();
+                hold.convert(self.state.now)?;
+                if let Some(op) = hold.convert_op() {
+                    let meta = Meta { reason: Reason::Order, reference, note: "placed from hold", actor: &p.actor };
+                    fx.extend(self.post(&op, &meta)?);
+                }
+                let order = Order::from_hold(p.lines.clone(), &hold.lines);
+                let rec = self.state.holds.get_mut(&hold_id).expect("looked up above");
+                rec.hold = hold;
+                rec.updated_at = self.state.now;
+                self.changed_holds.insert(hold_id);
+                order
+            }
+            None => {
+                let stock: HashMap<ItemId, Vec<WarehouseStock>> = p
+                    .lines
+                    .iter()
+                    .filter(|l| l.tracked)
+                    .map(|l| (l.item, self.warehouses.stock(l.item, &self.state.balances)))
+                    .collect();
+                let (order, op) = Order::place(p.lines.clone(), &stock)?;
+                if let Some(op) = op {
+                    let meta = Meta { reason: Reason::Order, reference, note: "placed", actor: &p.actor };
+                    fx.extend(self.post(&op, &meta)?);
+                }
+                order
+            }
+        };
+        let mut record = p.record.clone();
+        record.order = order;
+        record.placed_at = self.state.now;
+        record.updated_at = self.state.now;
+        let owes = !record.order.open_demand_items().is_empty();
+        self.event(
+            "order.created",
+            serde_json::json!({ "source": record.source, "external_number": record.external_number }),
+        );
+        self.writes.new_orders.push(record);
+        let index = self.writes.new_orders.len() - 1;
+        if owes {
+            self.queue.push(OrderRef::New(index));
+        }
+        fx.order = Some(OrderRef::New(index));
+        Ok(fx)
+    }
+
+    fn cancel_order(&mut self, id: OrderId, lines: &[(usize, i64)], actor: &Actor) -> Result<Effects, Rejection> {
+        let rec = self.state.orders.get(&id).ok_or(Rejection::UnknownOrder(id))?;
+        let mut order = rec.order.clone();
+        let op = if lines.is_empty() { order.cancel_all()? } else { order.cancel(lines)? };
+        let mut fx = Effects { order: Some(OrderRef::Stored(id)), ..Default::default() };
+        if let Some(op) = op {
+            let meta = Meta { reason: Reason::Order, reference: format!("order {id}"), note: "cancelled", actor };
+            fx.extend(self.post(&op, &meta)?);
+        }
+        let now = self.state.now;
+        let rec = self.state.orders.get_mut(&id).expect("looked up above");
+        let topic =
+            if order.status == domain::order::OrderStatus::Cancelled { "order.cancelled" } else { "order.updated" };
+        rec.order = order;
+        rec.updated_at = now;
+        self.changed_orders.insert(id);
+        self.event(topic, serde_json::json!({ "order_id": id }));
+        Ok(fx)
+    }
+
+    fn place_hold(
+        &mut self,
+        record: &HoldRecord,
+        demand: &[DemandLine],
+        ttl: TimeDelta,
+        max_ttl: TimeDelta,
+        actor: &Actor,
+    ) -> Result<Effects, Rejection> {
+        let stock: HashMap<ItemId, Vec<WarehouseStock>> =
+            demand.iter().map(|d| (d.item, self.warehouses.stock(d.item, &self.state.balances))).collect();
+        // A hold never promises what is not there, whatever the item's policy at zero.
+        let deny: Vec<DemandLine> =
+            demand.iter().map(|d| DemandLine { policy: domain::catalog::InventoryPolicy::Deny, ..*d }).collect();
+        let allocation = domain::orders::allocate(&deny, &stock)?;
+        let now = self.state.now;
+        let hold = Hold::new(allocation.lines, now, now + ttl, max_ttl)?;
+        let mut fx = Effects::default();
+        if let Some(op) = hold.place_op() {
+            let reference = record.reference.clone().map(|r| format!("hold {r}")).unwrap_or_else(|| "hold".into());
+            let meta = Meta { reason: Reason::Hold, reference, note: "reserved", actor };
+            fx.extend(self.post(&op, &meta)?);
+        }
+        let mut record = record.clone();
+        record.hold = hold;
+        record.created_at = now;
+        record.updated_at = now;
+        self.writes.new_holds.push(record);
+        fx.hold = Some(HoldRef::New(self.writes.new_holds.len() - 1));
+        Ok(fx)
+    }
+
+    fn change_hold(&mut self, id: HoldId, change: HoldChange, actor: &Actor) -> Result<Effects, Rejection> {
+        let rec = self.state.holds.get(&id).ok_or(Rejection::UnknownHold(id))?;
+        let mut hold = rec.hold.clone();
+        let now = self.state.now;
+        let mut fx = Effects { hold: Some(HoldRef::Stored(id)), ..Default::default() };
+        match change {
+            HoldChange::Extend { expires_at, max_ttl } => hold.extend(now, expires_at, max_ttl)?,
+            HoldChange::Release => {
+                hold.release(now)?;
+                if let Some(op) = hold.release_op() {
+                    let meta = Meta { reason: Reason::Hold, reference: format!("hold {id}"), note: "released", actor };
+                    fx.extend(self.post(&op, &meta)?);
+                }
+            }
+        }
+        let rec = self.state.holds.get_mut(&id).expect("looked up above");
+        rec.hold = hold;
+        rec.updated_at = now;
+        self.changed_holds.insert(id);
+        Ok(fx)
+    }
+
+    /// Ends every loaded hold whose time is up: its stock goes back to available.
+    fn expire_due(&mut self, actor: &Actor) -> Effects {
+        let now = self.state.now;
+        let due: Vec<HoldId> = self
+            .state
+            .holds
+            .iter()
+            .filter(|(_, h)| h.hold.status == domain::orders::HoldStatus::Active && now >= h.hold.expires_at)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut fx = Effects::default();
+        for id in due {
+            let mut hold = self.state.holds[&id].hold.clone();
+            if hold.expire(now).is_err() {
+                continue;
+            }
+            if let Some(op) = hold.release_op() {
+                let meta = Meta { reason: Reason::Hold, reference: format!("hold {id}"), note: "expired", actor };
+                match self.post(&op, &meta) {
+                    Ok(ms) => fx.extend(ms),
+                    Err(e) => {
+                        // The reserved units are gone (a bug elsewhere): keep the hold, say so, and go on.
+                        tracing::error!(hold = id, error = %e, "cannot release an expired hold");
+                        continue;
+                    }
+                }
+            }
+            let rec = self.state.holds.get_mut(&id).expect("listed above");
+            rec.hold = hold;
+            rec.updated_at = now;
+            self.changed_holds.insert(id);
+            fx.expired += 1;
+        }
+        fx
+    }
+
+    /// Gives stock that became available to the orders waiting for it, oldest first.
+    fn fill_backorders(&mut self, fx: &mut Effects) {
+        let mut items: Vec<ItemId> = fx
+            .movements
+            .iter()
+            .filter(|m| m.to_state == Some(domain::stock::StockState::Available))
+            .map(|m| m.item_id)
+            .collect();
+        items.sort_unstable();
+        items.dedup();
+        if items.is_empty() || self.queue.is_empty() {
+            return;
+        }
+        let queue = self.queue.clone();
+        for item in items {
+            let mut stock = self.warehouses.stock(item, &self.state.balances);
+            for r in &queue {
+                if stock.iter().all(|w| w.bins.iter().all(|b| b.available == 0)) {
+                    break;
+                }
+                let (order, id) = match *r {
+                    OrderRef::Stored(id) => match self.state.orders.get_mut(&id) {
+                        Some(rec) => (&mut rec.order, Some(id)),
+                        None => continue,
+                    },
+                    OrderRef::New(i) => (&mut self.writes.new_orders[i].order, None),
+                };
+                let moves = order.fill(item, &mut stock);
+                if moves.is_empty() {
+                    continue;
+                }
+                if let Some(id) = id {
+                    self.changed_orders.insert(id);
+                    if let Some(rec) = self.state.orders.get_mut(&id) {
+                        rec.updated_at = self.state.now;
+                    }
+                }
+                let reference = match id {
+                    Some(id) => format!("order {id}"),
+                    None => "order placed in this batch".to_string(),
+                };
+                let system = Actor::new("system:backorders");
+                let meta = Meta { reason: Reason::Order, reference, note: "backorder filled", actor: &system };
+                match self.post(&LedgerOp::Move(moves), &meta) {
+                    Ok(ms) => fx.extend(ms),
+                    // Cannot happen: the moves were computed from these very balances.
+                    Err(e) => tracing::error!(error = %e, "backorder fill refused"),
+                }
+                self.event("order.updated", serde_json::json!({ "order_id": id, "backorder_filled_item": item }));
+            }
+        }
+    }
+}
 
 /// Applies a batch in one store transaction; `Err` only when the store failed the whole batch.
-async fn run_batch(store: &dyn Store, jobs: &[Job]) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
-    let mut seen = HashSet::new();
-    let keys: Vec<BalanceKey> = jobs.iter().flat_map(|j| j.cmd.op.keys()).filter(|k| seen.insert(*k)).collect();
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
-    let ids = {
-        let mut decide = |balances: &mut Balances, now: DateTime<Utc>| {
-            outcomes.clear();
-            let mut written = Vec::new();
-            let mut events = Vec::new();
-            for job in jobs {
-                let outcome = stock::apply(&job.cmd.op, balances).map(|movements| {
-                    let new: Vec<NewMovement> = movements.iter().map(|m| to_new(m, &job.cmd, now)).collect();
-                    let mut touched_seen = HashSet::new();
-                    let touched: Vec<(BalanceKey, Balance)> = job
-                        .cmd
-                        .op
-                        .keys()
-                        .into_iter()
-                        .filter(|k| touched_seen.insert(*k))
-                        .map(|k| (k, balances.get(&k).copied().unwrap_or_default()))
-                        .collect();
-                    if !new.is_empty() {
-                        events.push(changed_event(&touched));
-                    }
-                    written.extend(new.iter().cloned());
-                    (new, touched)
-                });
-                outcomes.push(outcome);
+async fn run_batch(
+    store: &dyn Store,
+    priority: &WarehousePriority,
+    jobs: &[Job],
+) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
+    // Orders and holds named by id are loaded by the store; their items are read from the stored records first
+    // (they never change after placement), so that their balances are in the batch too.
+    let mut scope = BatchScope::default();
+    for job in jobs {
+        scope.items.extend(job.cmd.items());
+        match &job.cmd {
+            Command::CancelOrder { order, .. } => {
+                scope.orders.push(*order);
+                if let Some(rec) = store.get_order(*order).await? {
+                    scope.items.extend(rec.order.lines.iter().map(|l| l.item));
+                }
             }
-            (written, events)
+            Command::ChangeHold { hold, .. } => {
+                scope.holds.push(*hold);
+                if let Some(rec) = store.get_hold(*hold).await? {
+                    scope.items.extend(rec.hold.lines.iter().map(|l| l.item));
+                }
+            }
+            Command::PlaceOrder(p) => scope.holds.extend(p.hold),
+            Command::Stock(_) | Command::PlaceHold { .. } | Command::ExpireDueHolds => {}
+        }
+    }
+    // Every batch first ends the holds that are due, so that no command is refused because of a hold that no
+    // longer counts. (A hold that falls due between this read and the transaction is left for the next batch.)
+    scope.due_holds = true;
+    for rec in store.due_holds(Utc::now()).await? {
+        scope.items.extend(rec.hold.lines.iter().map(|l| l.item));
+    }
+    scope.items.sort_unstable();
+    scope.items.dedup();
+    let warehouses = load_warehouses(store, priority).await?;
+
+    let mut outcomes: Vec<Result<Effects, Rejection>> = Vec::with_capacity(jobs.len());
+    let mut prelude = Effects::default();
+    let mut new_orders = Vec::new();
+    let mut new_holds = Vec::new();
+    let mut final_orders = HashMap::new();
+    let mut final_holds = HashMap::new();
+    let ids = {
+        let mut decide = |state: &mut BatchState| {
+            outcomes.clear();
+            let queue = state.backorder_queue.iter().map(|id| OrderRef::Stored(*id)).collect();
+            let mut batch = Batch {
+                state,
+                writes: BatchWrites::default(),
+                queue,
+                changed_orders: BTreeSet::new(),
+                changed_holds: BTreeSet::new(),
+                warehouses: &warehouses,
+            };
+            // Due holds end before any command is decided; their movements come first in the batch.
+            prelude = batch.expire_due(&Actor::new("system:holds"));
+            batch.fill_backorders(&mut prelude);
+            batch.writes.movements.extend(prelude.movements.iter().cloned());
+            for job in jobs {
+                outcomes.push(batch.apply(&job.cmd));
+            }
+            batch.writes.changed_orders = batch.changed_orders.iter().copied().collect();
+            batch.writes.changed_holds = batch.changed_holds.iter().copied().collect();
+            new_orders = batch.writes.new_orders.clone();
+            new_holds = batch.writes.new_holds.clone();
+            final_orders = batch
+                .changed_orders
+                .iter()
+                .filter_map(|id| batch.state.orders.get(id).map(|o| (*id, o.clone())))
+                .collect();
+            final_holds = batch
+                .changed_holds
+                .iter()
+                .filter_map(|id| batch.state.holds.get(id).map(|h| (*id, h.clone())))
+                .collect();
+            batch.writes
         };
-        store.apply_batch(&keys, &mut decide).await?
+        store.apply_batch(&scope, &mut decide).await?
     };
-    let mut ids = ids.into_iter();
+    if prelude.expired > 0 {
+        tracing::info!(expired = prelude.expired, "ended due holds");
+    }
+    let mut movement_ids = ids.movements.into_iter().skip(prelude.movements.len());
     Ok(outcomes
         .into_iter()
-        .map(|o| match o {
-            Ok((movements, balances)) => {
-                let movements = movements.into_iter().map(|m| (ids.next().unwrap_or_default(), m)).collect();
-                Ok(Receipt { movements, balances })
-            }
-            Err(e) => Err(SubmitError::Rejected(e)),
+        .map(|outcome| {
+            let fx = outcome.map_err(SubmitError::Rejected)?;
+            let movements = fx.movements.into_iter().map(|m| (movement_ids.next().unwrap_or_default(), m)).collect();
+            let order = fx.order.and_then(|r| match r {
+                OrderRef::Stored(id) => final_orders.get(&id).cloned(),
+                OrderRef::New(i) => new_orders.get(i).cloned().map(|mut rec| {
+                    rec.id = ids.orders.get(i).copied().unwrap_or_default();
+                    rec
+                }),
+            });
+            let hold = fx.hold.and_then(|r| match r {
+                HoldRef::Stored(id) => final_holds.get(&id).cloned(),
+                HoldRef::New(i) => new_holds.get(i).cloned().map(|mut rec| {
+                    rec.id = ids.holds.get(i).copied().unwrap_or_default();
+                    rec
+                }),
+            });
+            Ok(Receipt { movements, balances: fx.balances, order, hold, expired_holds: fx.expired })
         })
         .collect())
 }
 
-fn to_new(m: &stock::Movement, cmd: &LedgerCommand, now: DateTime<Utc>) -> NewMovement {
-    let meta = &cmd.lines[m.line];
-    NewMovement {
-        item_id: m.item,
-        quantity: m.quantity,
-        from_location_id: m.from.location(),
-        from_state: m.from.state(),
-        to_location_id: m.to.location(),
-        to_state: m.to.state(),
-        reason: meta.reason,
-        reference: cmd.reference.clone(),
-        note: meta.note.clone(),
-        actor: cmd.actor.name.clone(),
-        request_id: cmd.actor.request_id.clone(),
-        recorded_at: now,
-    }
-}
-
 /// Announces which balances changed, for the sync workers of later issues (webhooks, feeds).
-fn changed_event(touched: &[(BalanceKey, Balance)]) -> OutboxEvent {
+fn changed_event(touched: &[(BalanceKey, Balance)]) -> serde_json::Value {
     let balances: Vec<serde_json::Value> = touched
         .iter()
         .map(|((item, location), b)| {
             serde_json::json!({ "item_id": item, "location_id": location, "available": b.available, "on_hand": b.on_hand() })
         })
         .collect();
-    OutboxEvent { topic: "inventory.changed".into(), payload: serde_json::json!({ "balances": balances }) }
+    serde_json::json!({ "balances": balances })
 }
+
+#[cfg(test)]
+mod tests;

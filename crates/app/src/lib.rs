@@ -7,17 +7,20 @@ pub mod idempotency;
 pub mod inventory;
 pub mod ledger;
 pub mod locations;
+pub mod orders;
 pub mod page;
 pub mod store;
 pub mod views;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use domain::stock::{LocationId, VirtualKind};
 
 pub use error::{AppError, AppResult, StoreError};
-pub use ledger::{Actor, Ledger, LedgerConfig};
+pub use ledger::{Actor, Ledger, LedgerConfig, WarehousePriority};
+pub use orders::HoldConfig;
 pub use store::Store;
 
 /// The application: a store and the write path in front of it. Cheap to clone.
@@ -26,11 +29,22 @@ pub struct App {
     pub store: Arc<dyn Store>,
     ledger: Ledger,
     virtuals: Arc<HashMap<VirtualKind, LocationId>>,
+    holds: HoldConfig,
+    paths: Arc<RwLock<HashMap<LocationId, String>>>,
 }
 
+/// How often the cleanup worker ends expired holds. Reads never count an expired hold anyway; the worker only
+/// gives the stock back in the ledger.
+const HOLD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
 impl App {
-    /// Starts the write path over `store`. Must be called within a tokio runtime.
+    /// Starts the write path over `store`, with default hold settings. Must be called within a tokio runtime.
     pub async fn start(store: Arc<dyn Store>, config: LedgerConfig) -> AppResult<App> {
+        Self::start_with(store, config, HoldConfig::default()).await
+    }
+
+    /// Starts the write path and the hold cleanup worker.
+    pub async fn start_with(store: Arc<dyn Store>, config: LedgerConfig, holds: HoldConfig) -> AppResult<App> {
         let virtuals = store.virtual_locations().await?;
         for kind in VirtualKind::ALL {
             if !virtuals.contains_key(&kind) {
@@ -38,6 +52,45 @@ impl App {
             }
         }
         let (ledger, _worker) = Ledger::start(store.clone(), config);
-        Ok(App { store, ledger, virtuals: Arc::new(virtuals) })
+        let app = App { store, ledger, virtuals: Arc::new(virtuals), holds, paths: Arc::default() };
+        let sweeper = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HOLD_SWEEP_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match sweeper.expire_due_holds().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired = n, "ended expired holds"),
+                    Err(e) => tracing::warn!(error = %e, "could not end expired holds"),
+                }
+            }
+        });
+        Ok(app)
+    }
+
+    /// Every location's path by id, from the cache; reloaded whole when a location is missing from it.
+    pub(crate) async fn paths_snapshot(&self) -> AppResult<HashMap<LocationId, String>> {
+        let bins = self.store.sellable_bins().await?;
+        let complete = {
+            let cache = self.paths.read().unwrap_or_else(|e| e.into_inner());
+            bins.iter().all(|b| cache.contains_key(&b.bin) && cache.contains_key(&b.warehouse))
+        };
+        if !complete {
+            let mut all = HashMap::new();
+            let mut after = None;
+            loop {
+                let rows = self.store.list_locations(&Default::default(), after, page::MAX_LIMIT).await?;
+                let last = rows.last().map(|r| r.id);
+                let full = rows.len() == page::MAX_LIMIT as usize;
+                all.extend(rows.into_iter().map(|r| (r.id, r.path)));
+                match (full, last) {
+                    (true, Some(id)) => after = Some(id),
+                    _ => break,
+                }
+            }
+            *self.paths.write().unwrap_or_else(|e| e.into_inner()) = all;
+        }
+        Ok(self.paths.read().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }

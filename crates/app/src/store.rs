@@ -3,13 +3,15 @@
 //! A backend (SQLite, PostgreSQL) implements [`Store`] and passes the testkit's conformance suite. Every method
 //! that writes is one transaction; the ledger's [`LedgerStore::apply_batch`] is the only way quantities change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::catalog::{ProductFields, VariantFields};
 use domain::location::LocationKind;
-use domain::stock::{Balance, BalanceKey, Balances, ItemId, LocationId, Reason, StockState, VirtualKind};
+use domain::order::{Order, OrderStatus, PaymentTerms};
+use domain::orders::Hold;
+use domain::stock::{Balance, Balances, ItemId, LocationId, Reason, StockState, VirtualKind};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
@@ -176,14 +178,132 @@ pub struct OutboxEvent {
     pub payload: serde_json::Value,
 }
 
-/// Decides a batch inside the store's transaction: given the current balances of the batch's keys (absent keys
-/// are zero) and the transaction's time, it updates the balances in place and returns the movements (stamped with
-/// that time) and events to write. The store may call it again after a retryable conflict, with freshly loaded
-/// balances.
-///
-/// The store picks the time inside the transaction and never earlier than the newest movement, so that the ledger's
-/// times never go backwards: an `as_of` read, once answered, keeps its answer.
-pub type Decide<'a> = dyn FnMut(&mut Balances, DateTime<Utc>) -> (Vec<NewMovement>, Vec<OutboxEvent>) + Send + 'a;
+pub type OrderId = i64;
+pub type HoldId = i64;
+pub type CustomerId = i64;
+
+/// An order as stored: header columns for lookups, and the domain aggregate (lines, promises, what is owed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRecord {
+    /// 0 until the store inserts it.
+    pub id: OrderId,
+    /// Where the order came from: a channel's code, or `phone`, `email`, `staff`.
+    pub source: String,
+    /// The source's own order number; unique per source, which makes inbound orders idempotent.
+    pub external_number: Option<String>,
+    /// Fingerprint of the placing request, to tell a retry from a different order under the same number.
+    pub request_hash: String,
+    pub customer_id: Option<CustomerId>,
+    pub currency: String,
+    pub payment_terms: PaymentTerms,
+    pub notes: Option<String>,
+    pub order: Order,
+    pub placed_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A hold as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldRecord {
+    /// 0 until the store inserts it.
+    pub id: HoldId,
+    pub hold: Hold,
+    /// The SKU of each line, in line order, for readers.
+    pub skus: Vec<String>,
+    /// The line quantities asked for, in line order.
+    pub quantities: Vec<i64>,
+    pub reference: Option<String>,
+    /// The order the hold was converted into.
+    pub order_id: Option<OrderId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerFields {
+    pub name: String,
+    /// Lowercased.
+    pub email: Option<String>,
+    /// Digits and a leading `+` only.
+    pub phone: Option<String>,
+    pub addresses: Vec<Address>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRecord {
+    pub id: CustomerId,
+    pub fields: CustomerFields,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub source: Option<String>,
+    pub customer_id: Option<CustomerId>,
+    pub status: Option<OrderStatus>,
+    /// Only orders that still owe units (backordered or oversold).
+    pub backordered: bool,
+}
+
+/// A sellable bin with the warehouse it belongs to, for allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SellableBin {
+    pub bin: LocationId,
+    pub warehouse: LocationId,
+    pub pick_sequence: Option<i64>,
+}
+
+/// What a batch reads, named before its transaction starts.
+#[derive(Debug, Clone, Default)]
+pub struct BatchScope {
+    /// Items whose balances the batch reads, in every location.
+    pub items: Vec<ItemId>,
+    pub orders: Vec<OrderId>,
+    pub holds: Vec<HoldId>,
+    /// Also load the active holds whose expiry has come at the transaction's time, so that they are ended before
+    /// anything else is decided.
+    pub due_holds: bool,
+}
+
+/// What a batch sees inside its transaction.
+#[derive(Debug, Clone, Default)]
+pub struct BatchState {
+    /// The transaction's time: never before the newest movement, so that the ledger's times follow commit order.
+    pub now: DateTime<Utc>,
+    /// Every stored balance of the scope's items (absent: zero).
+    pub balances: Balances,
+    /// The scope's orders, plus every order that owes units (backordered or oversold) of a scope item.
+    pub orders: BTreeMap<OrderId, OrderRecord>,
+    /// The ids of the orders that owe units of a scope item, oldest placement first: the backorder queue.
+    pub backorder_queue: Vec<OrderId>,
+    /// The scope's holds, plus the due ones when asked for.
+    pub holds: BTreeMap<HoldId, HoldRecord>,
+}
+
+/// What a batch writes. Changed orders and holds are written from the state, by id.
+#[derive(Debug, Clone, Default)]
+pub struct BatchWrites {
+    pub movements: Vec<NewMovement>,
+    pub events: Vec<OutboxEvent>,
+    pub new_orders: Vec<OrderRecord>,
+    pub changed_orders: Vec<OrderId>,
+    pub new_holds: Vec<HoldRecord>,
+    pub changed_holds: Vec<HoldId>,
+}
+
+/// The ids a batch's inserts got, in the order of the writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchIds {
+    pub movements: Vec<i64>,
+    pub orders: Vec<OrderId>,
+    pub holds: Vec<HoldId>,
+}
+
+/// Decides a batch inside the store's transaction: it may change `state` (balances, orders, holds) and returns what
+/// to write. The store writes every balance that changed, the changed orders and holds, and the new rows. The store
+/// may call it again after a retryable conflict, with freshly loaded state.
+pub type Decide<'a> = dyn FnMut(&mut BatchState) -> BatchWrites + Send + 'a;
 
 /// What [`IdempotencyStore::begin_request`] found for a key.
 #[derive(Debug, Clone, PartialEq)]
@@ -280,10 +400,10 @@ pub trait LocationStore: Send + Sync {
 
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
-    /// The one write path. In one transaction: load the balances of `keys`, call `decide`, write the returned
-    /// movements and events and every balance `decide` changed, commit. Returns the new movement ids in order.
-    /// The database re-checks that no state goes negative; a violation fails the whole batch.
-    async fn apply_batch(&self, keys: &[BalanceKey], decide: &mut Decide<'_>) -> StoreResult<Vec<i64>>;
+    /// The one write path. In one transaction: load the [`BatchState`] of `scope`, call `decide`, write what it
+    /// returns and every balance, order and hold it changed, commit. The database re-checks that no state goes
+    /// negative and that (source, external number) stays unique; a violation fails the whole batch.
+    async fn apply_batch(&self, scope: &BatchScope, decide: &mut Decide<'_>) -> StoreResult<BatchIds>;
     /// Stored balances with any non-zero state, for up to `item_limit` items after `after_item` in item order.
     async fn levels(
         &self,
@@ -331,7 +451,34 @@ pub trait IdempotencyStore: Send + Sync {
     async fn abort_request(&self, scope: &str, key: &str) -> StoreResult<()>;
 }
 
-/// Everything a backend implements.
-pub trait Store: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + 'static {}
+/// Customers, and the reads of orders and holds (their writes go through [`LedgerStore::apply_batch`]).
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// A duplicate email or phone is `Conflict { constraint: "customers.email" | "customers.phone" }`.
+    async fn create_customer(&self, fields: &CustomerFields, now: DateTime<Utc>) -> StoreResult<CustomerRecord>;
+    async fn update_customer(
+        &self,
+        id: CustomerId,
+        fields: &CustomerFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CustomerRecord>;
+    async fn get_customer(&self, id: CustomerId) -> StoreResult<Option<CustomerRecord>>;
+    /// The customer with this (normalized) email, else the one with this phone.
+    async fn find_customer(&self, email: Option<&str>, phone: Option<&str>) -> StoreResult<Option<CustomerRecord>>;
+    /// `q`: case-insensitive substring of name or email, or a phone prefix.
+    async fn list_customers(&self, q: Option<&str>, after: Option<i64>, limit: u32)
+        -> StoreResult<Vec<CustomerRecord>>;
+    async fn get_order(&self, id: OrderId) -> StoreResult<Option<OrderRecord>>;
+    async fn find_order(&self, source: &str, external_number: &str) -> StoreResult<Option<OrderRecord>>;
+    async fn list_orders(&self, filter: &OrderFilter, after: Option<i64>, limit: u32) -> StoreResult<Vec<OrderRecord>>;
+    async fn get_hold(&self, id: HoldId) -> StoreResult<Option<HoldRecord>>;
+    /// Active holds whose expiry is at or before `now`: they no longer count, whatever the stored balances say.
+    async fn due_holds(&self, now: DateTime<Utc>) -> StoreResult<Vec<HoldRecord>>;
+    /// Every bin that may be sold from (sellable, and no unsellable location above it), with its warehouse.
+    async fn sellable_bins(&self) -> StoreResult<Vec<SellableBin>>;
+}
 
-impl<T: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + 'static> Store for T {}
+/// Everything a backend implements.
+pub trait Store: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + 'static {}
+
+impl<T: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + 'static> Store for T {}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use error::{fail, CliError, CliResult};
 
-use app::{Actor, App, LedgerConfig, Store};
+use app::{Actor, App, HoldConfig, LedgerConfig, Store, WarehousePriority};
 
 #[derive(Parser)]
 #[command(name = "stockroom", version, about = "Inventory and order management for e-commerce merchants")]
@@ -52,6 +52,13 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Warehouse codes orders and holds are allocated from, in priority order (comma-separated); all warehouses,
+    /// oldest first, when absent.
+    #[arg(long, env = "STOCKROOM_WAREHOUSES", value_delimiter = ',')]
+    warehouses: Vec<String>,
+    /// Longest time a hold may live, in seconds (holds default to 15 minutes).
+    #[arg(long, env = "STOCKROOM_MAX_HOLD_SECONDS", default_value_t = 7200)]
+    max_hold_seconds: i64,
     /// Log format: text or json.
     #[arg(long, env = "STOCKROOM_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -191,7 +198,20 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
             .init(),
         LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
     }
-    let app = start_app(database, LedgerConfig { max_batch: args.max_batch, ..Default::default() }).await?;
+    if args.max_hold_seconds < 60 {
+        return fail("--max-hold-seconds must be at least 60");
+    }
+    let warehouses = if args.warehouses.is_empty() {
+        WarehousePriority::All
+    } else {
+        WarehousePriority::Codes(args.warehouses.iter().map(|w| w.trim().to_string()).collect())
+    };
+    let ledger = LedgerConfig { max_batch: args.max_batch, warehouses, ..Default::default() };
+    let holds = HoldConfig {
+        max_ttl: chrono::TimeDelta::seconds(args.max_hold_seconds),
+        default_ttl: domain::orders::DEFAULT_HOLD_TTL.min(chrono::TimeDelta::seconds(args.max_hold_seconds)),
+    };
+    let app = App::start_with(open_store(database).await?, ledger, holds).await?;
     if args.demo {
         match demo::load(&app).await? {
             Some(report) => tracing::info!("demo data loaded: {report}"),

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod inventory;
 pub mod locations;
+pub mod orders;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

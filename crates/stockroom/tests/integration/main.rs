@@ -7,4 +7,5 @@ mod common;
 mod conventions;
 mod inventory;
 mod locations;
+mod orders;
 mod stress;

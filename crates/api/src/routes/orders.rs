@@ -1,0 +1,198 @@
+//! Orders, holds and customers.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use app::orders::{
+    CancelRequest, CancellationView, CustomerPatch, CustomerView, ExtendHold, HoldView, NewCustomer, NewHold, NewOrder,
+    OrderView,
+};
+use app::page::{Page, PageRequest};
+use app::store::OrderFilter;
+use app::App;
+use domain::order::OrderStatus;
+
+use super::RequestActor;
+use crate::extract::{parse_json, Json, Query};
+use crate::problem::{ApiResult, ProblemSchema};
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/v1/orders", get(list_orders).post(place_order))
+        .route("/v1/orders/{id}", get(get_order))
+        .route("/v1/orders/{id}/cancel", post(cancel_order))
+        .route("/v1/holds", post(place_hold))
+        .route("/v1/holds/{id}", get(get_hold))
+        .route("/v1/holds/{id}/extend", post(extend_hold))
+        .route("/v1/holds/{id}/release", post(release_hold))
+        .route("/v1/customers", get(list_customers).post(create_customer))
+        .route("/v1/customers/{id}", get(get_customer).patch(update_customer))
+}
+
+/// Places an order: all lines are allocated and committed at once, or none (`insufficient_stock` names every short
+/// line). With `hold_id`, the hold's reserved stock becomes the order's, with no second availability check. The
+/// same `source` and `external_number` never make two orders: a retry gets the first order back with 200.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = NewOrder,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, description = "Placed", body = OrderView),
+        (status = 200, description = "Placed before under the same source and number", body = OrderView),
+        (status = 409, description = "insufficient_stock, order_number_conflict, currency_mismatch, hold_expired, hold_mismatch", body = ProblemSchema),
+        (status = 422, description = "validation_failed, unknown_reference", body = ProblemSchema)))]
+pub async fn place_order(
+    State(app): State<App>,
+    RequestActor(actor): RequestActor,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<impl IntoResponse> {
+    // Keys in a JSON object are sorted once parsed, so the fingerprint ignores formatting and key order.
+    let canonical = serde_json::to_vec(&body).unwrap_or_default();
+    let req: NewOrder = parse_json(&canonical)?;
+    let fingerprint = app::idempotency::request_fingerprint("POST", "/v1/orders", &canonical);
+    let (order, created) = app.place_order(req, fingerprint, actor).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, [(header::LOCATION, format!("/v1/orders/{}", order.id))], axum::Json(order)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrderQuery {
+    pub source: Option<String>,
+    pub customer_id: Option<i64>,
+    pub status: Option<OrderStatus>,
+    /// Only orders still waiting for stock (backordered or oversold units).
+    pub backordered: Option<bool>,
+    pub after: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(OrderQuery),
+    responses((status = 200, body = Page<OrderView>), (status = 400, body = ProblemSchema)))]
+pub async fn list_orders(State(app): State<App>, Query(q): Query<OrderQuery>) -> ApiResult<impl IntoResponse> {
+    let page = PageRequest::parse(q.after.as_deref(), q.limit)?;
+    let filter = OrderFilter {
+        source: q.source,
+        customer_id: q.customer_id,
+        status: q.status,
+        backordered: q.backordered.unwrap_or(false),
+    };
+    Ok(axum::Json(app.list_orders(filter, page).await?))
+}
+
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = i64, Path)),
+    responses((status = 200, body = OrderView), (status = 404, body = ProblemSchema)))]
+pub async fn get_order(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.order(id).await?))
+}
+
+/// Cancels lines, or the whole order when no lines are given. Backordered units go first; committed units go
+/// back to available (and to orders waiting for them). The answer says what must be refunded if it was paid.
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", tag = "orders", request_body = CancelRequest,
+    params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 200, body = CancellationView), (status = 404, body = ProblemSchema),
+        (status = 409, description = "order_cancelled, invalid_quantity", body = ProblemSchema),
+        (status = 422, body = ProblemSchema)))]
+pub async fn cancel_order(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    // An empty body cancels everything.
+    let req: CancelRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { CancelRequest::default() } else { parse_json(&body)? };
+    Ok(axum::Json(app.cancel_order(id, req, actor).await?))
+}
+
+/// Reserves stock for a cart or checkout until it expires (15 minutes unless `ttl_seconds` says otherwise). All
+/// lines or none; a hold never promises stock that is not there.
+#[utoipa::path(post, path = "/v1/holds", tag = "holds", request_body = NewHold,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = HoldView), (status = 409, description = "insufficient_stock", body = ProblemSchema),
+        (status = 422, body = ProblemSchema)))]
+pub async fn place_hold(
+    State(app): State<App>,
+    RequestActor(actor): RequestActor,
+    Json(req): Json<NewHold>,
+) -> ApiResult<impl IntoResponse> {
+    let hold = app.place_hold(req, actor).await?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, format!("/v1/holds/{}", hold.id))], axum::Json(hold)))
+}
+
+#[utoipa::path(get, path = "/v1/holds/{id}", tag = "holds", params(("id" = i64, Path)),
+    responses((status = 200, body = HoldView), (status = 404, body = ProblemSchema)))]
+pub async fn get_hold(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.hold(id).await?))
+}
+
+/// Extends a live hold, for example when payment starts.
+#[utoipa::path(post, path = "/v1/holds/{id}/extend", tag = "holds", request_body = ExtendHold,
+    params(("id" = i64, Path)),
+    responses((status = 200, body = HoldView), (status = 404, body = ProblemSchema),
+        (status = 409, description = "hold_expired, hold_not_active", body = ProblemSchema)))]
+pub async fn extend_hold(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+    Json(req): Json<ExtendHold>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.extend_hold(id, req, actor).await?))
+}
+
+/// Gives a live hold's stock back at once.
+#[utoipa::path(post, path = "/v1/holds/{id}/release", tag = "holds", params(("id" = i64, Path)),
+    responses((status = 200, body = HoldView), (status = 404, body = ProblemSchema),
+        (status = 409, description = "hold_expired, hold_not_active", body = ProblemSchema)))]
+pub async fn release_hold(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.release_hold(id, actor).await?))
+}
+
+#[utoipa::path(post, path = "/v1/customers", tag = "orders", request_body = NewCustomer,
+    responses((status = 201, body = CustomerView), (status = 409, description = "duplicate_customer", body = ProblemSchema),
+        (status = 422, body = ProblemSchema)))]
+pub async fn create_customer(State(app): State<App>, Json(req): Json<NewCustomer>) -> ApiResult<impl IntoResponse> {
+    let c = app.create_customer(req).await?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, format!("/v1/customers/{}", c.id))], axum::Json(c)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerQuery {
+    /// Text in the name or email, or the start of the phone number.
+    pub q: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/customers", tag = "orders", params(CustomerQuery),
+    responses((status = 200, body = Page<CustomerView>)))]
+pub async fn list_customers(State(app): State<App>, Query(q): Query<CustomerQuery>) -> ApiResult<impl IntoResponse> {
+    let page = PageRequest::parse(q.after.as_deref(), q.limit)?;
+    Ok(axum::Json(app.list_customers(q.q.as_deref(), page).await?))
+}
+
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "orders", params(("id" = i64, Path)),
+    responses((status = 200, body = CustomerView), (status = 404, body = ProblemSchema)))]
+pub async fn get_customer(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.customer(id).await?))
+}
+
+#[utoipa::path(patch, path = "/v1/customers/{id}", tag = "orders", request_body = CustomerPatch, params(("id" = i64, Path)),
+    responses((status = 200, body = CustomerView), (status = 404, body = ProblemSchema), (status = 409, body = ProblemSchema)))]
+pub async fn update_customer(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Json(patch): Json<CustomerPatch>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.update_customer(id, patch).await?))
+}

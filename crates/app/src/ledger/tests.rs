@@ -1,0 +1,300 @@
+//! Property tests of the write path's decisions: random sequences of receipts, orders, cancellations and holds run
+//! through the same `Batch` logic the worker uses, with a simulated store between commands, and every invariant
+//! checked after each step.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use domain::catalog::InventoryPolicy;
+use domain::order::{NewLine, Order, OrderStatus, PaymentTerms};
+use domain::orders::{DemandLine, Hold, HoldStatus};
+use domain::stock::{AdjustLine, Balances, Change, StockState};
+use proptest::prelude::*;
+
+use super::*;
+
+const ITEMS: [ItemId; 2] = [1, 2];
+const SUPPLIER: LocationId = 1;
+const SCRAP: LocationId = 2;
+/// Two warehouses: 100 with bins 101 and 102, 200 with bin 201.
+fn warehouses() -> Warehouses {
+    Warehouses(vec![(100, vec![(101, Some(1)), (102, Some(2))]), (200, vec![(201, None)])])
+}
+const BINS: [LocationId; 3] = [101, 102, 201];
+
+#[derive(Debug, Clone)]
+enum Step {
+    Receive { item_ix: usize, bin_ix: usize, qty: i64 },
+    Shrink { item_ix: usize, bin_ix: usize, qty: i64 },
+    Place { lines: Vec<(usize, i64)>, policy: u8 },
+    Cancel { order_ix: usize, line: usize, qty: i64, all: bool },
+    Hold { item_ix: usize, qty: i64, ttl: i64 },
+    Release { hold_ix: usize },
+    Convert { hold_ix: usize },
+    Wait { seconds: i64 },
+}
+
+fn arb_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0..2usize, 0..3usize, 1..8i64).prop_map(|(item_ix, bin_ix, qty)| Step::Receive { item_ix, bin_ix, qty }),
+        1 => (0..2usize, 0..3usize, 1..5i64).prop_map(|(item_ix, bin_ix, qty)| Step::Shrink { item_ix, bin_ix, qty }),
+        4 => (proptest::collection::vec((0..2usize, 1..6i64), 1..3), 0..3u8).prop_map(|(lines, policy)| Step::Place { lines, policy }),
+        2 => (0..8usize, 0..2usize, 1..4i64, any::<bool>()).prop_map(|(order_ix, line, qty, all)| Step::Cancel { order_ix, line, qty, all }),
+        2 => (0..2usize, 1..4i64, 1..20i64).prop_map(|(item_ix, qty, ttl)| Step::Hold { item_ix, qty, ttl }),
+        1 => (0..6usize).prop_map(|hold_ix| Step::Release { hold_ix }),
+        1 => (0..6usize).prop_map(|hold_ix| Step::Convert { hold_ix }),
+        1 => (1..15i64).prop_map(|seconds| Step::Wait { seconds }),
+    ]
+}
+
+/// The store, simulated: what a real store would hold between batches.
+struct Sim {
+    now: DateTime<Utc>,
+    balances: Balances,
+    orders: BTreeMap<OrderId, OrderRecord>,
+    holds: BTreeMap<HoldId, HoldRecord>,
+    ledger: Vec<NewMovement>,
+    next_id: i64,
+}
+
+fn record() -> OrderRecord {
+    let now = Utc.timestamp_opt(0, 0).unwrap();
+    OrderRecord {
+        id: 0,
+        source: "test".into(),
+        external_number: None,
+        request_hash: String::new(),
+        customer_id: None,
+        currency: "EUR".into(),
+        payment_terms: PaymentTerms::Prepaid,
+        notes: None,
+        order: Order { status: OrderStatus::Open, lines: vec![] },
+        placed_at: now,
+        updated_at: now,
+    }
+}
+
+fn new_line(item: ItemId, quantity: i64, policy: InventoryPolicy) -> NewLine {
+    NewLine {
+        sku: format!("SKU-{item}"),
+        item,
+        quantity,
+        unit_price: rust_decimal::Decimal::ONE,
+        discount: rust_decimal::Decimal::ZERO,
+        tax: rust_decimal::Decimal::ZERO,
+        policy,
+        tracked: true,
+    }
+}
+
+impl Sim {
+    fn new() -> Sim {
+        Sim {
+            now: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            balances: Balances::new(),
+            orders: BTreeMap::new(),
+            holds: BTreeMap::new(),
+            ledger: vec![],
+            next_id: 1,
+        }
+    }
+
+    /// Runs one command as a batch of its own, as the worker would, and stores what the batch wrote.
+    fn run(&mut self, cmd: Command) -> Result<(), Rejection> {
+        let warehouses = warehouses();
+        let mut queue: Vec<(DateTime<Utc>, OrderId)> = self
+            .orders
+            .values()
+            .filter(|o| !o.order.open_demand_items().is_empty())
+            .map(|o| (o.placed_at, o.id))
+            .collect();
+        queue.sort();
+        let mut state = BatchState {
+            now: self.now,
+            balances: self.balances.clone(),
+            orders: self.orders.clone(),
+            backorder_queue: queue.into_iter().map(|(_, id)| id).collect(),
+            holds: self.holds.clone(),
+        };
+        let mut batch = Batch {
+            queue: state.backorder_queue.iter().map(|id| OrderRef::Stored(*id)).collect(),
+            state: &mut state,
+            writes: BatchWrites::default(),
+            changed_orders: BTreeSet::new(),
+            changed_holds: BTreeSet::new(),
+            warehouses: &warehouses,
+        };
+        let mut prelude = batch.expire_due(&Actor::new("test"));
+        batch.fill_backorders(&mut prelude);
+        batch.writes.movements.extend(prelude.movements.iter().cloned());
+        let outcome = batch.apply(&cmd);
+        let writes = std::mem::take(&mut batch.writes);
+        // Like the store: a refused command leaves its batch's other effects (here: the prelude) in place.
+        self.balances = state.balances;
+        self.orders = state.orders;
+        self.holds = state.holds;
+        self.ledger.extend(writes.movements);
+        for mut o in writes.new_orders {
+            o.id = self.next_id;
+            self.next_id += 1;
+            self.orders.insert(o.id, o);
+        }
+        for mut h in writes.new_holds {
+            h.id = self.next_id;
+            self.next_id += 1;
+            self.holds.insert(h.id, h);
+        }
+        outcome.map(|_| ())
+    }
+
+    fn check(&self) -> Result<(), TestCaseError> {
+        // No state is ever negative.
+        for (k, b) in &self.balances {
+            prop_assert!(b.is_valid(), "negative balance at {:?}: {:?}", k, b);
+        }
+        // Committed is exactly what open orders hold in each bin; reserved exactly what active holds hold.
+        for &item in &ITEMS {
+            for &bin in &BINS {
+                let b = self.balances.get(&(item, bin)).copied().unwrap_or_default();
+                let committed: i64 = self
+                    .orders
+                    .values()
+                    .flat_map(|o| o.order.lines.iter())
+                    .filter(|l| l.item == item)
+                    .flat_map(|l| l.picks.iter())
+                    .filter(|p| p.bin == bin)
+                    .map(|p| p.quantity)
+                    .sum();
+                prop_assert_eq!(b.committed, committed, "committed of item {} in bin {}", item, bin);
+                let reserved: i64 = self
+                    .holds
+                    .values()
+                    .filter(|h| h.hold.status == HoldStatus::Active)
+                    .flat_map(|h| h.hold.lines.iter())
+                    .filter(|l| l.item == item)
+                    .flat_map(|l| l.picks.iter())
+                    .filter(|p| p.bin == bin)
+                    .map(|p| p.quantity)
+                    .sum();
+                prop_assert_eq!(b.reserved, reserved, "reserved of item {} in bin {}", item, bin);
+            }
+            // Nobody waits while stock of the item sits available.
+            let waiting =
+                self.orders.values().any(|o| o.order.lines.iter().any(|l| l.item == item && l.open_demand() > 0));
+            let available: i64 =
+                BINS.iter().map(|bin| self.balances.get(&(item, *bin)).map(|b| b.available).unwrap_or(0)).sum();
+            prop_assert!(
+                !(waiting && available > 0),
+                "an order waits for item {} while {} are available",
+                item,
+                available
+            );
+        }
+        // Every order line adds up.
+        for o in self.orders.values() {
+            for l in &o.order.lines {
+                prop_assert_eq!(l.committed() + l.backordered + l.oversold + l.cancelled, l.quantity);
+            }
+        }
+        // Folding the ledger gives the balances.
+        let mut folded = Balances::new();
+        for m in &self.ledger {
+            if let Some(s) = m.from_state {
+                folded.entry((m.item_id, m.from_location_id)).or_default().add(s, -m.quantity);
+            }
+            if let Some(s) = m.to_state {
+                folded.entry((m.item_id, m.to_location_id)).or_default().add(s, m.quantity);
+            }
+        }
+        for key in folded.keys().chain(self.balances.keys()) {
+            prop_assert_eq!(
+                folded.get(key).copied().unwrap_or_default(),
+                self.balances.get(key).copied().unwrap_or_default(),
+                "ledger and balance differ at {:?}",
+                key
+            );
+        }
+        Ok(())
+    }
+}
+
+fn adjust(item: ItemId, bin: LocationId, delta: i64) -> Command {
+    Command::Stock(LedgerCommand {
+        op: LedgerOp::Adjust(vec![AdjustLine {
+            item,
+            location: bin,
+            state: StockState::Available,
+            change: Change::Delta(delta),
+            source: SUPPLIER,
+            sink: SCRAP,
+        }]),
+        lines: vec![LineMeta { reason: if delta > 0 { Reason::Received } else { Reason::Shrinkage }, note: None }],
+        reference: None,
+        actor: Actor::new("test"),
+    })
+}
+
+fn hold_record(item: ItemId, qty: i64) -> HoldRecord {
+    let now = Utc.timestamp_opt(0, 0).unwrap();
+    HoldRecord {
+        id: 0,
+        hold: Hold { expires_at: now, status: HoldStatus::Active, lines: vec![] },
+        skus: vec![format!("SKU-{item}")],
+        quantities: vec![qty],
+        reference: None,
+        order_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn random_order_and_hold_sequences_keep_every_invariant(steps in proptest::collection::vec(arb_step(), 1..40)) {
+        let mut sim = Sim::new();
+        for step in steps {
+            let order_ids: Vec<OrderId> = sim.orders.keys().copied().collect();
+            let hold_ids: Vec<HoldId> = sim.holds.keys().copied().collect();
+            let cmd = match step {
+                Step::Receive { item_ix, bin_ix, qty } => adjust(ITEMS[item_ix], BINS[bin_ix], qty),
+                Step::Shrink { item_ix, bin_ix, qty } => adjust(ITEMS[item_ix], BINS[bin_ix], -qty),
+                Step::Place { lines, policy } => {
+                    let policy = [InventoryPolicy::Deny, InventoryPolicy::Continue, InventoryPolicy::Backorder][policy as usize];
+                    let lines: Vec<NewLine> = lines.iter().map(|(i, q)| new_line(ITEMS[*i], *q, policy)).collect();
+                    Command::PlaceOrder(Box::new(PlaceOrder { record: record(), lines, hold: None, actor: Actor::new("test") }))
+                }
+                Step::Cancel { order_ix, line, qty, all } => {
+                    let Some(id) = order_ids.get(order_ix) else { continue };
+                    let lines = if all { vec![] } else { vec![(line, qty)] };
+                    Command::CancelOrder { order: *id, lines, actor: Actor::new("test") }
+                }
+                Step::Hold { item_ix, qty, ttl } => Command::PlaceHold {
+                    record: Box::new(hold_record(ITEMS[item_ix], qty)),
+                    demand: vec![DemandLine { item: ITEMS[item_ix], quantity: qty, policy: InventoryPolicy::Deny }],
+                    ttl: TimeDelta::seconds(ttl),
+                    max_ttl: TimeDelta::minutes(10),
+                    actor: Actor::new("test"),
+                },
+                Step::Release { hold_ix } => {
+                    let Some(id) = hold_ids.get(hold_ix) else { continue };
+                    Command::ChangeHold { hold: *id, change: HoldChange::Release, actor: Actor::new("test") }
+                }
+                Step::Convert { hold_ix } => {
+                    let Some(id) = hold_ids.get(hold_ix) else { continue };
+                    let h = &sim.holds[id];
+                    let item = h.hold.lines.first().map(|l| l.item).unwrap_or(ITEMS[0]);
+                    let lines = vec![new_line(item, h.quantities[0], InventoryPolicy::Deny)];
+                    Command::PlaceOrder(Box::new(PlaceOrder { record: record(), lines, hold: Some(*id), actor: Actor::new("test") }))
+                }
+                Step::Wait { seconds } => {
+                    sim.now += TimeDelta::seconds(seconds);
+                    Command::ExpireDueHolds
+                }
+            };
+            let _ = sim.run(cmd);
+            sim.check()?;
+        }
+    }
+}

@@ -1,0 +1,966 @@
+//! Order, hold and customer use cases: placing an order (atomically committing stock, or converting a hold),
+//! cancelling, reserving stock for a cart with a hold, and finding or creating the customer.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use domain::catalog::InventoryPolicy;
+use domain::codes::validate_currency;
+use domain::order::{NewLine, Order, OrderStatus, PaymentTerms};
+use domain::orders::{AllocationError, DemandLine, Hold, HoldError, HoldStatus, MAX_ORDER_LINES};
+use domain::stock::{ItemId, LocationId, MAX_LINE_QUANTITY};
+use domain::{FieldError, Problems};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::double_option;
+use crate::error::{AppError, AppResult, StoreError};
+use crate::ledger::{Actor, Command, HoldChange, PlaceOrder, Receipt, Rejection, SubmitError};
+use crate::page::{Page, PageRequest};
+use crate::store::{
+    Address, CustomerFields, CustomerId, CustomerRecord, HoldId, HoldRecord, OrderFilter, OrderId, OrderRecord,
+    VariantFilter,
+};
+use crate::App;
+
+/// Sources that are not channels.
+pub const DIRECT_SOURCES: [&str; 4] = ["phone", "email", "staff", "pos"];
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub addresses: Vec<Address>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub phone: Option<Option<String>>,
+    pub addresses: Option<Vec<Address>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CustomerView {
+    pub id: CustomerId,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub addresses: Vec<Address>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<CustomerRecord> for CustomerView {
+    fn from(r: CustomerRecord) -> Self {
+        CustomerView {
+            id: r.id,
+            name: r.fields.name,
+            email: r.fields.email,
+            phone: r.fields.phone,
+            addresses: r.fields.addresses,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// The customer of an order: an existing one by id, or details to find (by email, then phone) or create.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OrderCustomer {
+    #[serde(default)]
+    pub id: Option<CustomerId>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub address: Option<Address>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewOrderLine {
+    pub sku: String,
+    pub quantity: i64,
+    /// The variant's price when absent (its currency must then be the order's).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub unit_price: Option<Decimal>,
+    /// Discount on the whole line.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub discount: Option<Decimal>,
+    /// Tax on the whole line.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub tax: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewOrder {
+    /// A channel's code (`webshop-de`), or `phone`, `email`, `staff`, `pos`.
+    pub source: String,
+    /// The source's own order number. The same source and number never make two orders: a retry returns the
+    /// first order, a different order under the same number is refused.
+    #[serde(default)]
+    pub external_number: Option<String>,
+    #[serde(default)]
+    pub customer: Option<OrderCustomer>,
+    pub currency: String,
+    #[serde(default)]
+    pub payment_terms: PaymentTerms,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// A live hold whose reserved stock this order takes over; the lines must be the hold's lines.
+    #[serde(default)]
+    pub hold_id: Option<HoldId>,
+    pub lines: Vec<NewOrderLine>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// The lines and quantities to cancel; everything still cancellable when absent or empty.
+    #[serde(default)]
+    pub lines: Vec<CancelLine>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CancelLine {
+    /// The line's index in the order (0-based).
+    pub line: usize,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AllocationView {
+    pub warehouse: String,
+    pub bin: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrderLineView {
+    pub line: usize,
+    pub sku: String,
+    pub quantity: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub unit_price: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub discount: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub tax: Decimal,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub total: Decimal,
+    pub tracked: bool,
+    pub inventory_policy: InventoryPolicy,
+    /// Units promised from bins.
+    pub committed: i64,
+    /// Units waiting for stock, filled first-come first-served.
+    pub backordered: i64,
+    /// Units sold beyond stock on purpose (policy `continue`).
+    pub oversold: i64,
+    pub cancelled: i64,
+    pub allocations: Vec<AllocationView>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrderView {
+    pub id: OrderId,
+    pub source: String,
+    pub external_number: Option<String>,
+    pub customer_id: Option<CustomerId>,
+    pub currency: String,
+    pub payment_terms: PaymentTerms,
+    pub status: OrderStatus,
+    pub notes: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub total: Decimal,
+    pub lines: Vec<OrderLineView>,
+    pub placed_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a cancellation did.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CancellationView {
+    pub order: OrderView,
+    /// The value of the units this cancellation took off the order: what must be refunded if it was paid.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub cancelled_amount: Decimal,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewHold {
+    pub lines: Vec<HoldLineRequest>,
+    /// Seconds the hold lives; 900 (15 minutes) when absent, at most the configured maximum.
+    #[serde(default)]
+    pub ttl_seconds: Option<i64>,
+    /// Your cart or checkout id.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HoldLineRequest {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExtendHold {
+    /// The hold then lives this many seconds from now (never shorter than it already would).
+    pub ttl_seconds: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HoldLineView {
+    pub sku: String,
+    pub quantity: i64,
+    pub allocations: Vec<AllocationView>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HoldView {
+    pub id: HoldId,
+    /// `expired` as soon as the expiry has passed, even before the cleanup worker has run.
+    pub status: HoldStatus,
+    pub expires_at: DateTime<Utc>,
+    pub reference: Option<String>,
+    pub lines: Vec<HoldLineView>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Hold settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldConfig {
+    pub default_ttl: TimeDelta,
+    pub max_ttl: TimeDelta,
+}
+
+impl Default for HoldConfig {
+    fn default() -> Self {
+        Self { default_ttl: domain::orders::DEFAULT_HOLD_TTL, max_ttl: TimeDelta::hours(2) }
+    }
+}
+
+fn normalize_email(e: &str) -> Option<String> {
+    let e = e.trim().to_lowercase();
+    (!e.is_empty()).then_some(e)
+}
+
+fn normalize_phone(p: &str) -> Option<String> {
+    let digits: String = p.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.is_empty() {
+        return None;
+    }
+    Some(if p.trim_start().starts_with('+') { format!("+{digits}") } else { digits })
+}
+
+fn validate_customer(f: &CustomerFields, prefix: &str, p: &mut Problems) {
+    let n = f.name.trim().chars().count();
+    if !(1..=255).contains(&n) {
+        p.push(format!("{prefix}name"), "must be 1 to 255 characters");
+    }
+    if let Some(e) = &f.email {
+        let ok = e.len() <= 254 && e.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
+        if !ok {
+            p.push(format!("{prefix}email"), "is not an email address");
+        }
+    }
+    if let Some(ph) = &f.phone {
+        let digits = ph.trim_start_matches('+').len();
+        if !(5..=15).contains(&digits) {
+            p.push(format!("{prefix}phone"), "must have 5 to 15 digits");
+        }
+    }
+    if f.addresses.len() > 20 {
+        p.push(format!("{prefix}addresses"), "at most 20 addresses");
+    }
+}
+
+fn customer_clash(e: StoreError) -> AppError {
+    match e {
+        StoreError::Conflict { constraint } if constraint.contains("email") => AppError::Conflict {
+            code: "duplicate_customer",
+            detail: "another customer has this email".into(),
+            errors: vec![FieldError::new("email", "is taken")],
+        },
+        StoreError::Conflict { constraint } if constraint.contains("phone") => AppError::Conflict {
+            code: "duplicate_customer",
+            detail: "another customer has this phone number".into(),
+            errors: vec![FieldError::new("phone", "is taken")],
+        },
+        other => other.into(),
+    }
+}
+
+/// Names for the ids in orders and holds.
+struct Paths(HashMap<LocationId, String>);
+
+impl Paths {
+    fn get(&self, id: LocationId) -> String {
+        self.0.get(&id).cloned().unwrap_or_else(|| format!("location {id}"))
+    }
+}
+
+fn order_view(r: OrderRecord, paths: &Paths) -> OrderView {
+    let total = r.order.total();
+    OrderView {
+        id: r.id,
+        source: r.source,
+        external_number: r.external_number,
+        customer_id: r.customer_id,
+        currency: r.currency,
+        payment_terms: r.payment_terms,
+        status: r.order.status,
+        notes: r.notes,
+        total,
+        lines: r
+            .order
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| OrderLineView {
+                line: i,
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                discount: l.discount,
+                tax: l.tax,
+                total: l.total(),
+                tracked: l.tracked,
+                inventory_policy: l.policy,
+                committed: l.committed(),
+                backordered: l.backordered,
+                oversold: l.oversold,
+                cancelled: l.cancelled,
+                allocations: l
+                    .picks
+                    .iter()
+                    .map(|p| AllocationView {
+                        warehouse: paths.get(p.warehouse),
+                        bin: paths.get(p.bin),
+                        quantity: p.quantity,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        placed_at: r.placed_at,
+        updated_at: r.updated_at,
+    }
+}
+
+fn hold_view(r: HoldRecord, paths: &Paths, now: DateTime<Utc>) -> HoldView {
+    let status = match r.hold.status {
+        HoldStatus::Active if !r.hold.is_live(now) => HoldStatus::Expired,
+        s => s,
+    };
+    let lines = r
+        .skus
+        .iter()
+        .zip(&r.quantities)
+        .enumerate()
+        .map(|(i, (sku, q))| HoldLineView {
+            sku: sku.clone(),
+            quantity: *q,
+            allocations: r
+                .hold
+                .lines
+                .iter()
+                .filter(|l| l.line == i)
+                .flat_map(|l| l.picks.iter())
+                .map(|p| AllocationView {
+                    warehouse: paths.get(p.warehouse),
+                    bin: paths.get(p.bin),
+                    quantity: p.quantity,
+                })
+                .collect(),
+        })
+        .collect();
+    HoldView {
+        id: r.id,
+        status,
+        expires_at: r.hold.expires_at,
+        reference: r.reference,
+        lines,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+/// Turns a refusal of the write path into the API's error, naming lines by their SKU.
+fn rejection(e: SubmitError, skus: &HashMap<ItemId, String>) -> AppError {
+    let sku = |item: ItemId| skus.get(&item).cloned().unwrap_or_else(|| format!("item {item}"));
+    match e {
+        SubmitError::Rejected(Rejection::Allocation(AllocationError::Shortage(s))) => {
+            let errors: Vec<FieldError> = s
+                .lines
+                .iter()
+                .map(|l| {
+                    FieldError::new(
+                        format!("lines[{}]", l.line),
+                        format!("{}: {} available, {} requested", sku(l.item), l.available, l.requested),
+                    )
+                })
+                .collect();
+            let detail = errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; ");
+            AppError::InsufficientStock { detail: format!("not enough stock: {detail}"), errors }
+        }
+        SubmitError::Rejected(Rejection::Allocation(AllocationError::NoWarehouses)) => {
+            AppError::conflict("no_warehouses", "there is no warehouse with sellable bins to allocate from")
+        }
+        SubmitError::Rejected(Rejection::Allocation(AllocationError::InvalidQuantity { line })) => {
+            AppError::field(format!("lines[{line}].quantity"), "must be a positive number of units")
+        }
+        SubmitError::Rejected(Rejection::Allocation(other)) => AppError::field("lines", other.to_string()),
+        SubmitError::Rejected(Rejection::Cancel(c)) => {
+            use domain::order::CancelError::*;
+            match c {
+                AlreadyCancelled => AppError::conflict("order_cancelled", "the order is cancelled already"),
+                NoSuchLine { line } => AppError::field(format!("lines[{line}].line"), "the order has no such line"),
+                TooMany { line, cancellable, requested } => AppError::Conflict {
+                    code: "invalid_quantity",
+                    detail: format!(
+                        "line {line}: only {cancellable} units can still be cancelled, {requested} requested"
+                    ),
+                    errors: vec![FieldError::new(format!("lines[{line}].quantity"), format!("at most {cancellable}"))],
+                },
+                InvalidQuantity { line } => AppError::field(format!("lines[{line}].quantity"), "must be positive"),
+            }
+        }
+        SubmitError::Rejected(Rejection::Hold(h)) => match h {
+            HoldError::Expired { .. } | HoldError::NotActive(HoldStatus::Expired) => {
+                AppError::conflict("hold_expired", "the hold has expired; its stock is free again")
+            }
+            HoldError::NotActive(status) => AppError::conflict("hold_not_active", format!("the hold is {status}")),
+            HoldError::TtlTooLong { max_ttl } => {
+                AppError::field("ttl_seconds", format!("must be at most {} seconds", max_ttl.num_seconds()))
+            }
+            HoldError::ExpiryNotInFuture => AppError::field("ttl_seconds", "must be positive"),
+            HoldError::WouldShorten { expires_at } => {
+                AppError::field("ttl_seconds", format!("would end the hold before its current expiry {expires_at}"))
+            }
+            HoldError::NotDue { .. } => AppError::conflict("hold_not_due", "the hold has not expired"),
+        },
+        SubmitError::Rejected(Rejection::UnknownOrder(id)) => {
+            AppError::NotFound { entity: "order", key: id.to_string() }
+        }
+        SubmitError::Rejected(Rejection::UnknownHold(id)) => {
+            AppError::UnknownReference(vec![FieldError::new("hold_id", format!("hold {id} not found"))])
+        }
+        SubmitError::Rejected(Rejection::HoldMismatch) => AppError::Conflict {
+            code: "hold_mismatch",
+            detail: "the order's lines must be the hold's lines: same SKUs and quantities, in the same order".into(),
+            errors: vec![FieldError::new("lines", "differ from the hold's lines")],
+        },
+        SubmitError::Rejected(Rejection::Ledger(e)) => AppError::Store(StoreError::Internal(e.to_string())),
+        SubmitError::Store(e) => AppError::Store(e),
+        SubmitError::Closed => AppError::Unavailable("the write path is shutting down".into()),
+    }
+}
+
+/// One resolved line of an order or hold.
+struct ResolvedLine {
+    item: ItemId,
+    sku: String,
+    price: Decimal,
+    currency: String,
+    policy: InventoryPolicy,
+    tracked: bool,
+}
+
+impl App {
+    /// Paths of every location, for naming allocations. Paths never change once a location exists, so they are
+    /// cached and reloaded only when an unknown id shows up.
+    async fn location_paths(&self) -> AppResult<Paths> {
+        Ok(Paths(self.paths_snapshot().await?))
+    }
+
+    /// Resolves the SKUs of lines; unknown ones are named by field.
+    async fn resolve_order_skus(&self, skus: &[String]) -> AppResult<Vec<ResolvedLine>> {
+        let mut unknown = Vec::new();
+        let mut out = Vec::with_capacity(skus.len());
+        let mut cache: HashMap<String, ResolvedLine> = HashMap::new();
+        for (i, sku) in skus.iter().enumerate() {
+            let sku = sku.trim();
+            if let Some(r) = cache.get(sku) {
+                out.push(ResolvedLine { sku: r.sku.clone(), currency: r.currency.clone(), ..*r });
+                continue;
+            }
+            let f = VariantFilter { sku: Some(sku.to_string()), ..Default::default() };
+            match self.store.list_variants(&f, None, 1).await?.pop() {
+                Some(v) => {
+                    let r = ResolvedLine {
+                        item: v.item_id,
+                        sku: v.fields.sku.clone(),
+                        price: v.fields.price,
+                        currency: v.fields.currency.clone(),
+                        policy: v.fields.inventory_policy,
+                        tracked: v.fields.tracked,
+                    };
+                    out.push(ResolvedLine { sku: r.sku.clone(), currency: r.currency.clone(), ..r });
+                    cache.insert(sku.to_string(), r);
+                }
+                None => unknown.push(FieldError::new(format!("lines[{i}].sku"), format!("unknown SKU '{sku}'"))),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(AppError::UnknownReference(unknown));
+        }
+        Ok(out)
+    }
+
+    // ---- customers ---------------------------------------------------------------------------------------------
+
+    pub async fn create_customer(&self, req: NewCustomer) -> AppResult<CustomerView> {
+        let fields = CustomerFields {
+            name: req.name.trim().to_string(),
+            email: req.email.as_deref().and_then(normalize_email),
+            phone: req.phone.as_deref().and_then(normalize_phone),
+            addresses: req.addresses,
+        };
+        let mut p = Problems::default();
+        validate_customer(&fields, "", &mut p);
+        p.into_result().map_err(AppError::Validation)?;
+        Ok(self.store.create_customer(&fields, Utc::now()).await.map_err(customer_clash)?.into())
+    }
+
+    pub async fn customer(&self, id: CustomerId) -> AppResult<CustomerView> {
+        self.store
+            .get_customer(id)
+            .await?
+            .map(Into::into)
+            .ok_or_else(|| AppError::NotFound { entity: "customer", key: id.to_string() })
+    }
+
+    pub async fn list_customers(&self, q: Option<&str>, page: PageRequest) -> AppResult<Page<CustomerView>> {
+        let rows = self.store.list_customers(q, page.after, page.fetch_limit()).await?;
+        let page = page.finish(rows, |r| r.id);
+        Ok(Page { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor })
+    }
+
+    pub async fn update_customer(&self, id: CustomerId, patch: CustomerPatch) -> AppResult<CustomerView> {
+        let rec = self
+            .store
+            .get_customer(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound { entity: "customer", key: id.to_string() })?;
+        let mut f = rec.fields;
+        if let Some(n) = patch.name {
+            f.name = n.trim().to_string();
+        }
+        if let Some(e) = patch.email {
+            f.email = e.as_deref().and_then(normalize_email);
+        }
+        if let Some(ph) = patch.phone {
+            f.phone = ph.as_deref().and_then(normalize_phone);
+        }
+        if let Some(a) = patch.addresses {
+            f.addresses = a;
+        }
+        let mut p = Problems::default();
+        validate_customer(&f, "", &mut p);
+        p.into_result().map_err(AppError::Validation)?;
+        Ok(self.store.update_customer(id, &f, Utc::now()).await.map_err(customer_clash)?.into())
+    }
+
+    /// The order's customer: by id, else found by email then phone, else created from the details.
+    async fn order_customer(&self, c: &OrderCustomer) -> AppResult<Option<CustomerId>> {
+        if let Some(id) = c.id {
+            let found = self.store.get_customer(id).await?;
+            return match found {
+                Some(r) => Ok(Some(r.id)),
+                None => Err(AppError::UnknownReference(vec![FieldError::new(
+                    "customer.id",
+                    format!("customer {id} not found"),
+                )])),
+            };
+        }
+        let email = c.email.as_deref().and_then(normalize_email);
+        let phone = c.phone.as_deref().and_then(normalize_phone);
+        if email.is_none() && phone.is_none() && c.name.is_none() {
+            return Ok(None);
+        }
+        if email.is_some() || phone.is_some() {
+            if let Some(found) = self.store.find_customer(email.as_deref(), phone.as_deref()).await? {
+                return Ok(Some(found.id));
+            }
+        }
+        let fields = CustomerFields {
+            name: c.name.clone().unwrap_or_else(|| email.clone().or(phone.clone()).unwrap_or_default()),
+            email,
+            phone,
+            addresses: c.address.clone().into_iter().collect(),
+        };
+        let mut p = Problems::default();
+        validate_customer(&fields, "customer.", &mut p);
+        p.into_result().map_err(AppError::Validation)?;
+        match self.store.create_customer(&fields, Utc::now()).await {
+            Ok(r) => Ok(Some(r.id)),
+            // Created by a concurrent order a moment ago: use that one.
+            Err(StoreError::Conflict { .. }) => {
+                Ok(self.store.find_customer(fields.email.as_deref(), fields.phone.as_deref()).await?.map(|r| r.id))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // ---- orders ------------------------------------------------------------------------------------------------
+
+    /// Places an order, committing its stock atomically (all lines or none), or converting a hold. Returns the
+    /// order and whether it was created now (`false`: a retry of an order already placed under the same number).
+    pub async fn place_order(&self, req: NewOrder, fingerprint: String, actor: Actor) -> AppResult<(OrderView, bool)> {
+        let mut p = Problems::default();
+        let source = req.source.trim().to_string();
+        let is_code = !source.is_empty()
+            && source.len() <= 64
+            && source.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !is_code {
+            p.push("source", "must be a channel code or one of phone, email, staff, pos");
+        }
+        if let Some(n) = &req.external_number {
+            if n.trim().is_empty() || n.len() > 128 {
+                p.push("external_number", "must be 1 to 128 characters");
+            }
+        }
+        if let Err(e) = validate_currency(&req.currency) {
+            p.push("currency", e);
+        }
+        if req.lines.is_empty() || req.lines.len() > MAX_ORDER_LINES {
+            p.push("lines", format!("must have between 1 and {MAX_ORDER_LINES} lines"));
+        }
+        if req.notes.as_ref().is_some_and(|n| n.chars().count() > 5000) {
+            p.push("notes", "must be at most 5000 characters");
+        }
+        for (i, l) in req.lines.iter().enumerate() {
+            if !(1..=MAX_LINE_QUANTITY).contains(&l.quantity) {
+                p.push(format!("lines[{i}].quantity"), "must be a positive number of units");
+            }
+            for (name, v) in [("unit_price", l.unit_price), ("discount", l.discount), ("tax", l.tax)] {
+                if v.is_some_and(|v| v.is_sign_negative() || v.scale() > 4) {
+                    p.push(format!("lines[{i}].{name}"), "must be zero or more, with at most 4 decimals");
+                }
+            }
+        }
+        p.into_result().map_err(AppError::Validation)?;
+
+        // The same source and number: a retry gets the first order, a different order is refused.
+        if let Some(number) = &req.external_number {
+            if let Some(existing) = self.store.find_order(&source, number.trim()).await? {
+                return self.replay(existing, &fingerprint).await.map(|v| (v, false));
+            }
+        }
+        let skus: Vec<String> = req.lines.iter().map(|l| l.sku.clone()).collect();
+        let resolved = self.resolve_order_skus(&skus).await?;
+        let mut p = Problems::default();
+        let mut lines = Vec::with_capacity(req.lines.len());
+        for (i, (l, r)) in req.lines.iter().zip(&resolved).enumerate() {
+            let unit_price = match l.unit_price {
+                Some(p) => p,
+                None => {
+                    if r.currency != req.currency {
+                        p.push(
+                            format!("lines[{i}].unit_price"),
+                            format!(
+                                "the catalog price is in {}, the order in {}: give the price",
+                                r.currency, req.currency
+                            ),
+                        );
+                    }
+                    r.price
+                }
+            };
+            let discount = l.discount.unwrap_or_default();
+            if discount > unit_price * Decimal::from(l.quantity) {
+                p.push(format!("lines[{i}].discount"), "must not exceed the line's amount");
+            }
+            lines.push(NewLine {
+                sku: r.sku.clone(),
+                item: r.item,
+                quantity: l.quantity,
+                unit_price,
+                discount,
+                tax: l.tax.unwrap_or_default(),
+                policy: r.policy,
+                tracked: r.tracked,
+            });
+        }
+        if p.0.iter().any(|e| e.message.contains("catalog price is in")) {
+            let errors = p.0;
+            return Err(AppError::Conflict {
+                code: "currency_mismatch",
+                detail: "a line's catalog price is in another currency than the order".into(),
+                errors,
+            });
+        }
+        p.into_result().map_err(AppError::Validation)?;
+        let customer_id = match &req.customer {
+            Some(c) => self.order_customer(c).await?,
+            None => None,
+        };
+        let now = Utc::now();
+        let record = OrderRecord {
+            id: 0,
+            source: source.clone(),
+            external_number: req.external_number.as_ref().map(|n| n.trim().to_string()),
+            request_hash: fingerprint.clone(),
+            customer_id,
+            currency: req.currency.clone(),
+            payment_terms: req.payment_terms,
+            notes: req.notes.clone(),
+            order: Order { status: OrderStatus::Open, lines: vec![] },
+            placed_at: now,
+            updated_at: now,
+        };
+        let names: HashMap<ItemId, String> = resolved.iter().map(|r| (r.item, r.sku.clone())).collect();
+        let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor }));
+        match self.ledger.submit(cmd).await {
+            Ok(receipt) => Ok((self.order_from_receipt(receipt).await?, true)),
+            // Two identical orders raced: the loser finds the winner's order.
+            Err(SubmitError::Store(StoreError::Conflict { constraint })) if constraint.contains("external_number") => {
+                let number = req.external_number.clone().unwrap_or_default();
+                match self.store.find_order(&source, number.trim()).await? {
+                    Some(existing) => self.replay(existing, &fingerprint).await.map(|v| (v, false)),
+                    None => Err(StoreError::Conflict { constraint }.into()),
+                }
+            }
+            Err(e) => Err(rejection(e, &names)),
+        }
+    }
+
+    async fn replay(&self, existing: OrderRecord, fingerprint: &str) -> AppResult<OrderView> {
+        if existing.request_hash != fingerprint {
+            return Err(AppError::Conflict {
+                code: "order_number_conflict",
+                detail: format!(
+                    "order {} of {} exists with different contents",
+                    existing.external_number.clone().unwrap_or_default(),
+                    existing.source
+                ),
+                errors: vec![FieldError::new("external_number", "is taken by a different order")],
+            });
+        }
+        let paths = self.location_paths().await?;
+        Ok(order_view(existing, &paths))
+    }
+
+    async fn order_from_receipt(&self, receipt: Receipt) -> AppResult<OrderView> {
+        let rec = receipt.order.ok_or_else(|| StoreError::Internal("the write path returned no order".into()))?;
+        let paths = self.location_paths().await?;
+        Ok(order_view(rec, &paths))
+    }
+
+    pub async fn order(&self, id: OrderId) -> AppResult<OrderView> {
+        let rec = self
+            .store
+            .get_order(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound { entity: "order", key: id.to_string() })?;
+        let paths = self.location_paths().await?;
+        Ok(order_view(rec, &paths))
+    }
+
+    pub async fn list_orders(&self, filter: OrderFilter, page: PageRequest) -> AppResult<Page<OrderView>> {
+        let rows = self.store.list_orders(&filter, page.after, page.fetch_limit()).await?;
+        let page = page.finish(rows, |r| r.id);
+        let paths = self.location_paths().await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|r| order_view(r, &paths)).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Cancels lines (or the whole order): committed stock goes back to available (and to waiting backorders),
+    /// backordered units are dropped.
+    pub async fn cancel_order(&self, id: OrderId, req: CancelRequest, actor: Actor) -> AppResult<CancellationView> {
+        let before = self
+            .store
+            .get_order(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound { entity: "order", key: id.to_string() })?;
+        let mut p = Problems::default();
+        for (i, l) in req.lines.iter().enumerate() {
+            if l.quantity <= 0 || l.quantity > MAX_LINE_QUANTITY {
+                p.push(format!("lines[{i}].quantity"), "must be a positive number of units");
+            }
+            if l.line >= before.order.lines.len() {
+                p.push(format!("lines[{i}].line"), "the order has no such line");
+            }
+        }
+        if req.reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+            p.push("reason", "must be at most 500 characters");
+        }
+        p.into_result().map_err(AppError::Validation)?;
+        let names: HashMap<ItemId, String> = before.order.lines.iter().map(|l| (l.item, l.sku.clone())).collect();
+        let lines: Vec<(usize, i64)> = req.lines.iter().map(|l| (l.line, l.quantity)).collect();
+        let receipt = self
+            .ledger
+            .submit(Command::CancelOrder { order: id, lines, actor })
+            .await
+            .map_err(|e| rejection(e, &names))?;
+        let after = receipt.order.clone().ok_or_else(|| StoreError::Internal("no order in receipt".into()))?;
+        let cancelled_amount = before.order.total() - after.order.total();
+        Ok(CancellationView { order: self.order_from_receipt(receipt).await?, cancelled_amount })
+    }
+
+    // ---- holds -------------------------------------------------------------------------------------------------
+
+    pub async fn place_hold(&self, req: NewHold, actor: Actor) -> AppResult<HoldView> {
+        let mut p = Problems::default();
+        if req.lines.is_empty() || req.lines.len() > MAX_ORDER_LINES {
+            p.push("lines", format!("must have between 1 and {MAX_ORDER_LINES} lines"));
+        }
+        for (i, l) in req.lines.iter().enumerate() {
+            if !(1..=MAX_LINE_QUANTITY).contains(&l.quantity) {
+                p.push(format!("lines[{i}].quantity"), "must be a positive number of units");
+            }
+        }
+        let ttl = match req.ttl_seconds {
+            None => self.holds.default_ttl,
+            Some(s) if s <= 0 => {
+                p.push("ttl_seconds", "must be positive");
+                self.holds.default_ttl
+            }
+            Some(s) if s > self.holds.max_ttl.num_seconds() => {
+                p.push("ttl_seconds", format!("must be at most {} seconds", self.holds.max_ttl.num_seconds()));
+                self.holds.default_ttl
+            }
+            Some(s) => TimeDelta::seconds(s),
+        };
+        if req.reference.as_ref().is_some_and(|r| r.is_empty() || r.len() > 128) {
+            p.push("reference", "must be 1 to 128 characters");
+        }
+        p.into_result().map_err(AppError::Validation)?;
+        let skus: Vec<String> = req.lines.iter().map(|l| l.sku.clone()).collect();
+        let resolved = self.resolve_order_skus(&skus).await?;
+        let untracked: Vec<FieldError> = resolved
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.tracked)
+            .map(|(i, r)| {
+                FieldError::new(format!("lines[{i}].sku"), format!("{} is not tracked: nothing to hold", r.sku))
+            })
+            .collect();
+        if !untracked.is_empty() {
+            return Err(AppError::Validation(untracked));
+        }
+        let demand: Vec<DemandLine> = req
+            .lines
+            .iter()
+            .zip(&resolved)
+            .map(|(l, r)| DemandLine { item: r.item, quantity: l.quantity, policy: InventoryPolicy::Deny })
+            .collect();
+        let now = Utc::now();
+        let record = HoldRecord {
+            id: 0,
+            hold: Hold { expires_at: now + ttl, status: HoldStatus::Active, lines: vec![] },
+            skus: resolved.iter().map(|r| r.sku.clone()).collect(),
+            quantities: req.lines.iter().map(|l| l.quantity).collect(),
+            reference: req.reference.clone(),
+            order_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let names: HashMap<ItemId, String> = resolved.iter().map(|r| (r.item, r.sku.clone())).collect();
+        let cmd = Command::PlaceHold { record: Box::new(record), demand, ttl, max_ttl: self.holds.max_ttl, actor };
+        let receipt = self.ledger.submit(cmd).await.map_err(|e| rejection(e, &names))?;
+        self.hold_from_receipt(receipt).await
+    }
+
+    async fn hold_from_receipt(&self, receipt: Receipt) -> AppResult<HoldView> {
+        let rec = receipt.hold.ok_or_else(|| StoreError::Internal("the write path returned no hold".into()))?;
+        let paths = self.location_paths().await?;
+        Ok(hold_view(rec, &paths, Utc::now()))
+    }
+
+    pub async fn hold(&self, id: HoldId) -> AppResult<HoldView> {
+        let rec =
+            self.store.get_hold(id).await?.ok_or_else(|| AppError::NotFound { entity: "hold", key: id.to_string() })?;
+        let paths = self.location_paths().await?;
+        Ok(hold_view(rec, &paths, Utc::now()))
+    }
+
+    pub async fn extend_hold(&self, id: HoldId, req: ExtendHold, actor: Actor) -> AppResult<HoldView> {
+        if req.ttl_seconds <= 0 || req.ttl_seconds > self.holds.max_ttl.num_seconds() {
+            return Err(AppError::field(
+                "ttl_seconds",
+                format!("must be between 1 and {} seconds", self.holds.max_ttl.num_seconds()),
+            ));
+        }
+        self.change_hold(
+            id,
+            HoldChange::Extend {
+                expires_at: Utc::now() + TimeDelta::seconds(req.ttl_seconds),
+                max_ttl: self.holds.max_ttl,
+            },
+            actor,
+        )
+        .await
+    }
+
+    pub async fn release_hold(&self, id: HoldId, actor: Actor) -> AppResult<HoldView> {
+        self.change_hold(id, HoldChange::Release, actor).await
+    }
+
+    async fn change_hold(&self, id: HoldId, change: HoldChange, actor: Actor) -> AppResult<HoldView> {
+        if self.store.get_hold(id).await?.is_none() {
+            return Err(AppError::NotFound { entity: "hold", key: id.to_string() });
+        }
+        let receipt = self
+            .ledger
+            .submit(Command::ChangeHold { hold: id, change, actor })
+            .await
+            .map_err(|e| rejection(e, &HashMap::new()))?;
+        self.hold_from_receipt(receipt).await
+    }
+
+    /// Ends the holds whose time is up; returns how many. The cleanup worker calls this.
+    pub async fn expire_due_holds(&self) -> AppResult<usize> {
+        if self.store.due_holds(Utc::now()).await?.is_empty() {
+            return Ok(0);
+        }
+        let receipt = self.ledger.submit(Command::ExpireDueHolds).await.map_err(|e| rejection(e, &HashMap::new()))?;
+        Ok(receipt.expired_holds)
+    }
+}

@@ -1,0 +1,351 @@
+//! Orders and holds over HTTP: committing stock atomically, policies at zero, backorders filled first-come
+//! first-served, cancellation, holds that expire, and the race of many buyers for a few units.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+const B1: &str = "WH1/HALL-1/SHELF-1/BIN-1";
+const B2: &str = "WH1/HALL-1/SHELF-1/BIN-2";
+const W2: &str = "WH2/BIN-1";
+
+fn order(number: &str, lines: Value) -> Value {
+    json!({"source": "webshop", "external_number": number, "currency": "EUR", "lines": lines})
+}
+
+async fn set_policy(s: &testkit::server::TestServer, sku: &str, policy: &str) {
+    ok(&s.patch(&format!("/v1/variants/{sku}"), &json!({"inventory_policy": policy})).await, 200);
+}
+
+async fn verify_clean(s: &testkit::server::TestServer) {
+    let drifts = s.app.verify().await.unwrap();
+    assert!(drifts.is_empty(), "drift: {drifts:?}");
+}
+
+#[tokio::test]
+async fn an_order_commits_all_lines_or_none() {
+    let s = stocked_server(&["A", "B"]).await;
+    receive(&s, "A", B1, 5).await;
+    receive(&s, "B", B1, 1).await;
+    let short =
+        s.post("/v1/orders", &order("1001", json!([{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 3}]))).await;
+    assert_eq!(short.status, 409, "{}", short.text);
+    assert_eq!(short.code(), "insufficient_stock");
+    assert_eq!(short.body["errors"][0]["field"], "lines[1]");
+    assert!(short.body["errors"][0]["message"].as_str().unwrap().contains("1 available, 3 requested"));
+    assert_eq!(bin_level(&s, "A", B1).await["committed"], 0, "the good line was not committed either");
+
+    let placed = s
+        .post(
+            "/v1/orders",
+            &order(
+                "1002",
+                json!([{"sku": "A", "quantity": 2, "unit_price": "10.00", "tax": "3.80"}, {"sku": "B", "quantity": 1}]),
+            ),
+        )
+        .await;
+    ok(&placed, 201);
+    assert_eq!(placed.body["status"], "open");
+    assert_eq!(placed.body["lines"][0]["committed"], 2);
+    assert_eq!(placed.body["lines"][0]["allocations"][0]["bin"], B1);
+    assert_eq!(placed.body["lines"][0]["allocations"][0]["warehouse"], "WH1");
+    assert_eq!(placed.body["lines"][1]["unit_price"], "19.99", "the catalog price when none is given");
+    assert_eq!(placed.body["total"], "43.79");
+    let a = bin_level(&s, "A", B1).await;
+    assert_eq!((a["available"].as_i64(), a["committed"].as_i64(), a["on_hand"].as_i64()), (Some(3), Some(2), Some(5)));
+    let id = placed.body["id"].as_i64().unwrap();
+    ok(&s.get(&format!("/v1/orders/{id}")).await, 200);
+    let moves = s.get("/v1/inventory/movements?reason=order").await;
+    assert_eq!(moves.body["items"].as_array().unwrap().len(), 2);
+    verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn the_same_channel_order_number_never_makes_two_orders() {
+    let s = stocked_server(&["A"]).await;
+    receive(&s, "A", B1, 5).await;
+    let body = order("X-1", json!([{"sku": "A", "quantity": 1}]));
+    let first = s.post("/v1/orders", &body).await;
+    ok(&first, 201);
+    // The same order with its keys in another order is the same order.
+    let reordered: Value = serde_json::from_str(
+        r#"{"lines": [{"quantity": 1, "sku": "A"}], "currency": "EUR", "external_number": "X-1", "source": "webshop"}"#,
+    )
+    .unwrap();
+    let again = s.post("/v1/orders", &reordered).await;
+    ok(&again, 200);
+    assert_eq!(again.body["id"], first.body["id"]);
+    let different = s.post("/v1/orders", &order("X-1", json!([{"sku": "A", "quantity": 2}]))).await;
+    assert_eq!(different.status, 409);
+    assert_eq!(different.code(), "order_number_conflict");
+    assert_eq!(bin_level(&s, "A", B1).await["committed"], 1);
+    // Another source may use the same number.
+    let mut other = body.clone();
+    other["source"] = json!("marketplace");
+    ok(&s.post("/v1/orders", &other).await, 201);
+}
+
+#[tokio::test]
+async fn policies_at_zero_backorder_and_continue() {
+    let s = stocked_server(&["A", "C"]).await;
+    set_policy(&s, "A", "backorder").await;
+    set_policy(&s, "C", "continue").await;
+    receive(&s, "A", B1, 2).await;
+    let first =
+        s.post("/v1/orders", &order("1", json!([{"sku": "A", "quantity": 5}, {"sku": "C", "quantity": 2}]))).await;
+    ok(&first, 201);
+    assert_eq!(first.body["lines"][0]["committed"], 2);
+    assert_eq!(first.body["lines"][0]["backordered"], 3);
+    assert_eq!(first.body["lines"][1]["oversold"], 2);
+    let second = s.post("/v1/orders", &order("2", json!([{"sku": "A", "quantity": 2}]))).await;
+    ok(&second, 201);
+    assert_eq!(second.body["lines"][0]["backordered"], 2);
+    let backordered = s.get("/v1/orders?backordered=true").await;
+    assert_eq!(backordered.body["items"].as_array().unwrap().len(), 2);
+
+    // Four arrive: the first order takes its three, the second gets one.
+    receive(&s, "A", W2, 4).await;
+    let first = s.get(&format!("/v1/orders/{}", first.body["id"])).await;
+    assert_eq!(first.body["lines"][0]["backordered"], 0);
+    assert_eq!(first.body["lines"][0]["committed"], 5);
+    let second_id = second.body["id"].clone();
+    let second = s.get(&format!("/v1/orders/{second_id}")).await;
+    assert_eq!(second.body["lines"][0]["backordered"], 1);
+    assert_eq!(second.body["lines"][0]["committed"], 1);
+    assert_eq!(bin_level(&s, "A", W2).await["available"], 0);
+    // Stock freed by a cancellation goes to the waiting order too.
+    let cancel = s
+        .post(&format!("/v1/orders/{}/cancel", first.body["id"]), &json!({"lines": [{"line": 0, "quantity": 1}]}))
+        .await;
+    ok(&cancel, 200);
+    assert_eq!(cancel.body["cancelled_amount"], "19.99");
+    let second = s.get(&format!("/v1/orders/{second_id}")).await;
+    assert_eq!(second.body["lines"][0]["backordered"], 0, "{}", second.text);
+    verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn cancellation_releases_stock_and_refuses_what_is_gone() {
+    let s = stocked_server(&["A"]).await;
+    receive(&s, "A", B1, 3).await;
+    let placed = s.post("/v1/orders", &order("1", json!([{"sku": "A", "quantity": 3}]))).await;
+    ok(&placed, 201);
+    let id = placed.body["id"].as_i64().unwrap();
+    let too_many = s.post(&format!("/v1/orders/{id}/cancel"), &json!({"lines": [{"line": 0, "quantity": 4}]})).await;
+    assert_eq!(too_many.code(), "invalid_quantity");
+    let no_line = s.post(&format!("/v1/orders/{id}/cancel"), &json!({"lines": [{"line": 3, "quantity": 1}]})).await;
+    assert_eq!(no_line.status, 422);
+    let part = s.post(&format!("/v1/orders/{id}/cancel"), &json!({"lines": [{"line": 0, "quantity": 1}]})).await;
+    ok(&part, 200);
+    assert_eq!(part.body["order"]["lines"][0]["cancelled"], 1);
+    assert_eq!(bin_level(&s, "A", B1).await["available"], 1);
+    let all = s.send(s.client.post(s.url(&format!("/v1/orders/{id}/cancel")))).await;
+    ok(&all, 200);
+    assert_eq!(all.body["order"]["status"], "cancelled");
+    assert_eq!(bin_level(&s, "A", B1).await["available"], 3);
+    let again = s.send(s.client.post(s.url(&format!("/v1/orders/{id}/cancel")))).await;
+    assert_eq!(again.code(), "order_cancelled");
+    assert_eq!(s.post("/v1/orders/999/cancel", &json!({})).await.status, 404);
+    verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn bad_orders_are_refused_and_change_nothing() {
+    let s = stocked_server(&["A"]).await;
+    receive(&s, "A", B1, 3).await;
+    let cases = [
+        (order("1", json!([{"sku": "NOPE", "quantity": 1}])), "unknown_reference", "lines[0].sku"),
+        (order("1", json!([{"sku": "A", "quantity": 0}])), "validation_failed", "lines[0].quantity"),
+        (order("1", json!([{"sku": "A", "quantity": -1}])), "validation_failed", "lines[0].quantity"),
+        (order("1", json!([])), "validation_failed", "lines"),
+        (
+            json!({"source": "webshop", "currency": "eur", "lines": [{"sku": "A", "quantity": 1}]}),
+            "validation_failed",
+            "currency",
+        ),
+        (
+            json!({"source": "webshop", "currency": "USD", "lines": [{"sku": "A", "quantity": 1}]}),
+            "currency_mismatch",
+            "lines[0].unit_price",
+        ),
+        (
+            json!({"source": "web shop", "currency": "EUR", "lines": [{"sku": "A", "quantity": 1}]}),
+            "validation_failed",
+            "source",
+        ),
+        (
+            json!({"source": "phone", "currency": "EUR", "hold_id": 42, "lines": [{"sku": "A", "quantity": 1}]}),
+            "unknown_reference",
+            "hold_id",
+        ),
+    ];
+    for (body, code, field) in cases {
+        let r = s.post("/v1/orders", &body).await;
+        assert_eq!(r.code(), code, "{body}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["field"], field, "{body}: {}", r.text);
+    }
+    assert_eq!(s.get("/v1/orders").await.body["items"].as_array().unwrap().len(), 0);
+    assert_eq!(bin_level(&s, "A", B1).await["committed"], 0);
+}
+
+#[tokio::test]
+async fn a_phone_order_finds_or_creates_its_customer() {
+    let s = stocked_server(&["A"]).await;
+    receive(&s, "A", B1, 3).await;
+    let phone_order = json!({
+        "source": "phone", "currency": "EUR", "payment_terms": "invoice", "notes": "call before delivery",
+        "customer": {"name": "Erika Mustermann", "phone": "+49 30 1234567", "email": "Erika@Example.org",
+                     "address": {"line1": "Hauptstr. 5", "city": "Berlin", "postal_code": "10115", "country": "DE"}},
+        "lines": [{"sku": "A", "quantity": 1}]
+    });
+    let first = s.post("/v1/orders", &phone_order).await;
+    ok(&first, 201);
+    let customer = first.body["customer_id"].as_i64().unwrap();
+    assert_eq!(first.body["payment_terms"], "invoice");
+    let c = s.get(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(c.body["email"], "erika@example.org");
+    assert_eq!(c.body["phone"], "+49301234567");
+    // The same caller again, by phone only: the same customer.
+    let again = json!({"source": "phone", "currency": "EUR", "customer": {"phone": "+49-30-1234567"}, "lines": [{"sku": "A", "quantity": 1}]});
+    let second = s.post("/v1/orders", &again).await;
+    ok(&second, 201);
+    assert_eq!(second.body["customer_id"], customer);
+    assert_eq!(s.get("/v1/customers?q=erika").await.body["items"].as_array().unwrap().len(), 1);
+    let by_customer = s.get(&format!("/v1/orders?customer_id={customer}")).await;
+    assert_eq!(by_customer.body["items"].as_array().unwrap().len(), 2);
+    let dup = s.post("/v1/customers", &json!({"name": "X", "email": "erika@example.org"})).await;
+    assert_eq!(dup.code(), "duplicate_customer");
+}
+
+#[tokio::test]
+async fn holds_reserve_convert_release_and_expire() {
+    let s = stocked_server(&["A", "B"]).await;
+    receive(&s, "A", B1, 3).await;
+    receive(&s, "B", B2, 3).await;
+    let hold = s.post("/v1/holds", &json!({"lines": [{"sku": "A", "quantity": 2}], "reference": "cart-7"})).await;
+    ok(&hold, 201);
+    assert_eq!(hold.body["status"], "active");
+    let a = bin_level(&s, "A", B1).await;
+    assert_eq!((a["available"].as_i64(), a["reserved"].as_i64()), (Some(1), Some(2)));
+    let too_much = s.post("/v1/holds", &json!({"lines": [{"sku": "A", "quantity": 2}]})).await;
+    assert_eq!(too_much.code(), "insufficient_stock");
+    let hold_id = hold.body["id"].as_i64().unwrap();
+    ok(&s.post(&format!("/v1/holds/{hold_id}/extend"), &json!({"ttl_seconds": 1800})).await, 200);
+
+    let mismatch =
+        json!({"source": "webshop", "currency": "EUR", "hold_id": hold_id, "lines": [{"sku": "A", "quantity": 1}]});
+    assert_eq!(s.post("/v1/orders", &mismatch).await.code(), "hold_mismatch");
+    let convert =
+        json!({"source": "webshop", "currency": "EUR", "hold_id": hold_id, "lines": [{"sku": "A", "quantity": 2}]});
+    let placed = s.post("/v1/orders", &convert).await;
+    ok(&placed, 201);
+    assert_eq!(placed.body["lines"][0]["committed"], 2);
+    let a = bin_level(&s, "A", B1).await;
+    assert_eq!((a["reserved"].as_i64(), a["committed"].as_i64()), (Some(0), Some(2)));
+    assert_eq!(s.get(&format!("/v1/holds/{hold_id}")).await.body["status"], "converted");
+    let twice = json!({"source": "webshop", "external_number": "other", "currency": "EUR", "hold_id": hold_id, "lines": [{"sku": "A", "quantity": 2}]});
+    assert_eq!(s.post("/v1/orders", &twice).await.code(), "hold_not_active");
+
+    let released = s.post("/v1/holds", &json!({"lines": [{"sku": "B", "quantity": 1}]})).await;
+    ok(&released, 201);
+    let rid = released.body["id"].as_i64().unwrap();
+    ok(&s.post(&format!("/v1/holds/{rid}/release"), &json!({})).await, 200);
+    assert_eq!(bin_level(&s, "B", B2).await["reserved"], 0);
+    assert_eq!(s.post(&format!("/v1/holds/{rid}/release"), &json!({})).await.code(), "hold_not_active");
+
+    // A short hold stops counting the moment it expires, whether or not the worker has run.
+    let short = s.post("/v1/holds", &json!({"lines": [{"sku": "B", "quantity": 3}], "ttl_seconds": 1})).await;
+    ok(&short, 201);
+    let sid = short.body["id"].as_i64().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(s.get(&format!("/v1/holds/{sid}")).await.body["status"], "expired");
+    let b = bin_level(&s, "B", B2).await;
+    assert_eq!((b["available"].as_i64(), b["reserved"].as_i64()), (Some(3), Some(0)));
+    let late = json!({"source": "webshop", "currency": "EUR", "hold_id": sid, "lines": [{"sku": "B", "quantity": 3}]});
+    let late = s.post("/v1/orders", &late).await;
+    assert_eq!(late.code(), "hold_expired", "{}", late.text);
+    // Someone else can have the stock at once.
+    ok(&s.post("/v1/holds", &json!({"lines": [{"sku": "B", "quantity": 3}]})).await, 201);
+    let bad_ttl = s.post("/v1/holds", &json!({"lines": [{"sku": "A", "quantity": 1}], "ttl_seconds": 999999})).await;
+    assert_eq!(bad_ttl.body["errors"][0]["field"], "ttl_seconds");
+    verify_clean(&s).await;
+}
+
+/// Sends `n` concurrent requests, each made by `body(i)`, and returns the replies in request order.
+async fn race(
+    s: &Arc<testkit::server::TestServer>,
+    path: &str,
+    n: usize,
+    body: impl Fn(usize) -> Value,
+) -> Vec<(u16, Value)> {
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (s, path, body) = (s.clone(), path.to_string(), body(i));
+        tasks.push(tokio::spawn(async move {
+            let r = s.post(&path, &body).await;
+            (r.status, r.body)
+        }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_buyers_for_one_hundred_units() {
+    let s = Arc::new(stocked_server(&["HOT", "HELD", "LATE"]).await);
+    for sku in ["HOT", "HELD", "LATE"] {
+        receive(&s, sku, B1, 60).await;
+        receive(&s, sku, W2, 40).await;
+    }
+    // Orders: exactly 100 win.
+    let replies =
+        race(&s, "/v1/orders", 500, |i| order(&format!("o{i}"), json!([{"sku": "HOT", "quantity": 1}]))).await;
+    let won = replies.iter().filter(|(st, _)| *st == 201).count();
+    let lost = replies.iter().filter(|(st, b)| *st == 409 && b["code"] == "insufficient_stock").count();
+    assert_eq!((won, lost), (100, 400));
+    let total = s.get("/v1/inventory/levels?sku=HOT").await.body["items"][0]["total"].clone();
+    assert_eq!((total["available"].as_i64(), total["committed"].as_i64()), (Some(0), Some(100)));
+    verify_clean(&s).await;
+
+    // Holds: exactly 100 win.
+    let replies = race(&s, "/v1/holds", 500, |_| json!({"lines": [{"sku": "HELD", "quantity": 1}]})).await;
+    let won = replies.iter().filter(|(st, _)| *st == 201).count();
+    let lost = replies.iter().filter(|(st, b)| *st == 409 && b["code"] == "insufficient_stock").count();
+    assert_eq!((won, lost), (100, 400));
+    let total = s.get("/v1/inventory/levels?sku=HELD").await.body["items"][0]["total"].clone();
+    assert_eq!((total["available"].as_i64(), total["reserved"].as_i64()), (Some(0), Some(100)));
+    verify_clean(&s).await;
+
+    // Backorders: 100 committed, 400 backordered, then filled in the order they were placed.
+    ok(&s.patch("/v1/variants/LATE", &json!({"inventory_policy": "backorder"})).await, 200);
+    let replies =
+        race(&s, "/v1/orders", 500, |i| order(&format!("b{i}"), json!([{"sku": "LATE", "quantity": 1}]))).await;
+    assert!(replies.iter().all(|(st, _)| *st == 201), "every backorder order is accepted");
+    let committed = replies.iter().filter(|(_, b)| b["lines"][0]["committed"] == 1).count();
+    let backordered = replies.iter().filter(|(_, b)| b["lines"][0]["backordered"] == 1).count();
+    assert_eq!((committed, backordered), (100, 400));
+    let mut waiting: Vec<(String, i64)> = replies
+        .iter()
+        .filter(|(_, b)| b["lines"][0]["backordered"] == 1)
+        .map(|(_, b)| (b["placed_at"].as_str().unwrap().to_string(), b["id"].as_i64().unwrap()))
+        .collect();
+    waiting.sort();
+    // 250 arrive: exactly the 250 oldest waiting orders are filled.
+    receive(&s, "LATE", B2, 250).await;
+    for (rank, (_, id)) in waiting.iter().enumerate() {
+        let o = s.get(&format!("/v1/orders/{id}")).await;
+        let expect = if rank < 250 { 0 } else { 1 };
+        assert_eq!(o.body["lines"][0]["backordered"], expect, "order {id} at rank {rank}");
+    }
+    receive(&s, "LATE", B2, 150).await;
+    let still = s.get("/v1/orders?backordered=true").await;
+    assert_eq!(still.body["items"].as_array().unwrap().len(), 0);
+    let total = s.get("/v1/inventory/levels?sku=LATE").await.body["items"][0]["total"].clone();
+    assert_eq!((total["available"].as_i64(), total["committed"].as_i64()), (Some(0), Some(500)));
+    verify_clean(&s).await;
+}
