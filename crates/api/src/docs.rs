@@ -28,6 +28,8 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         locations::delete_location,
         inventory::adjust, inventory::move_stock, inventory::levels, inventory::movements,
         orders::place_order, orders::list_orders, orders::get_order, orders::cancel_order,
+        orders::pay, orders::ship, orders::edit_order, orders::credit_memo,
+        orders::request_return, orders::get_return, orders::receive_return,
         orders::place_hold, orders::get_hold, orders::extend_hold, orders::release_hold,
         orders::create_customer, orders::list_customers, orders::get_customer, orders::update_customer,
     ),

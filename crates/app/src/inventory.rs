@@ -209,7 +209,10 @@ impl App {
             if !state.is_manually_adjustable() {
                 p.push(f("state"), format!("{state} is changed by orders and holds, not by adjustments"));
             }
-            if matches!(l.reason, Reason::Move | Reason::Import | Reason::Order | Reason::Hold) {
+            if matches!(
+                l.reason,
+                Reason::Move | Reason::Import | Reason::Order | Reason::Hold | Reason::Shipment | Reason::Return
+            ) {
                 p.push(f("reason"), format!("'{}' is not an adjustment reason", l.reason));
             }
             match (l.delta, l.set) {
@@ -278,7 +281,9 @@ impl App {
                     p.push(f(name), format!("{st} is changed by orders and holds, not by moves"));
                 }
             }
-            if let Some(r @ (Reason::Import | Reason::Order | Reason::Hold)) = l.reason {
+            if let Some(r @ (Reason::Import | Reason::Order | Reason::Hold | Reason::Shipment | Reason::Return)) =
+                l.reason
+            {
                 p.push(f("reason"), format!("'{r}' is booked by imports, orders and holds themselves"));
             }
             check_text(&mut p, f("note"), &l.note);

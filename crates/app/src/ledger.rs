@@ -13,9 +13,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::order::{CancelError, NewLine, Order};
+use domain::order::{CancelError, Carriage, Disposition, LineQuantity, NewLine, Order, OrderError, Posting};
 use domain::orders::{AllocationError, BinStock, DemandLine, Hold, HoldError, WarehouseStock};
+use domain::payment::PaymentKind;
 use domain::stock::{self, Balance, BalanceKey, Balances, ItemId, LedgerError, LedgerOp, LocationId, Reason};
+use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
@@ -150,6 +152,45 @@ pub enum Command {
     },
     /// End every hold whose time is up; the cleanup worker's command.
     ExpireDueHolds,
+    /// A step in an order's life after placement.
+    OrderStep {
+        order: OrderId,
+        step: OrderStep,
+        actor: Actor,
+    },
+}
+
+/// A change to a placed order. Each is all-or-nothing.
+#[derive(Debug, Clone)]
+pub enum OrderStep {
+    Pay {
+        kind: PaymentKind,
+        amount: Decimal,
+        currency: String,
+        reference: Option<String>,
+    },
+    Ship {
+        lines: Vec<(usize, i64)>,
+        carriage: Carriage,
+    },
+    RequestReturn {
+        lines: Vec<(usize, i64, String)>,
+    },
+    /// `(return line, quantity, disposition, bin)` of return `index`.
+    ReceiveReturn {
+        index: usize,
+        lines: Vec<(usize, i64, Disposition, Option<LocationId>)>,
+    },
+    CreditMemo {
+        amount: Decimal,
+        lines: Vec<LineQuantity>,
+        reason: String,
+    },
+    /// New quantities for lines (0 removes a line's units) and new lines, re-allocated as one change.
+    Edit {
+        quantities: Vec<(usize, i64)>,
+        add: Vec<NewLine>,
+    },
 }
 
 impl Command {
@@ -160,7 +201,13 @@ impl Command {
             Command::PlaceHold { demand, .. } => demand.iter().map(|d| d.item).collect(),
             // Their items are only known from the stored record; the store loads the record and the first pass
             // learns the items, see `run_batch`.
-            Command::CancelOrder { .. } | Command::ChangeHold { .. } | Command::ExpireDueHolds => vec![],
+            Command::OrderStep { step: OrderStep::Edit { add, .. }, .. } => add.iter().map(|l| l.item).collect(),
+            Command::CancelOrder { .. }
+            | Command::ChangeHold { .. }
+            | Command::ExpireDueHolds
+            | Command::OrderStep { .. } => {
+                vec![]
+            }
         }
     }
 }
@@ -197,6 +244,8 @@ pub enum Rejection {
     UnknownHold(HoldId),
     #[error("the order's lines must be the hold's lines: same SKUs and quantities, in the same order")]
     HoldMismatch,
+    #[error(transparent)]
+    Order(#[from] OrderError),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -348,6 +397,8 @@ struct Batch<'a> {
     changed_orders: BTreeSet<OrderId>,
     changed_holds: BTreeSet<HoldId>,
     warehouses: &'a Warehouses,
+    /// The virtual customer location: where shipped units go and returned units come from.
+    customer: LocationId,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -417,6 +468,7 @@ impl Batch<'_> {
             }
             Command::ChangeHold { hold, change, actor } => self.change_hold(*hold, *change, actor)?,
             Command::ExpireDueHolds => self.expire_due(&Actor::new("system:holds")),
+            Command::OrderStep { order, step, actor } => self.order_step(*order, step, actor)?,
         };
         self.fill_backorders(&mut fx);
         let mut keys: Vec<BalanceKey> = fx
@@ -604,6 +656,145 @@ impl Batch<'_> {
         Ok(fx)
     }
 
+    /// Turns an order step's postings into ledger operations and applies them, all or nothing.
+    fn post_all(&mut self, postings: &[Posting], meta: &Meta<'_>) -> Result<Vec<NewMovement>, LedgerError> {
+        let mut moves = Vec::new();
+        let mut adjusts = Vec::new();
+        for p in postings {
+            match *p {
+                Posting::Move(m) => moves.push(m),
+                Posting::ToCustomer { item, bin, quantity } => adjusts.push(stock::AdjustLine {
+                    item,
+                    location: bin,
+                    state: domain::stock::StockState::Committed,
+                    change: stock::Change::Delta(-quantity),
+                    source: self.customer,
+                    sink: self.customer,
+                }),
+                Posting::FromCustomer { item, bin, state, quantity } => adjusts.push(stock::AdjustLine {
+                    item,
+                    location: bin,
+                    state,
+                    change: stock::Change::Delta(quantity),
+                    source: self.customer,
+                    sink: self.customer,
+                }),
+            }
+        }
+        // Both operations are checked on a copy first, so that the second failing leaves the first unapplied.
+        let mut scratch = self.state.balances.clone();
+        for op in [
+            (!moves.is_empty()).then(|| LedgerOp::Move(moves.clone())),
+            (!adjusts.is_empty()).then(|| LedgerOp::Adjust(adjusts.clone())),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            stock::apply(&op, &mut scratch)?;
+        }
+        let mut out = Vec::new();
+        if !moves.is_empty() {
+            out.extend(self.post(&LedgerOp::Move(moves), meta)?);
+        }
+        if !adjusts.is_empty() {
+            out.extend(self.post(&LedgerOp::Adjust(adjusts), meta)?);
+        }
+        Ok(out)
+    }
+
+    fn order_step(&mut self, id: OrderId, step: &OrderStep, actor: &Actor) -> Result<Effects, Rejection> {
+        let rec = self.state.orders.get(&id).ok_or(Rejection::UnknownOrder(id))?;
+        let now = self.state.now;
+        let mut order = rec.order.clone();
+        let (currency, terms) = (rec.currency.clone(), rec.payment_terms);
+        let (postings, reason, note, topic, detail) = match step {
+            OrderStep::Pay { kind, amount, currency: given, reference } => {
+                order.pay(given, &currency, *kind, *amount, reference.clone(), now)?;
+                (
+                    vec![],
+                    Reason::Order,
+                    "payment",
+                    "order.updated",
+                    serde_json::json!({ "payment": kind, "amount": amount }),
+                )
+            }
+            OrderStep::Ship { lines, carriage } => {
+                let postings = order.ship(lines, carriage.clone(), terms, now)?;
+                let detail = serde_json::json!({
+                    "shipment": order.shipments.len() - 1,
+                    "carrier": carriage.carrier, "service": carriage.service,
+                    "tracking_number": carriage.tracking_number, "tracking_url": carriage.tracking_url,
+                });
+                (postings, Reason::Shipment, "shipped", "fulfillment.shipped", detail)
+            }
+            OrderStep::RequestReturn { lines } => {
+                let index = order.request_return(lines, now)?;
+                (vec![], Reason::Return, "return requested", "return.requested", serde_json::json!({ "return": index }))
+            }
+            OrderStep::ReceiveReturn { index, lines } => {
+                let postings = order.receive_return(*index, lines, now)?;
+                (postings, Reason::Return, "returned", "return.received", serde_json::json!({ "return": index }))
+            }
+            OrderStep::CreditMemo { amount, lines, reason } => {
+                order.credit_memo(*amount, lines.clone(), reason.clone(), now)?;
+                (vec![], Reason::Order, "credit memo", "order.updated", serde_json::json!({ "credit_memo": amount }))
+            }
+            OrderStep::Edit { quantities, add } => {
+                let mut items: Vec<ItemId> = quantities
+                    .iter()
+                    .filter_map(|(l, _)| order.lines.get(*l).map(|l| l.item))
+                    .chain(add.iter().map(|l| l.item))
+                    .collect();
+                items.sort_unstable();
+                items.dedup();
+                // Every line of the edit allocates from what the earlier ones left.
+                let mut balances = self.state.balances.clone();
+                let mut postings = Vec::new();
+                for &(line, quantity) in quantities {
+                    let stock: HashMap<ItemId, Vec<WarehouseStock>> =
+                        items.iter().map(|i| (*i, self.warehouses.stock(*i, &balances))).collect();
+                    let p = order.change_quantity(line, quantity, &stock)?;
+                    apply_postings_to(&mut balances, &p);
+                    postings.extend(p);
+                }
+                for new in add {
+                    let stock: HashMap<ItemId, Vec<WarehouseStock>> =
+                        items.iter().map(|i| (*i, self.warehouses.stock(*i, &balances))).collect();
+                    let (_, p) = order.add_line(new.clone(), &stock)?;
+                    apply_postings_to(&mut balances, &p);
+                    postings.extend(p);
+                }
+                (postings, Reason::Order, "edited", "order.updated", serde_json::json!({ "edited": true }))
+            }
+        };
+        let meta = Meta { reason, reference: format!("order {id}"), note, actor };
+        let movements = self.post_all(&postings, &meta)?;
+        let rec = self.state.orders.get_mut(&id).expect("looked up above");
+        rec.order = order;
+        rec.updated_at = now;
+        self.changed_orders.insert(id);
+        let mut payload = detail;
+        payload["order_id"] = serde_json::json!(id);
+        self.event(topic, payload);
+        // An edit may leave the order owing units: it joins the queue at its placement time.
+        if rec_owes(self.state.orders.get(&id)) && !self.queue.contains(&OrderRef::Stored(id)) {
+            let key = (self.state.orders[&id].placed_at, id);
+            let orders = &self.state.orders;
+            let pos = self
+                .queue
+                .iter()
+                .position(|r| match r {
+                    OrderRef::Stored(other) => orders.get(other).is_some_and(|o| (o.placed_at, o.id) > key),
+                    OrderRef::New(_) => true,
+                })
+                .unwrap_or(self.queue.len());
+            self.queue.insert(pos, OrderRef::Stored(id));
+        }
+        let mut fx = Effects { order: Some(OrderRef::Stored(id)), ..Default::default() };
+        fx.extend(movements);
+        Ok(fx)
+    }
+
     /// Ends every loaded hold whose time is up: its stock goes back to available.
     fn expire_due(&mut self, actor: &Actor) -> Effects {
         let now = self.state.now;
@@ -694,6 +885,20 @@ impl Batch<'_> {
     }
 }
 
+fn rec_owes(rec: Option<&OrderRecord>) -> bool {
+    rec.is_some_and(|r| !r.order.open_demand_items().is_empty())
+}
+
+/// Mirrors postings on a scratch copy of balances, so that the next line of an edit sees what is left.
+fn apply_postings_to(balances: &mut Balances, postings: &[Posting]) {
+    for p in postings {
+        if let Posting::Move(m) = p {
+            balances.entry((m.item, m.from_location)).or_default().add(m.from_state, -m.quantity);
+            balances.entry((m.item, m.to_location)).or_default().add(m.to_state, m.quantity);
+        }
+    }
+}
+
 /// Applies a batch in one store transaction; `Err` only when the store failed the whole batch.
 async fn run_batch(
     store: &dyn Store,
@@ -719,6 +924,12 @@ async fn run_batch(
                 }
             }
             Command::PlaceOrder(p) => scope.holds.extend(p.hold),
+            Command::OrderStep { order, .. } => {
+                scope.orders.push(*order);
+                if let Some(rec) = store.get_order(*order).await? {
+                    scope.items.extend(rec.order.lines.iter().map(|l| l.item));
+                }
+            }
             Command::Stock(_) | Command::PlaceHold { .. } | Command::ExpireDueHolds => {}
         }
     }
@@ -731,6 +942,11 @@ async fn run_batch(
     scope.items.sort_unstable();
     scope.items.dedup();
     let warehouses = load_warehouses(store, priority).await?;
+    let customer = *store
+        .virtual_locations()
+        .await?
+        .get(&domain::stock::VirtualKind::Customer)
+        .ok_or_else(|| StoreError::Internal("the customer location is missing".into()))?;
 
     let mut outcomes: Vec<Result<Effects, Rejection>> = Vec::with_capacity(jobs.len());
     let mut prelude = Effects::default();
@@ -749,6 +965,7 @@ async fn run_batch(
                 changed_orders: BTreeSet::new(),
                 changed_holds: BTreeSet::new(),
                 warehouses: &warehouses,
+                customer,
             };
             // Due holds end before any command is decided; their movements come first in the batch.
             prelude = batch.expire_due(&Actor::new("system:holds"));

@@ -6,8 +6,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::catalog::InventoryPolicy;
 use domain::codes::validate_currency;
-use domain::order::{NewLine, Order, OrderStatus, PaymentTerms};
+use domain::order::{
+    Carriage, CreditMemo, Disposition, FulfillmentStatus, LineQuantity, NewLine, Order, OrderError, OrderStatus,
+    Package, PaymentTerms, Return, Shipment,
+};
 use domain::orders::{AllocationError, DemandLine, Hold, HoldError, HoldStatus, MAX_ORDER_LINES};
+use domain::payment::{PaymentEntry, PaymentError, PaymentKind, PaymentStatus, PaymentTotals};
 use domain::stock::{ItemId, LocationId, MAX_LINE_QUANTITY};
 use domain::{FieldError, Problems};
 use rust_decimal::Decimal;
@@ -15,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::double_option;
 use crate::error::{AppError, AppResult, StoreError};
-use crate::ledger::{Actor, Command, HoldChange, PlaceOrder, Receipt, Rejection, SubmitError};
+use crate::ledger::{Actor, Command, HoldChange, OrderStep, PlaceOrder, Receipt, Rejection, SubmitError};
 use crate::page::{Page, PageRequest};
 use crate::store::{
     Address, CustomerFields, CustomerId, CustomerRecord, HoldId, HoldRecord, OrderFilter, OrderId, OrderRecord,
@@ -190,6 +194,8 @@ pub struct OrderLineView {
     /// Units sold beyond stock on purpose (policy `continue`).
     pub oversold: i64,
     pub cancelled: i64,
+    pub shipped: i64,
+    pub fulfillment_status: FulfillmentStatus,
     pub allocations: Vec<AllocationView>,
 }
 
@@ -203,10 +209,18 @@ pub struct OrderView {
     pub currency: String,
     pub payment_terms: PaymentTerms,
     pub status: OrderStatus,
+    pub fulfillment_status: FulfillmentStatus,
+    pub payment_status: PaymentStatus,
     pub notes: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub total: Decimal,
+    pub paid: PaymentTotals,
     pub lines: Vec<OrderLineView>,
+    pub payments: Vec<PaymentEntry>,
+    pub shipments: Vec<Shipment>,
+    /// Returns, each with its id (`{order}-{n}`) for `/v1/returns/{id}`.
+    pub returns: Vec<ReturnView>,
+    pub credit_memos: Vec<CreditMemo>,
     pub placed_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -219,6 +233,100 @@ pub struct CancellationView {
     /// The value of the units this cancellation took off the order: what must be refunded if it was paid.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub cancelled_amount: Decimal,
+}
+
+/// A payment event from the payment provider.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequestBody {
+    pub kind: PaymentKind,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub amount: Decimal,
+    pub currency: String,
+    /// The provider's transaction id.
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ShipRequest {
+    /// The lines and quantities in this shipment; everything committed when absent.
+    #[serde(default)]
+    pub lines: Vec<LineQuantity>,
+    #[serde(default)]
+    pub carrier: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub tracking_number: Option<String>,
+    #[serde(default)]
+    pub tracking_url: Option<String>,
+    #[serde(default)]
+    pub packages: Vec<Package>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewReturn {
+    pub order_id: OrderId,
+    pub lines: Vec<ReturnLineRequest>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReturnLineRequest {
+    /// The order line's index.
+    pub line: usize,
+    pub quantity: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveReturn {
+    pub lines: Vec<ReceiveLine>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveLine {
+    /// The return line's index.
+    pub line: usize,
+    pub quantity: i64,
+    pub disposition: Disposition,
+    /// The bin the units go into; required unless they are scrapped.
+    #[serde(default)]
+    pub bin: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreditMemoRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub amount: Decimal,
+    #[serde(default)]
+    pub lines: Vec<LineQuantity>,
+    pub reason: String,
+}
+
+/// Changes lines after placement, as one change: new quantities (the units still on the line, cancelled ones not
+/// counted; 0 takes every unit off) and new lines.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EditRequest {
+    #[serde(default)]
+    pub lines: Vec<LineQuantity>,
+    #[serde(default)]
+    pub add: Vec<NewOrderLine>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -344,9 +452,44 @@ impl Paths {
     }
 }
 
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReturnView {
+    pub id: String,
+    pub order_id: OrderId,
+    #[serde(flatten)]
+    pub body: Return,
+}
+
+/// A return's id: the order and the return's place in it.
+fn return_id(order: OrderId, index: usize) -> String {
+    format!("{order}-{}", index + 1)
+}
+
+/// Splits a return id into the order and the return's index.
+pub fn parse_return_id(id: &str) -> Option<(OrderId, usize)> {
+    let (o, n) = id.split_once('-')?;
+    let n: usize = n.parse().ok()?;
+    Some((o.parse().ok()?, n.checked_sub(1)?))
+}
+
 fn order_view(r: OrderRecord, paths: &Paths) -> OrderView {
     let total = r.order.total();
+    let paid = r.order.payment_totals();
     OrderView {
+        fulfillment_status: r.order.fulfillment(),
+        payment_status: paid.status(total),
+        paid,
+        payments: r.order.payments.clone(),
+        shipments: r.order.shipments.clone(),
+        returns: r
+            .order
+            .returns
+            .iter()
+            .enumerate()
+            .map(|(i, body)| ReturnView { id: return_id(r.id, i), order_id: r.id, body: body.clone() })
+            .collect(),
+        credit_memos: r.order.credit_memos.clone(),
         id: r.id,
         source: r.source,
         external_number: r.external_number,
@@ -375,6 +518,8 @@ fn order_view(r: OrderRecord, paths: &Paths) -> OrderView {
                 backordered: l.backordered,
                 oversold: l.oversold,
                 cancelled: l.cancelled,
+                shipped: l.shipped,
+                fulfillment_status: l.fulfillment(),
                 allocations: l
                     .picks
                     .iter()
@@ -494,9 +639,54 @@ fn rejection(e: SubmitError, skus: &HashMap<ItemId, String>) -> AppError {
             detail: "the order's lines must be the hold's lines: same SKUs and quantities, in the same order".into(),
             errors: vec![FieldError::new("lines", "differ from the hold's lines")],
         },
+        SubmitError::Rejected(Rejection::Order(e)) => order_error(e, skus),
         SubmitError::Rejected(Rejection::Ledger(e)) => AppError::Store(StoreError::Internal(e.to_string())),
         SubmitError::Store(e) => AppError::Store(e),
         SubmitError::Closed => AppError::Unavailable("the write path is shutting down".into()),
+    }
+}
+
+fn order_error(e: OrderError, skus: &HashMap<ItemId, String>) -> AppError {
+    match e {
+        OrderError::Cancelled => AppError::conflict("order_cancelled", "the order is cancelled"),
+        OrderError::NoSuchLine { line } => AppError::field("lines", format!("the order has no line {line}")),
+        OrderError::InvalidQuantity { line } => {
+            AppError::field(format!("lines[{line}].quantity"), "must be a positive number of units")
+        }
+        OrderError::TooMany { line, what, available, requested } => AppError::Conflict {
+            code: "invalid_quantity",
+            detail: format!("line {line}: only {available} units can be {what}, {requested} requested"),
+            errors: vec![FieldError::new(format!("lines[{line}].quantity"), format!("at most {available}"))],
+        },
+        OrderError::BelowShipped { line, quantity, shipped } => AppError::Conflict {
+            code: "invalid_quantity",
+            detail: format!("line {line}: {quantity} is below the {shipped} units already shipped or cancelled"),
+            errors: vec![FieldError::new(format!("lines[{line}].quantity"), format!("at least {shipped}"))],
+        },
+        OrderError::NothingToShip => AppError::conflict("nothing_to_ship", "no committed units are waiting to ship"),
+        OrderError::NotPaid => AppError::conflict(
+            "payment_required",
+            "capture the payment first: only orders on invoice terms ship before they are paid",
+        ),
+        OrderError::NoSuchReturn { index } => AppError::NotFound { entity: "return", key: index.to_string() },
+        OrderError::BinRequired { line, disposition } => {
+            AppError::field(format!("lines[{line}].bin"), format!("is required for {disposition:?}"))
+        }
+        OrderError::Allocation(a) => rejection(SubmitError::Rejected(Rejection::Allocation(a)), skus),
+        OrderError::Payment(PaymentError::InvalidAmount) => {
+            AppError::field("amount", "must be positive, with at most 2 decimals")
+        }
+        OrderError::Payment(PaymentError::CurrencyMismatch { given, order }) => AppError::Conflict {
+            code: "currency_mismatch",
+            detail: format!("the payment is in {given}, the order in {order}"),
+            errors: vec![FieldError::new("currency", format!("must be {order}"))],
+        },
+        OrderError::Payment(PaymentError::TooMuch { what, available, requested }) => AppError::Conflict {
+            code: "amount_too_large",
+            detail: format!("only {available} can be {what}, {requested} requested"),
+            errors: vec![FieldError::new("amount", format!("at most {available}"))],
+        },
+        OrderError::InvalidCreditMemo => AppError::field("amount", "must be positive and at most the order's total"),
     }
 }
 
@@ -749,7 +939,7 @@ impl App {
             currency: req.currency.clone(),
             payment_terms: req.payment_terms,
             notes: req.notes.clone(),
-            order: Order { status: OrderStatus::Open, lines: vec![] },
+            order: Order::empty(),
             placed_at: now,
             updated_at: now,
         };
@@ -842,6 +1032,207 @@ impl App {
         let after = receipt.order.clone().ok_or_else(|| StoreError::Internal("no order in receipt".into()))?;
         let cancelled_amount = before.order.total() - after.order.total();
         Ok(CancellationView { order: self.order_from_receipt(receipt).await?, cancelled_amount })
+    }
+
+    /// Runs one step of an order's life through the write path.
+    async fn order_step(&self, id: OrderId, step: OrderStep, actor: Actor) -> AppResult<OrderView> {
+        let rec = self
+            .store
+            .get_order(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound { entity: "order", key: id.to_string() })?;
+        let names: HashMap<ItemId, String> = rec.order.lines.iter().map(|l| (l.item, l.sku.clone())).collect();
+        let receipt = self
+            .ledger
+            .submit(Command::OrderStep { order: id, step, actor })
+            .await
+            .map_err(|e| rejection(e, &names))?;
+        self.order_from_receipt(receipt).await
+    }
+
+    /// Records a payment event: authorize, capture (in parts too), void, refund.
+    pub async fn pay(&self, id: OrderId, req: PaymentRequestBody, actor: Actor) -> AppResult<OrderView> {
+        if req.reference.as_ref().is_some_and(|r| r.len() > 255) {
+            return Err(AppError::field("reference", "must be at most 255 characters"));
+        }
+        let step =
+            OrderStep::Pay { kind: req.kind, amount: req.amount, currency: req.currency, reference: req.reference };
+        self.order_step(id, step, actor).await
+    }
+
+    /// Ships committed units: they leave their bins for the customer.
+    pub async fn ship(&self, id: OrderId, req: ShipRequest, actor: Actor) -> AppResult<OrderView> {
+        let mut p = Problems::default();
+        for (name, v) in [
+            ("carrier", &req.carrier),
+            ("service", &req.service),
+            ("tracking_number", &req.tracking_number),
+            ("tracking_url", &req.tracking_url),
+        ] {
+            if v.as_ref().is_some_and(|v| v.is_empty() || v.len() > 500) {
+                p.push(name, "must be 1 to 500 characters");
+            }
+        }
+        for (i, pk) in req.packages.iter().enumerate() {
+            let dims = [Some(pk.weight_grams), pk.length_mm, pk.width_mm, pk.height_mm];
+            if dims.iter().flatten().any(|v| !(0..=100_000_000).contains(v)) {
+                p.push(format!("packages[{i}]"), "weights and dimensions must be between 0 and 100000000");
+            }
+        }
+        p.into_result().map_err(AppError::Validation)?;
+        let carriage = Carriage {
+            carrier: req.carrier,
+            service: req.service,
+            tracking_number: req.tracking_number,
+            tracking_url: req.tracking_url,
+            packages: req.packages,
+        };
+        let lines = req.lines.iter().map(|l| (l.line, l.quantity)).collect();
+        self.order_step(id, OrderStep::Ship { lines, carriage }, actor).await
+    }
+
+    /// Opens a return for shipped units.
+    pub async fn request_return(&self, req: NewReturn, actor: Actor) -> AppResult<ReturnView> {
+        let mut p = Problems::default();
+        if req.lines.is_empty() {
+            p.push("lines", "must not be empty");
+        }
+        for (i, l) in req.lines.iter().enumerate() {
+            if l.reason.trim().is_empty() || l.reason.len() > 500 {
+                p.push(format!("lines[{i}].reason"), "must be 1 to 500 characters");
+            }
+        }
+        p.into_result().map_err(AppError::Validation)?;
+        if self.store.get_order(req.order_id).await?.is_none() {
+            return Err(AppError::UnknownReference(vec![FieldError::new(
+                "order_id",
+                format!("order {} not found", req.order_id),
+            )]));
+        }
+        let lines = req.lines.iter().map(|l| (l.line, l.quantity, l.reason.trim().to_string())).collect();
+        let order = self.order_step(req.order_id, OrderStep::RequestReturn { lines }, actor).await?;
+        order.returns.last().cloned().ok_or_else(|| StoreError::Internal("the return was not recorded".into()).into())
+    }
+
+    pub async fn get_return(&self, id: &str) -> AppResult<ReturnView> {
+        let not_found = || AppError::NotFound { entity: "return", key: id.to_string() };
+        let (order, index) = parse_return_id(id).ok_or_else(not_found)?;
+        let order = self.order(order).await.map_err(|_| not_found())?;
+        order.returns.get(index).cloned().ok_or_else(not_found)
+    }
+
+    /// Receives returned units, each with its disposition.
+    pub async fn receive_return(&self, id: &str, req: ReceiveReturn, actor: Actor) -> AppResult<ReturnView> {
+        let (order, index) =
+            parse_return_id(id).ok_or_else(|| AppError::NotFound { entity: "return", key: id.to_string() })?;
+        let mut p = Problems::default();
+        if req.lines.is_empty() {
+            p.push("lines", "must not be empty");
+        }
+        let paths: Vec<(String, String)> = req
+            .lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                l.bin.as_ref().map(|b| (format!("lines[{i}].bin"), b.trim().trim_matches('/').to_string()))
+            })
+            .collect();
+        p.into_result().map_err(AppError::Validation)?;
+        let found = self.store.resolve_paths(&paths.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>()).await?;
+        let mut unknown = Vec::new();
+        let mut bad = Problems::default();
+        for (field, path) in &paths {
+            match found.get(path) {
+                None => unknown.push(FieldError::new(field.clone(), format!("unknown location '{path}'"))),
+                Some(l) if !l.kind.holds_stock() => bad.push(field.clone(), format!("'{path}' is not a bin")),
+                Some(_) => {}
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(AppError::UnknownReference(unknown));
+        }
+        bad.into_result().map_err(AppError::Validation)?;
+        let lines = req
+            .lines
+            .iter()
+            .map(|l| {
+                let bin = l.bin.as_ref().and_then(|b| found.get(b.trim().trim_matches('/'))).map(|r| r.id);
+                (l.line, l.quantity, l.disposition, bin)
+            })
+            .collect();
+        let view = self.order_step(order, OrderStep::ReceiveReturn { index, lines }, actor).await?;
+        view.returns.get(index).cloned().ok_or_else(|| AppError::NotFound { entity: "return", key: id.to_string() })
+    }
+
+    pub async fn credit_memo(&self, id: OrderId, req: CreditMemoRequest, actor: Actor) -> AppResult<OrderView> {
+        if req.reason.trim().is_empty() || req.reason.len() > 500 {
+            return Err(AppError::field("reason", "must be 1 to 500 characters"));
+        }
+        let step =
+            OrderStep::CreditMemo { amount: req.amount, lines: req.lines, reason: req.reason.trim().to_string() };
+        self.order_step(id, step, actor).await
+    }
+
+    /// Edits lines after placement: only the difference is committed or released, all in one change.
+    pub async fn edit_order(&self, id: OrderId, req: EditRequest, actor: Actor) -> AppResult<OrderView> {
+        let rec = self
+            .store
+            .get_order(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound { entity: "order", key: id.to_string() })?;
+        let mut p = Problems::default();
+        if req.lines.is_empty() && req.add.is_empty() {
+            p.push("lines", "give lines to change or lines to add");
+        }
+        for (i, l) in req.lines.iter().enumerate() {
+            if !(0..=MAX_LINE_QUANTITY).contains(&l.quantity) {
+                p.push(format!("lines[{i}].quantity"), "must be zero or more");
+            }
+        }
+        for (i, l) in req.add.iter().enumerate() {
+            if !(1..=MAX_LINE_QUANTITY).contains(&l.quantity) {
+                p.push(format!("add[{i}].quantity"), "must be a positive number of units");
+            }
+        }
+        p.into_result().map_err(AppError::Validation)?;
+        let skus: Vec<String> = req.add.iter().map(|l| l.sku.clone()).collect();
+        let resolved = self.resolve_order_skus(&skus).await.map_err(|e| match e {
+            AppError::UnknownReference(errs) => AppError::UnknownReference(
+                errs.into_iter().map(|f| FieldError::new(f.field.replacen("lines", "add", 1), f.message)).collect(),
+            ),
+            other => other,
+        })?;
+        let mut add = Vec::new();
+        for (i, (l, r)) in req.add.iter().zip(&resolved).enumerate() {
+            let unit_price = match l.unit_price {
+                Some(p) => p,
+                None if r.currency == rec.currency => r.price,
+                None => {
+                    return Err(AppError::Conflict {
+                        code: "currency_mismatch",
+                        detail: format!("the catalog price is in {}, the order in {}", r.currency, rec.currency),
+                        errors: vec![FieldError::new(format!("add[{i}].unit_price"), "give the price")],
+                    })
+                }
+            };
+            add.push(NewLine {
+                sku: r.sku.clone(),
+                item: r.item,
+                quantity: l.quantity,
+                unit_price,
+                discount: l.discount.unwrap_or_default(),
+                tax: l.tax.unwrap_or_default(),
+                policy: r.policy,
+                tracked: r.tracked,
+            });
+        }
+        // Clients speak of the units still on a line; the aggregate counts cancelled units in its quantity.
+        let quantities = req
+            .lines
+            .iter()
+            .map(|l| (l.line, l.quantity + rec.order.lines.get(l.line).map(|x| x.cancelled).unwrap_or(0)))
+            .collect();
+        self.order_step(id, OrderStep::Edit { quantities, add }, actor).await
     }
 
     // ---- holds -------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ pub mod codes;
 pub mod location;
 pub mod order;
 pub mod orders;
+pub mod payment;
 pub mod stock;
 
 /// A field-level validation failure: which field (a JSON-pointer-like path such as `variants[2].sku`) and why.

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::InventoryPolicy;
 use crate::orders::{allocate, Allocation, AllocationError, DemandLine, Pick, WarehouseStock};
-use crate::stock::{ItemId, LedgerOp, MoveLine, StockState};
+use crate::payment::{PaymentEntry, PaymentError, PaymentTotals};
+use crate::stock::{ItemId, LedgerOp, LocationId, MoveLine, StockState};
+use chrono::{DateTime, Utc};
 
 /// Where an order stands as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +57,9 @@ pub struct OrderLine {
     /// Units sold beyond stock on purpose (policy `continue`); filled like backorders when stock arrives.
     pub oversold: i64,
     pub cancelled: i64,
+    /// Units that left with a shipment.
+    #[serde(default)]
+    pub shipped: i64,
 }
 
 impl OrderLine {
@@ -67,6 +72,20 @@ impl OrderLine {
     }
     /// The line's amount: quantity (less cancelled) × unit price − discount + tax. Discount and tax are
     /// prorated when part of the line is cancelled.
+    /// Where the line stands: nothing shipped, some, or everything that was not cancelled.
+    pub fn fulfillment(&self) -> FulfillmentStatus {
+        let due = self.quantity - self.cancelled;
+        if due == 0 && self.quantity > 0 {
+            FulfillmentStatus::Cancelled
+        } else if self.shipped == 0 {
+            FulfillmentStatus::Unfulfilled
+        } else if self.shipped < due {
+            FulfillmentStatus::PartiallyFulfilled
+        } else {
+            FulfillmentStatus::Fulfilled
+        }
+    }
+
     pub fn total(&self) -> Decimal {
         let live = Decimal::from(self.quantity - self.cancelled);
         if self.quantity == 0 {
@@ -90,10 +109,157 @@ pub struct NewLine {
     pub tracked: bool,
 }
 
+/// How far a line or an order has shipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FulfillmentStatus {
+    Unfulfilled,
+    PartiallyFulfilled,
+    Fulfilled,
+    Cancelled,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub status: OrderStatus,
     pub lines: Vec<OrderLine>,
+    #[serde(default)]
+    pub payments: Vec<PaymentEntry>,
+    #[serde(default)]
+    pub shipments: Vec<Shipment>,
+    #[serde(default)]
+    pub returns: Vec<Return>,
+    #[serde(default)]
+    pub credit_memos: Vec<CreditMemo>,
+}
+
+/// A parcel of a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Package {
+    pub weight_grams: i64,
+    #[serde(default)]
+    pub length_mm: Option<i64>,
+    #[serde(default)]
+    pub width_mm: Option<i64>,
+    #[serde(default)]
+    pub height_mm: Option<i64>,
+}
+
+/// Units of one line in a shipment or a credit memo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LineQuantity {
+    pub line: usize,
+    pub quantity: i64,
+}
+
+/// How a shipment travels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Carriage {
+    pub carrier: Option<String>,
+    pub service: Option<String>,
+    pub tracking_number: Option<String>,
+    pub tracking_url: Option<String>,
+    #[serde(default)]
+    pub packages: Vec<Package>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Shipment {
+    pub lines: Vec<LineQuantity>,
+    #[serde(flatten)]
+    pub carriage: Carriage,
+    pub shipped_at: DateTime<Utc>,
+}
+
+/// What happens to a returned unit when it is received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    /// Back into a bin, available to sell.
+    Restock,
+    /// Into a bin, waiting for inspection.
+    QualityControl,
+    /// Into a bin, not sellable.
+    Damaged,
+    /// Thrown away: never enters stock.
+    Scrap,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReturnLine {
+    pub line: usize,
+    pub quantity: i64,
+    pub reason: String,
+    pub received: i64,
+    /// What was done with the received units, per disposition.
+    #[serde(default)]
+    pub dispositions: Vec<(Disposition, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Return {
+    pub lines: Vec<ReturnLine>,
+    pub requested_at: DateTime<Utc>,
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+/// A credit note for the accounting system: money owed back, with the lines it concerns and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreditMemo {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub amount: Decimal,
+    pub lines: Vec<LineQuantity>,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stock change an order step asks for; the write path turns it into ledger movements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posting {
+    /// Between states of bins (commit, release).
+    Move(MoveLine),
+    /// Committed units leave a bin for the customer (a shipment).
+    ToCustomer { item: ItemId, bin: LocationId, quantity: i64 },
+    /// Returned units come back from the customer into a bin, in a state.
+    FromCustomer { item: ItemId, bin: LocationId, state: StockState, quantity: i64 },
+}
+
+/// Why an order step was refused; `line` is the index of the offending line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("the order is cancelled")]
+    Cancelled,
+    #[error("line {line} does not exist")]
+    NoSuchLine { line: usize },
+    #[error("line {line}: quantities must be positive")]
+    InvalidQuantity { line: usize },
+    #[error("line {line}: only {available} units can be {what}, {requested} requested")]
+    TooMany { line: usize, what: &'static str, available: i64, requested: i64 },
+    #[error("nothing to ship: no committed units are waiting")]
+    NothingToShip,
+    #[error("the payment is not captured; only orders on invoice ship unpaid")]
+    NotPaid,
+    #[error("return {index} does not exist")]
+    NoSuchReturn { index: usize },
+    #[error("line {line}: a bin is needed for disposition {disposition:?}")]
+    BinRequired { line: usize, disposition: Disposition },
+    #[error("line {line}: {quantity} units cannot go below the {shipped} already shipped")]
+    BelowShipped { line: usize, quantity: i64, shipped: i64 },
+    #[error(transparent)]
+    Allocation(#[from] AllocationError),
+    #[error(transparent)]
+    Payment(#[from] PaymentError),
+    #[error("the credit memo's amount must be positive and at most the order's total")]
+    InvalidCreditMemo,
 }
 
 /// Why a cancellation was refused; `line` is the index of the offending line.
@@ -110,6 +276,38 @@ pub enum CancelError {
 }
 
 impl Order {
+    /// An open order with no lines yet.
+    pub fn empty() -> Order {
+        Order {
+            status: OrderStatus::Open,
+            lines: vec![],
+            payments: vec![],
+            shipments: vec![],
+            returns: vec![],
+            credit_memos: vec![],
+        }
+    }
+
+    pub fn payment_totals(&self) -> PaymentTotals {
+        PaymentTotals::of(&self.payments)
+    }
+
+    /// The order as a whole: cancelled, or how far its lines have shipped.
+    pub fn fulfillment(&self) -> FulfillmentStatus {
+        if self.status == OrderStatus::Cancelled {
+            return FulfillmentStatus::Cancelled;
+        }
+        let live: Vec<FulfillmentStatus> =
+            self.lines.iter().map(OrderLine::fulfillment).filter(|s| *s != FulfillmentStatus::Cancelled).collect();
+        if live.iter().all(|s| *s == FulfillmentStatus::Fulfilled) {
+            FulfillmentStatus::Fulfilled
+        } else if live.iter().all(|s| *s == FulfillmentStatus::Unfulfilled) {
+            FulfillmentStatus::Unfulfilled
+        } else {
+            FulfillmentStatus::PartiallyFulfilled
+        }
+    }
+
     /// Places an order: allocates the tracked lines against `stock` (warehouses in priority order) and returns the
     /// order with the ledger operation that commits its picks.
     pub fn place(
@@ -145,8 +343,10 @@ impl Order {
                     backordered: 0,
                     oversold: 0,
                     cancelled: 0,
+                    shipped: 0,
                 })
                 .collect(),
+            ..Order::empty()
         };
         for (a, (index, _)) in allocation.lines.iter().zip(&tracked) {
             let line = &mut order.lines[*index];
@@ -161,7 +361,7 @@ impl Order {
     /// Takes over the picks of a converted hold, whose lines are this order's lines in the same order: the stock is
     /// already reserved, so nothing can be short.
     pub fn from_hold(lines: Vec<NewLine>, hold_lines: &[crate::orders::LineAllocation]) -> Order {
-        let mut order = Order { status: OrderStatus::Open, lines: vec![] };
+        let mut order = Order::empty();
         for (i, l) in lines.into_iter().enumerate() {
             let picks = hold_lines.iter().find(|h| h.line == i).map(|h| h.picks.clone()).unwrap_or_default();
             order.lines.push(OrderLine {
@@ -177,6 +377,7 @@ impl Order {
                 backordered: 0,
                 oversold: 0,
                 cancelled: 0,
+                shipped: 0,
             });
         }
         order
@@ -212,7 +413,7 @@ impl Order {
             if quantity <= 0 {
                 return Err(CancelError::InvalidQuantity { line });
             }
-            let cancellable = l.quantity - l.cancelled;
+            let cancellable = l.quantity - l.cancelled - l.shipped;
             if quantity > cancellable {
                 return Err(CancelError::TooMany { line, cancellable, requested: quantity });
             }
@@ -254,8 +455,8 @@ impl Order {
             .lines
             .iter()
             .enumerate()
-            .filter(|(_, l)| l.quantity > l.cancelled)
-            .map(|(i, l)| (i, l.quantity - l.cancelled))
+            .filter(|(_, l)| l.quantity > l.cancelled + l.shipped)
+            .map(|(i, l)| (i, l.quantity - l.cancelled - l.shipped))
             .collect();
         if requests.is_empty() {
             return Err(CancelError::AlreadyCancelled);
@@ -299,6 +500,285 @@ impl Order {
             line.oversold -= filled - from_backorder;
         }
         moves
+    }
+}
+
+impl Order {
+    fn line_mut(&mut self, line: usize) -> Result<&mut OrderLine, OrderError> {
+        self.lines.get_mut(line).ok_or(OrderError::NoSuchLine { line })
+    }
+
+    fn check_open(&self) -> Result<(), OrderError> {
+        match self.status {
+            OrderStatus::Cancelled => Err(OrderError::Cancelled),
+            OrderStatus::Open => Ok(()),
+        }
+    }
+
+    /// Records a payment event (authorize, capture, void, refund) against the order's total and currency.
+    pub fn pay(
+        &mut self,
+        currency: &str,
+        order_currency: &str,
+        kind: crate::payment::PaymentKind,
+        amount: Decimal,
+        reference: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), OrderError> {
+        let entry = crate::payment::record(
+            &self.payments,
+            self.total(),
+            order_currency,
+            crate::payment::PaymentRequest { kind, amount, currency, reference },
+            now,
+        )?;
+        self.payments.push(entry);
+        Ok(())
+    }
+
+    /// Ships committed units (everything committed when `requests` is empty): they leave their bins for the
+    /// customer. Only a paid order ships, unless its terms are invoice.
+    pub fn ship(
+        &mut self,
+        requests: &[(usize, i64)],
+        carriage: Carriage,
+        terms: PaymentTerms,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Posting>, OrderError> {
+        self.check_open()?;
+        if terms != PaymentTerms::Invoice && self.payment_totals().net() < self.total() {
+            return Err(OrderError::NotPaid);
+        }
+        let requests: Vec<(usize, i64)> = if requests.is_empty() {
+            self.lines.iter().enumerate().filter(|(_, l)| l.committed() > 0).map(|(i, l)| (i, l.committed())).collect()
+        } else {
+            requests.to_vec()
+        };
+        if requests.is_empty() {
+            return Err(OrderError::NothingToShip);
+        }
+        let mut next = self.clone();
+        let mut postings = Vec::new();
+        for &(line, quantity) in &requests {
+            let l = next.line_mut(line)?;
+            if quantity <= 0 {
+                return Err(OrderError::InvalidQuantity { line });
+            }
+            // Only committed units ship: what is backordered or oversold has no stock behind it yet.
+            if quantity > l.committed() {
+                return Err(OrderError::TooMany {
+                    line,
+                    what: "shipped",
+                    available: l.committed(),
+                    requested: quantity,
+                });
+            }
+            let mut rest = quantity;
+            while rest > 0 {
+                let pick = &mut l.picks[0];
+                let take = rest.min(pick.quantity);
+                postings.push(Posting::ToCustomer { item: l.item, bin: pick.bin, quantity: take });
+                pick.quantity -= take;
+                rest -= take;
+                if pick.quantity == 0 {
+                    l.picks.remove(0);
+                }
+            }
+            l.shipped += quantity;
+        }
+        next.shipments.push(Shipment {
+            lines: requests.iter().map(|&(line, quantity)| LineQuantity { line, quantity }).collect(),
+            carriage,
+            shipped_at: now,
+        });
+        *self = next;
+        Ok(postings)
+    }
+
+    /// Units of a line that may still be asked back: shipped, less what earlier returns asked for.
+    fn returnable(&self, line: usize) -> i64 {
+        let asked: i64 =
+            self.returns.iter().flat_map(|r| r.lines.iter()).filter(|l| l.line == line).map(|l| l.quantity).sum();
+        self.lines.get(line).map(|l| l.shipped - asked).unwrap_or(0)
+    }
+
+    /// Opens a return for shipped units; returns its index.
+    pub fn request_return(&mut self, lines: &[(usize, i64, String)], now: DateTime<Utc>) -> Result<usize, OrderError> {
+        let mut ret = Return { lines: vec![], requested_at: now, received_at: None };
+        for (line, quantity, reason) in lines {
+            self.lines.get(*line).ok_or(OrderError::NoSuchLine { line: *line })?;
+            if *quantity <= 0 {
+                return Err(OrderError::InvalidQuantity { line: *line });
+            }
+            let already: i64 = ret.lines.iter().filter(|l| l.line == *line).map(|l| l.quantity).sum();
+            let available = self.returnable(*line) - already;
+            if *quantity > available {
+                return Err(OrderError::TooMany { line: *line, what: "returned", available, requested: *quantity });
+            }
+            ret.lines.push(ReturnLine {
+                line: *line,
+                quantity: *quantity,
+                reason: reason.clone(),
+                received: 0,
+                dispositions: vec![],
+            });
+        }
+        self.returns.push(ret);
+        Ok(self.returns.len() - 1)
+    }
+
+    /// Receives units of a return (`(return line, quantity, disposition, bin)`): restocked, quality-control and
+    /// damaged units go into the given bin in that state; scrapped units never enter stock.
+    pub fn receive_return(
+        &mut self,
+        index: usize,
+        lines: &[(usize, i64, Disposition, Option<LocationId>)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Posting>, OrderError> {
+        let mut next = self.clone();
+        let ret = next.returns.get_mut(index).ok_or(OrderError::NoSuchReturn { index })?;
+        let mut postings = Vec::new();
+        for &(rl, quantity, disposition, bin) in lines {
+            let r = ret.lines.get_mut(rl).ok_or(OrderError::NoSuchLine { line: rl })?;
+            if quantity <= 0 {
+                return Err(OrderError::InvalidQuantity { line: rl });
+            }
+            let open = r.quantity - r.received;
+            if quantity > open {
+                return Err(OrderError::TooMany { line: rl, what: "received", available: open, requested: quantity });
+            }
+            let state = match disposition {
+                Disposition::Restock => Some(StockState::Available),
+                Disposition::QualityControl => Some(StockState::QualityControl),
+                Disposition::Damaged => Some(StockState::Damaged),
+                Disposition::Scrap => None,
+            };
+            if let Some(state) = state {
+                let bin = bin.ok_or(OrderError::BinRequired { line: rl, disposition })?;
+                let item = self.lines[r.line].item;
+                postings.push(Posting::FromCustomer { item, bin, state, quantity });
+            }
+            r.received += quantity;
+            match r.dispositions.iter_mut().find(|(d, _)| *d == disposition) {
+                Some((_, q)) => *q += quantity,
+                None => r.dispositions.push((disposition, quantity)),
+            }
+        }
+        ret.received_at = Some(now);
+        *self = next;
+        Ok(postings)
+    }
+
+    /// Records a credit memo for the accounting system.
+    pub fn credit_memo(
+        &mut self,
+        amount: Decimal,
+        lines: Vec<LineQuantity>,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<(), OrderError> {
+        if amount <= Decimal::ZERO
+            || amount > self.lines.iter().map(|l| l.unit_price * Decimal::from(l.quantity) + l.tax).sum()
+        {
+            return Err(OrderError::InvalidCreditMemo);
+        }
+        for l in &lines {
+            self.lines.get(l.line).ok_or(OrderError::NoSuchLine { line: l.line })?;
+            if l.quantity <= 0 {
+                return Err(OrderError::InvalidQuantity { line: l.line });
+            }
+        }
+        self.credit_memos.push(CreditMemo { amount, lines, reason, created_at: now });
+        Ok(())
+    }
+
+    /// Changes a line's quantity after placement: more is allocated like a new line (the item's policy at zero
+    /// applies), less releases owed units first, then committed ones. Only the difference moves.
+    pub fn change_quantity(
+        &mut self,
+        line: usize,
+        quantity: i64,
+        stock: &HashMap<ItemId, Vec<WarehouseStock>>,
+    ) -> Result<Vec<Posting>, OrderError> {
+        self.check_open()?;
+        let mut next = self.clone();
+        let l = next.line_mut(line)?;
+        if quantity < 0 {
+            return Err(OrderError::InvalidQuantity { line });
+        }
+        let floor = l.shipped + l.cancelled;
+        if quantity < floor {
+            return Err(OrderError::BelowShipped { line, quantity, shipped: floor });
+        }
+        let mut postings = Vec::new();
+        if quantity > l.quantity {
+            let extra = quantity - l.quantity;
+            if l.tracked {
+                let demand = [DemandLine { item: l.item, quantity: extra, policy: l.policy }];
+                let got = allocate(&demand, stock)?;
+                let a = &got.lines[0];
+                for p in &a.picks {
+                    postings.push(Posting::Move(MoveLine {
+                        item: l.item,
+                        quantity: p.quantity,
+                        from_location: p.bin,
+                        from_state: StockState::Available,
+                        to_location: p.bin,
+                        to_state: StockState::Committed,
+                    }));
+                    match l.picks.iter_mut().find(|x| x.bin == p.bin) {
+                        Some(x) => x.quantity += p.quantity,
+                        None => l.picks.push(*p),
+                    }
+                }
+                l.backordered += a.backordered;
+                l.oversold += a.oversold;
+            }
+            l.quantity = quantity;
+        } else if quantity < l.quantity {
+            let mut rest = l.quantity - quantity;
+            for owed in [&mut l.backordered, &mut l.oversold] {
+                let take = rest.min(*owed);
+                *owed -= take;
+                rest -= take;
+            }
+            while rest > 0 {
+                let Some(pick) = l.picks.last_mut() else { break };
+                let take = rest.min(pick.quantity);
+                postings.push(Posting::Move(MoveLine {
+                    item: l.item,
+                    quantity: take,
+                    from_location: pick.bin,
+                    from_state: StockState::Committed,
+                    to_location: pick.bin,
+                    to_state: StockState::Available,
+                }));
+                pick.quantity -= take;
+                rest -= take;
+                if pick.quantity == 0 {
+                    l.picks.pop();
+                }
+            }
+            l.quantity = quantity;
+        }
+        *self = next;
+        Ok(postings)
+    }
+
+    /// Adds a line after placement, allocated like the lines placed with the order. Returns its index.
+    pub fn add_line(
+        &mut self,
+        new: NewLine,
+        stock: &HashMap<ItemId, Vec<WarehouseStock>>,
+    ) -> Result<(usize, Vec<Posting>), OrderError> {
+        self.check_open()?;
+        let quantity = new.quantity;
+        let mut next = self.clone();
+        next.lines.push(OrderLine { quantity: 0, ..Order::from_hold(vec![new], &[]).lines.remove(0) });
+        let index = next.lines.len() - 1;
+        let postings = next.change_quantity(index, quantity, stock)?;
+        *self = next;
+        Ok((index, postings))
     }
 }
 

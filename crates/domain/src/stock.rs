@@ -102,10 +102,14 @@ pub enum Reason {
     Order,
     /// Stock reserved by a hold, or released when the hold ends.
     Hold,
+    /// Stock that left with a shipment.
+    Shipment,
+    /// Stock that came back with a return.
+    Return,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 14] = [
         Reason::Received,
         Reason::Correction,
         Reason::CycleCount,
@@ -118,6 +122,8 @@ impl Reason {
         Reason::Import,
         Reason::Order,
         Reason::Hold,
+        Reason::Shipment,
+        Reason::Return,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +140,8 @@ impl Reason {
             Reason::Import => "import",
             Reason::Order => "order",
             Reason::Hold => "hold",
+            Reason::Shipment => "shipment",
+            Reason::Return => "return",
         }
     }
 

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use app::orders::{
-    CancelRequest, CancellationView, CustomerPatch, CustomerView, ExtendHold, HoldView, NewCustomer, NewHold, NewOrder,
-    OrderView,
+    CancelRequest, CancellationView, CreditMemoRequest, CustomerPatch, CustomerView, EditRequest, ExtendHold, HoldView,
+    NewCustomer, NewHold, NewOrder, NewReturn, OrderView, PaymentRequestBody, ReceiveReturn, ReturnView, ShipRequest,
 };
 use app::page::{Page, PageRequest};
 use app::store::OrderFilter;
@@ -27,6 +27,13 @@ pub fn routes() -> Router<App> {
         .route("/v1/orders", get(list_orders).post(place_order))
         .route("/v1/orders/{id}", get(get_order))
         .route("/v1/orders/{id}/cancel", post(cancel_order))
+        .route("/v1/orders/{id}/payments", post(pay))
+        .route("/v1/orders/{id}/shipments", post(ship))
+        .route("/v1/orders/{id}/edits", post(edit_order))
+        .route("/v1/orders/{id}/credit-memos", post(credit_memo))
+        .route("/v1/returns", post(request_return))
+        .route("/v1/returns/{id}", get(get_return))
+        .route("/v1/returns/{id}/receipts", post(receive_return))
         .route("/v1/holds", post(place_hold))
         .route("/v1/holds/{id}", get(get_hold))
         .route("/v1/holds/{id}/extend", post(extend_hold))
@@ -195,4 +202,99 @@ pub async fn update_customer(
     Json(patch): Json<CustomerPatch>,
 ) -> ApiResult<impl IntoResponse> {
     Ok(axum::Json(app.update_customer(id, patch).await?))
+}
+
+/// Records a payment event from the provider: authorize, capture (in parts too), void or refund. Amounts are
+/// checked against the order's total, what was authorized and what was captured.
+#[utoipa::path(post, path = "/v1/orders/{id}/payments", tag = "orders", request_body = PaymentRequestBody,
+    params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 200, body = OrderView), (status = 404, body = ProblemSchema),
+        (status = 409, description = "amount_too_large, currency_mismatch", body = ProblemSchema),
+        (status = 422, body = ProblemSchema)))]
+pub async fn pay(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+    Json(req): Json<PaymentRequestBody>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.pay(id, req, actor).await?))
+}
+
+/// Ships committed units (all of them when no lines are given), with carrier and tracking: the stock leaves
+/// on_hand. Only a paid order ships, unless its payment terms are invoice.
+#[utoipa::path(post, path = "/v1/orders/{id}/shipments", tag = "orders", request_body = ShipRequest,
+    params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = OrderView), (status = 404, body = ProblemSchema),
+        (status = 409, description = "payment_required, nothing_to_ship, invalid_quantity, order_cancelled", body = ProblemSchema),
+        (status = 422, body = ProblemSchema)))]
+pub async fn ship(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+    Json(req): Json<ShipRequest>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((StatusCode::CREATED, axum::Json(app.ship(id, req, actor).await?)))
+}
+
+/// Changes lines after placement: new quantities and new lines, re-allocated as one change; only the difference
+/// is committed or released.
+#[utoipa::path(post, path = "/v1/orders/{id}/edits", tag = "orders", request_body = EditRequest,
+    params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 200, body = OrderView), (status = 404, body = ProblemSchema),
+        (status = 409, description = "insufficient_stock, invalid_quantity, order_cancelled", body = ProblemSchema),
+        (status = 422, body = ProblemSchema)))]
+pub async fn edit_order(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+    Json(req): Json<EditRequest>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.edit_order(id, req, actor).await?))
+}
+
+/// Records a credit memo (amount, lines, reason) on the order, for the accounting system.
+#[utoipa::path(post, path = "/v1/orders/{id}/credit-memos", tag = "orders", request_body = CreditMemoRequest,
+    params(("id" = i64, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = OrderView), (status = 404, body = ProblemSchema), (status = 422, body = ProblemSchema)))]
+pub async fn credit_memo(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+    Json(req): Json<CreditMemoRequest>,
+) -> ApiResult<impl IntoResponse> {
+    Ok((StatusCode::CREATED, axum::Json(app.credit_memo(id, req, actor).await?)))
+}
+
+/// Opens a return for shipped units, each line with its reason.
+#[utoipa::path(post, path = "/v1/returns", tag = "orders", request_body = NewReturn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 201, body = ReturnView), (status = 409, description = "invalid_quantity", body = ProblemSchema),
+        (status = 422, body = ProblemSchema)))]
+pub async fn request_return(
+    State(app): State<App>,
+    RequestActor(actor): RequestActor,
+    Json(req): Json<NewReturn>,
+) -> ApiResult<impl IntoResponse> {
+    let r = app.request_return(req, actor).await?;
+    Ok((StatusCode::CREATED, [(header::LOCATION, format!("/v1/returns/{}", r.id))], axum::Json(r)))
+}
+
+#[utoipa::path(get, path = "/v1/returns/{id}", tag = "orders", params(("id" = String, Path, description = "`{order}-{n}`")),
+    responses((status = 200, body = ReturnView), (status = 404, body = ProblemSchema)))]
+pub async fn get_return(State(app): State<App>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.get_return(&id).await?))
+}
+
+/// Receives returned units: restocked into a bin (available), into quality control, as damaged, or scrapped.
+#[utoipa::path(post, path = "/v1/returns/{id}/receipts", tag = "orders", request_body = ReceiveReturn,
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
+    responses((status = 200, body = ReturnView), (status = 404, body = ProblemSchema),
+        (status = 409, description = "invalid_quantity", body = ProblemSchema), (status = 422, body = ProblemSchema)))]
+pub async fn receive_return(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    RequestActor(actor): RequestActor,
+    Json(req): Json<ReceiveReturn>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.receive_return(&id, req, actor).await?))
 }

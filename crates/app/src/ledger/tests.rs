@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use domain::catalog::InventoryPolicy;
-use domain::order::{NewLine, Order, OrderStatus, PaymentTerms};
+use domain::order::{Disposition, NewLine, Order, PaymentTerms};
 use domain::orders::{DemandLine, Hold, HoldStatus};
+use domain::payment::PaymentKind;
 use domain::stock::{AdjustLine, Balances, Change, StockState};
 use proptest::prelude::*;
 
@@ -32,6 +33,10 @@ enum Step {
     Release { hold_ix: usize },
     Convert { hold_ix: usize },
     Wait { seconds: i64 },
+    Pay { order_ix: usize },
+    Ship { order_ix: usize },
+    Return { order_ix: usize, restock: bool },
+    Edit { order_ix: usize, line: usize, quantity: i64 },
 }
 
 fn arb_step() -> impl Strategy<Value = Step> {
@@ -44,6 +49,10 @@ fn arb_step() -> impl Strategy<Value = Step> {
         1 => (0..6usize).prop_map(|hold_ix| Step::Release { hold_ix }),
         1 => (0..6usize).prop_map(|hold_ix| Step::Convert { hold_ix }),
         1 => (1..15i64).prop_map(|seconds| Step::Wait { seconds }),
+        2 => (0..8usize).prop_map(|order_ix| Step::Pay { order_ix }),
+        3 => (0..8usize).prop_map(|order_ix| Step::Ship { order_ix }),
+        2 => (0..8usize, any::<bool>()).prop_map(|(order_ix, restock)| Step::Return { order_ix, restock }),
+        1 => (0..8usize, 0..2usize, 0..7i64).prop_map(|(order_ix, line, quantity)| Step::Edit { order_ix, line, quantity }),
     ]
 }
 
@@ -68,7 +77,7 @@ fn record() -> OrderRecord {
         currency: "EUR".into(),
         payment_terms: PaymentTerms::Prepaid,
         notes: None,
-        order: Order { status: OrderStatus::Open, lines: vec![] },
+        order: Order::empty(),
         placed_at: now,
         updated_at: now,
     }
@@ -123,6 +132,7 @@ impl Sim {
             changed_orders: BTreeSet::new(),
             changed_holds: BTreeSet::new(),
             warehouses: &warehouses,
+            customer: 3,
         };
         let mut prelude = batch.expire_due(&Actor::new("test"));
         batch.fill_backorders(&mut prelude);
@@ -190,10 +200,40 @@ impl Sim {
                 available
             );
         }
+        // Units are conserved: what came in, less what was scrapped and shipped, plus what came back into bins.
+        for &item in &ITEMS {
+            let on_hand: i64 =
+                BINS.iter().map(|b| self.balances.get(&(item, *b)).map(|x| x.on_hand()).unwrap_or(0)).sum();
+            let received: i64 = self
+                .ledger
+                .iter()
+                .filter(|m| m.item_id == item && m.from_location_id == SUPPLIER)
+                .map(|m| m.quantity)
+                .sum();
+            let scrapped: i64 =
+                self.ledger.iter().filter(|m| m.item_id == item && m.to_location_id == SCRAP).map(|m| m.quantity).sum();
+            let lines = || self.orders.values().flat_map(|o| o.order.lines.iter().map(move |l| (o, l)));
+            let shipped: i64 = lines().filter(|(_, l)| l.item == item).map(|(_, l)| l.shipped).sum();
+            let restocked: i64 = self
+                .orders
+                .values()
+                .flat_map(|o| o.order.returns.iter().flat_map(move |r| r.lines.iter().map(move |rl| (o, rl))))
+                .filter(|(o, rl)| o.order.lines[rl.line].item == item)
+                .flat_map(|(_, rl)| rl.dispositions.iter())
+                .filter(|(d, _)| *d != Disposition::Scrap)
+                .map(|(_, q)| *q)
+                .sum();
+            prop_assert_eq!(
+                on_hand,
+                received - scrapped - shipped + restocked,
+                "units of item {} are not conserved",
+                item
+            );
+        }
         // Every order line adds up.
         for o in self.orders.values() {
             for l in &o.order.lines {
-                prop_assert_eq!(l.committed() + l.backordered + l.oversold + l.cancelled, l.quantity);
+                prop_assert_eq!(l.committed() + l.backordered + l.oversold + l.cancelled + l.shipped, l.quantity);
             }
         }
         // Folding the ledger gives the balances.
@@ -291,6 +331,50 @@ proptest! {
                 Step::Wait { seconds } => {
                     sim.now += TimeDelta::seconds(seconds);
                     Command::ExpireDueHolds
+                }
+                Step::Pay { order_ix } => {
+                    let Some(id) = order_ids.get(order_ix) else { continue };
+                    let o = &sim.orders[id].order;
+                    let amount = o.total() - o.payment_totals().net();
+                    let step = OrderStep::Pay { kind: PaymentKind::Capture, amount, currency: "EUR".into(), reference: None };
+                    Command::OrderStep { order: *id, step, actor: Actor::new("test") }
+                }
+                Step::Ship { order_ix } => {
+                    if order_ids.is_empty() {
+                        continue;
+                    }
+                    let id = &order_ids[order_ix % order_ids.len()];
+                    // Pay what is due first, so that shipping is not merely refused.
+                    let o = &sim.orders[id].order;
+                    let due = o.total() - o.payment_totals().net();
+                    if due > rust_decimal::Decimal::ZERO {
+                        let pay = OrderStep::Pay { kind: PaymentKind::Capture, amount: due, currency: "EUR".into(), reference: None };
+                        let _ = sim.run(Command::OrderStep { order: *id, step: pay, actor: Actor::new("test") });
+                        sim.check()?;
+                    }
+                    let step = OrderStep::Ship { lines: vec![], carriage: Default::default() };
+                    Command::OrderStep { order: *id, step, actor: Actor::new("test") }
+                }
+                Step::Return { order_ix, restock } => {
+                    let shipped: Vec<OrderId> =
+                        sim.orders.values().filter(|o| o.order.lines.iter().any(|l| l.shipped > 0)).map(|o| o.id).collect();
+                    if shipped.is_empty() {
+                        continue;
+                    }
+                    let id = &shipped[order_ix % shipped.len()];
+                    let Some(line) = sim.orders[id].order.lines.iter().position(|l| l.shipped > 0) else { continue };
+                    let step = OrderStep::RequestReturn { lines: vec![(line, 1, "too small".into())] };
+                    let _ = sim.run(Command::OrderStep { order: *id, step, actor: Actor::new("test") });
+                    sim.check()?;
+                    let index = sim.orders[id].order.returns.len().saturating_sub(1);
+                    let disposition = if restock { Disposition::Restock } else { Disposition::Scrap };
+                    let step = OrderStep::ReceiveReturn { index, lines: vec![(0, 1, disposition, Some(BINS[0]))] };
+                    Command::OrderStep { order: *id, step, actor: Actor::new("test") }
+                }
+                Step::Edit { order_ix, line, quantity } => {
+                    let Some(id) = order_ids.get(order_ix) else { continue };
+                    let step = OrderStep::Edit { quantities: vec![(line, quantity)], add: vec![] };
+                    Command::OrderStep { order: *id, step, actor: Actor::new("test") }
                 }
             };
             let _ = sim.run(cmd);

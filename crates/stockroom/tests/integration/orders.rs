@@ -349,3 +349,151 @@ async fn five_hundred_buyers_for_one_hundred_units() {
     assert_eq!((total["available"].as_i64(), total["committed"].as_i64()), (Some(0), Some(500)));
     verify_clean(&s).await;
 }
+
+#[tokio::test]
+async fn an_order_from_placement_to_refund() {
+    let s = stocked_server(&["A", "B"]).await;
+    receive(&s, "A", B1, 5).await;
+    receive(&s, "B", B2, 2).await;
+    let placed = s
+        .post(
+            "/v1/orders",
+            &order("L-1", json!([{"sku": "A", "quantity": 3, "unit_price": "10.00"}, {"sku": "B", "quantity": 2, "unit_price": "5.00"}])),
+        )
+        .await;
+    ok(&placed, 201);
+    let id = placed.body["id"].as_i64().unwrap();
+    assert_eq!(placed.body["payment_status"], "unpaid");
+    let url = |p: &str| format!("/v1/orders/{id}/{p}");
+
+    let unpaid = s.post(&url("shipments"), &json!({})).await;
+    assert_eq!(unpaid.code(), "payment_required");
+    ok(
+        &s.post(
+            &url("payments"),
+            &json!({"kind": "authorize", "amount": "40.00", "currency": "EUR", "reference": "psp-1"}),
+        )
+        .await,
+        200,
+    );
+    assert_eq!(
+        s.post(&url("payments"), &json!({"kind": "capture", "amount": "50", "currency": "EUR"})).await.code(),
+        "amount_too_large"
+    );
+    assert_eq!(
+        s.post(&url("payments"), &json!({"kind": "capture", "amount": "10", "currency": "USD"})).await.code(),
+        "currency_mismatch"
+    );
+    let part = s.post(&url("payments"), &json!({"kind": "capture", "amount": "15", "currency": "EUR"})).await;
+    assert_eq!(part.body["payment_status"], "partially_paid");
+    let paid = s.post(&url("payments"), &json!({"kind": "capture", "amount": "25", "currency": "EUR"})).await;
+    assert_eq!(paid.body["payment_status"], "paid");
+
+    // Ship part of line 0, then the rest.
+    let first = s
+        .post(
+            &url("shipments"),
+            &json!({"lines": [{"line": 0, "quantity": 2}], "carrier": "DHL", "service": "Paket", "tracking_number": "00340434",
+                    "tracking_url": "https://track.example/00340434", "packages": [{"weight_grams": 900, "length_mm": 300, "width_mm": 200, "height_mm": 100}]}),
+        )
+        .await;
+    ok(&first, 201);
+    assert_eq!(first.body["fulfillment_status"], "partially_fulfilled");
+    assert_eq!(first.body["lines"][0]["shipped"], 2);
+    assert_eq!(first.body["shipments"][0]["tracking_number"], "00340434");
+    let a = bin_level(&s, "A", B1).await;
+    assert_eq!((a["on_hand"].as_i64(), a["committed"].as_i64()), (Some(3), Some(1)), "shipped units left on_hand");
+    let too_many = s.post(&url("shipments"), &json!({"lines": [{"line": 1, "quantity": 3}]})).await;
+    assert_eq!(too_many.code(), "invalid_quantity");
+    let rest = s.post(&url("shipments"), &json!({"carrier": "DHL"})).await;
+    ok(&rest, 201);
+    assert_eq!(rest.body["fulfillment_status"], "fulfilled");
+    assert_eq!(s.post(&url("shipments"), &json!({})).await.code(), "nothing_to_ship");
+    let shipped_line = s.post(&url("cancel"), &json!({"lines": [{"line": 0, "quantity": 1}]})).await;
+    assert_eq!(shipped_line.code(), "invalid_quantity", "shipped units cannot be cancelled");
+    let customer_moves = s.get("/v1/inventory/movements?reason=shipment").await;
+    assert_eq!(customer_moves.body["items"][0]["to"]["location"], "CUSTOMER");
+
+    // One unit of line 0 comes back and is restocked; refund it.
+    let ret = s
+        .post("/v1/returns", &json!({"order_id": id, "lines": [{"line": 0, "quantity": 1, "reason": "too small"}]}))
+        .await;
+    ok(&ret, 201);
+    let rid = ret.body["id"].as_str().unwrap().to_string();
+    let over =
+        s.post("/v1/returns", &json!({"order_id": id, "lines": [{"line": 0, "quantity": 3, "reason": "x"}]})).await;
+    assert_eq!(over.code(), "invalid_quantity", "{}", over.text);
+    let no_bin = s
+        .post(
+            &format!("/v1/returns/{rid}/receipts"),
+            &json!({"lines": [{"line": 0, "quantity": 1, "disposition": "restock"}]}),
+        )
+        .await;
+    assert_eq!(no_bin.status, 422);
+    let received = s
+        .post(
+            &format!("/v1/returns/{rid}/receipts"),
+            &json!({"lines": [{"line": 0, "quantity": 1, "disposition": "restock", "bin": B2}]}),
+        )
+        .await;
+    ok(&received, 200);
+    assert_eq!(received.body["lines"][0]["received"], 1);
+    assert_eq!(bin_level(&s, "A", B2).await["available"], 1);
+    let twice = s
+        .post(
+            &format!("/v1/returns/{rid}/receipts"),
+            &json!({"lines": [{"line": 0, "quantity": 1, "disposition": "scrap"}]}),
+        )
+        .await;
+    assert_eq!(twice.code(), "invalid_quantity");
+    assert_eq!(s.get(&format!("/v1/returns/{rid}")).await.body["order_id"], id);
+    assert_eq!(
+        s.post(&url("payments"), &json!({"kind": "refund", "amount": "50", "currency": "EUR"})).await.code(),
+        "amount_too_large"
+    );
+    let refunded = s.post(&url("payments"), &json!({"kind": "refund", "amount": "10", "currency": "EUR"})).await;
+    assert_eq!(refunded.body["payment_status"], "partially_refunded");
+    let memo = s
+        .post(
+            &url("credit-memos"),
+            &json!({"amount": "10.00", "lines": [{"line": 0, "quantity": 1}], "reason": "returned"}),
+        )
+        .await;
+    ok(&memo, 201);
+    assert_eq!(memo.body["credit_memos"][0]["amount"], "10.00");
+    verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn an_invoice_order_ships_unpaid_and_edits_move_only_the_difference() {
+    let s = stocked_server(&["A", "B"]).await;
+    receive(&s, "A", B1, 5).await;
+    receive(&s, "B", B2, 5).await;
+    let body = json!({"source": "phone", "currency": "EUR", "payment_terms": "invoice",
+                      "customer": {"name": "Max", "phone": "+49 30 555"}, "lines": [{"sku": "A", "quantity": 2}]});
+    let placed = s.post("/v1/orders", &body).await;
+    ok(&placed, 201);
+    let id = placed.body["id"].as_i64().unwrap();
+    let edit = |b: Value| {
+        let s = &s;
+        async move { s.post(&format!("/v1/orders/{id}/edits"), &b).await }
+    };
+    let more = edit(json!({"lines": [{"line": 0, "quantity": 4}], "add": [{"sku": "B", "quantity": 1}]})).await;
+    ok(&more, 200);
+    assert_eq!(more.body["lines"][0]["committed"], 4);
+    assert_eq!(more.body["lines"][1]["committed"], 1);
+    assert_eq!(bin_level(&s, "A", B1).await["committed"], 4);
+    let short = edit(json!({"lines": [{"line": 0, "quantity": 9}]})).await;
+    assert_eq!(short.code(), "insufficient_stock");
+    assert_eq!(bin_level(&s, "A", B1).await["committed"], 4, "a refused edit changes nothing");
+    let less = edit(json!({"lines": [{"line": 0, "quantity": 1}, {"line": 1, "quantity": 0}]})).await;
+    ok(&less, 200);
+    assert_eq!(bin_level(&s, "A", B1).await["available"], 4);
+    assert_eq!(bin_level(&s, "B", B2).await["committed"], 0);
+    let shipped = s.post(&format!("/v1/orders/{id}/shipments"), &json!({"carrier": "UPS"})).await;
+    ok(&shipped, 201);
+    assert_eq!(shipped.body["payment_status"], "unpaid");
+    let below = edit(json!({"lines": [{"line": 0, "quantity": 0}]})).await;
+    assert_eq!(below.code(), "invalid_quantity");
+    verify_clean(&s).await;
+}
