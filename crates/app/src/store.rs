@@ -254,6 +254,57 @@ pub struct SellableBin {
     pub pick_sequence: Option<i64>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PickListStatus {
+    /// Being picked.
+    Open,
+    /// Everything on it was picked.
+    Picked,
+    /// Abandoned; its orders may go on another pick list.
+    Cancelled,
+}
+
+impl PickListStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PickListStatus::Open => "open",
+            PickListStatus::Picked => "picked",
+            PickListStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One stop of a pick list: take `quantity` of a SKU from a bin for an order line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PickListLine {
+    pub order_id: OrderId,
+    /// The order line's index.
+    pub line: usize,
+    pub sku: String,
+    pub bin: String,
+    pub pick_sequence: Option<i64>,
+    pub quantity: i64,
+    /// Units the picker confirmed.
+    #[serde(default)]
+    pub picked: i64,
+}
+
+/// A pick list as stored: one warehouse's lines of several orders, in walking order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PickListRecord {
+    /// 0 until the store inserts it.
+    pub id: i64,
+    pub warehouse_id: LocationId,
+    pub warehouse: String,
+    pub status: PickListStatus,
+    pub lines: Vec<PickListLine>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// What a batch reads, named before its transaction starts.
 #[derive(Debug, Clone, Default)]
 pub struct BatchScope {
@@ -476,6 +527,20 @@ pub trait OrderStore: Send + Sync {
     async fn due_holds(&self, now: DateTime<Utc>) -> StoreResult<Vec<HoldRecord>>;
     /// Every bin that may be sold from (sellable, and no unsellable location above it), with its warehouse.
     async fn sellable_bins(&self) -> StoreResult<Vec<SellableBin>>;
+    /// Inserts a pick list (its `id` is ignored) and returns it with its id.
+    async fn create_pick_list(&self, list: &PickListRecord) -> StoreResult<PickListRecord>;
+    /// Writes a pick list's status and lines; `NotFound` for an unknown id.
+    async fn update_pick_list(&self, list: &PickListRecord) -> StoreResult<PickListRecord>;
+    async fn get_pick_list(&self, id: i64) -> StoreResult<Option<PickListRecord>>;
+    async fn list_pick_lists(
+        &self,
+        warehouse_id: Option<LocationId>,
+        status: Option<PickListStatus>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<PickListRecord>>;
+    /// Orders that have a line on an open pick list of this warehouse: they are being picked already.
+    async fn orders_being_picked(&self, warehouse_id: LocationId) -> StoreResult<Vec<OrderId>>;
 }
 
 /// Everything a backend implements.

@@ -11,6 +11,7 @@ mod idempotency;
 mod ledger;
 mod locations;
 mod orders;
+mod pick_lists;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -1,5 +1,6 @@
 //! Customers, orders and holds: the reads of [`OrderStore`], and the loads and writes of orders and holds that the
-//! ledger's one write path ([`crate::ledger`]) does inside its transaction.
+//! ledger's one write path ([`crate::ledger`]) does inside its transaction. The trait's pick-list methods are
+//! implemented in [`crate::pick_lists`].
 //!
 //! An order and a hold are stored as JSON documents (their domain aggregates) with a few columns copied out of them
 //! for lookups. The document is the truth: every write copies the columns again from it, and the backorder queue
@@ -9,19 +10,19 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use app::store::{
     Address, CustomerFields, CustomerId, CustomerRecord, HoldId, HoldRecord, OrderFilter, OrderId, OrderRecord,
-    OrderStore, SellableBin, StoreResult,
+    OrderStore, PickListRecord, PickListStatus, SellableBin, StoreResult,
 };
 use app::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::order::Order;
 use domain::orders::{Hold, HoldStatus};
-use domain::stock::ItemId;
+use domain::stock::{ItemId, LocationId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{db, db_error, enum_name, from_json, from_micros, internal, micros, parse_enum, to_json};
-use crate::{chunks, placeholders, SqliteStore};
+use crate::{chunks, pick_lists, placeholders, SqliteStore};
 
 const CUSTOMER_SELECT: &str = "SELECT id, name, email, phone, addresses, created_at, updated_at FROM customers";
 
@@ -531,5 +532,31 @@ impl OrderStore for SqliteStore {
             .into_iter()
             .map(|(bin, warehouse, pick_sequence)| SellableBin { bin, warehouse, pick_sequence })
             .collect())
+    }
+
+    async fn create_pick_list(&self, list: &PickListRecord) -> StoreResult<PickListRecord> {
+        pick_lists::create(self, list).await
+    }
+
+    async fn update_pick_list(&self, list: &PickListRecord) -> StoreResult<PickListRecord> {
+        pick_lists::update(self, list).await
+    }
+
+    async fn get_pick_list(&self, id: i64) -> StoreResult<Option<PickListRecord>> {
+        pick_lists::get(self, id).await
+    }
+
+    async fn list_pick_lists(
+        &self,
+        warehouse_id: Option<LocationId>,
+        status: Option<PickListStatus>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<PickListRecord>> {
+        pick_lists::list(self, warehouse_id, status, after, limit).await
+    }
+
+    async fn orders_being_picked(&self, warehouse_id: LocationId) -> StoreResult<Vec<OrderId>> {
+        pick_lists::orders_being_picked(self, warehouse_id).await
     }
 }

@@ -86,7 +86,7 @@ async fn migrations_run_once_and_data_survives_reopening() {
     let reopened = SqliteStore::connect(&url).await.unwrap();
     assert!(reopened.get_location("WH1").await.unwrap().is_some());
     assert_eq!(count(&reopened, "locations").await, 6, "the virtual locations were seeded once");
-    assert_eq!(count(&reopened, "_sqlx_migrations").await, 2, "each migration is recorded once");
+    assert_eq!(count(&reopened, "_sqlx_migrations").await, 3, "each migration is recorded once");
     assert_eq!(reopened.virtual_locations().await.unwrap().len(), VirtualKind::ALL.len());
 }
 
@@ -401,6 +401,105 @@ async fn order_and_hold_columns_follow_their_documents() {
     let mut stray = |_: &mut BatchState| BatchWrites { changed_orders: vec![order_id], ..Default::default() };
     let err = store.apply_batch(&BatchScope::default(), &mut stray).await.unwrap_err();
     assert!(matches!(err, StoreError::Internal(ref m) if m.contains("not in the batch")), "{err:?}");
+}
+
+#[tokio::test]
+async fn pick_list_orders_follow_the_lines() {
+    use app::store::{PickListLine, PickListRecord, PickListStatus};
+    use domain::order::{NewLine, Order, PaymentTerms};
+    use domain::orders::WarehouseStock;
+
+    let (store, item) = store_with_a_movement().await;
+    let now = Utc::now();
+    let wh = store.get_location("WH1").await.unwrap().unwrap().id;
+    let line = NewLine {
+        sku: "TEE".into(),
+        item,
+        quantity: 1,
+        unit_price: Decimal::ONE,
+        discount: Decimal::ZERO,
+        tax: Decimal::ZERO,
+        policy: InventoryPolicy::Backorder,
+        tracked: true,
+    };
+    let stock = std::collections::HashMap::from([(item, vec![WarehouseStock { warehouse: wh, bins: vec![] }])]);
+    let order = |n: &str| OrderRecord {
+        id: 0,
+        source: "shop".into(),
+        external_number: Some(n.into()),
+        request_hash: "h".into(),
+        customer_id: None,
+        currency: "EUR".into(),
+        payment_terms: PaymentTerms::Invoice,
+        notes: None,
+        order: Order::place(vec![line.clone()], &stock).unwrap().0,
+        placed_at: now,
+        updated_at: now,
+    };
+    let orders = vec![order("1"), order("2")];
+    let mut place = |_: &mut BatchState| BatchWrites { new_orders: orders.clone(), ..Default::default() };
+    let ids = store.apply_batch(&BatchScope::default(), &mut place).await.unwrap().orders;
+    let (o1, o2) = (ids[0], ids[1]);
+
+    let pick = |order_id| PickListLine {
+        order_id,
+        line: 0,
+        sku: "TEE".into(),
+        bin: "WH1/BIN".into(),
+        pick_sequence: None,
+        quantity: 1,
+        picked: 0,
+    };
+    let list = PickListRecord {
+        id: 0,
+        warehouse_id: wh,
+        warehouse: String::new(),
+        status: PickListStatus::Open,
+        lines: vec![pick(o2), pick(o1), pick(o2)],
+        created_at: now,
+        updated_at: now,
+    };
+    let created = store.create_pick_list(&list).await.unwrap();
+    let rows = || async {
+        sqlx::query_as::<_, (i64, i64)>("SELECT pick_list_id, order_id FROM pick_list_orders ORDER BY order_id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(rows().await, [(created.id, o1), (created.id, o2)], "each order of the lines once");
+    let status: String = sqlx::query_scalar("SELECT status FROM pick_lists").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(status, "open");
+
+    store.update_pick_list(&PickListRecord { lines: vec![pick(o2)], ..created.clone() }).await.unwrap();
+    assert_eq!(rows().await, [(created.id, o2)], "rewritten from the new lines");
+
+    // A line of an unknown order, or an unknown warehouse, fails the whole write.
+    let stray = PickListRecord { lines: vec![pick(o1), pick(o2 + 100)], ..created.clone() };
+    let err = store.update_pick_list(&stray).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { ref constraint } if constraint == "pick_list_orders.order_id"));
+    assert_eq!(store.get_pick_list(created.id).await.unwrap().unwrap().lines, [pick(o2)], "the update rolled back");
+    assert_eq!(rows().await, [(created.id, o2)]);
+    let err = store.create_pick_list(&stray).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { ref constraint } if constraint == "pick_list_orders.order_id"));
+    let err = store.create_pick_list(&PickListRecord { warehouse_id: wh + 100, ..list }).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { ref constraint } if constraint == "pick_lists.warehouse_id"));
+    assert_eq!(count(&store, "pick_lists").await, 1, "no failed create left a pick list");
+}
+
+#[tokio::test]
+async fn orders_being_picked_is_one_indexed_query() {
+    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let sql = format!("EXPLAIN QUERY PLAN {}", pick_lists::ORDERS_BEING_PICKED);
+    let rows = sqlx::query(&sql).bind(1_i64).bind("open").fetch_all(store.pool()).await.unwrap();
+    // Each row is (id, parent, notused, detail).
+    let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>(3)).collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("SEARCH p USING COVERING INDEX pick_lists_warehouse_status (warehouse_id=? AND status=?)"),
+        "{plan}"
+    );
+    assert!(plan.contains("SEARCH o USING PRIMARY KEY (pick_list_id=?)"), "{plan}");
+    assert!(!plan.contains("SCAN"), "no table is scanned: {plan}");
 }
 
 #[test]

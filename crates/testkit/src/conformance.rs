@@ -15,8 +15,8 @@ use app::inventory::{AdjustmentLine, AdjustmentRequest, MoveLineRequest, MoveReq
 use app::store::{
     Address, BatchIds, BatchScope, BatchState, BatchWrites, CustomerFields, CustomerId, CustomerRecord, HoldId,
     HoldRecord, IdempotencyState, LevelFilter, LevelRow, LocationFields, LocationFilter, LocationRecord,
-    MovementFilter, NewMovement, OrderFilter, OrderId, OrderRecord, OutboxEvent, ProductFilter, SellableBin,
-    StoreResult, VariantFilter,
+    MovementFilter, NewMovement, OrderFilter, OrderId, OrderRecord, OutboxEvent, PickListLine, PickListRecord,
+    PickListStatus, ProductFilter, SellableBin, StoreResult, VariantFilter,
 };
 use app::{Actor, App, AppError, LedgerConfig, Store, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -55,6 +55,8 @@ macro_rules! conformance_suite {
             external_number_uniqueness_fails_the_batch,
             due_holds_are_active_and_past_expiry,
             sellable_bins_skip_unsellable,
+            pick_lists_round_trip,
+            orders_being_picked_are_on_open_lists_of_the_warehouse,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -1726,4 +1728,220 @@ pub async fn sellable_bins_skip_unsellable(store: Arc<dyn Store>) {
     };
     assert_eq!(got, [bin(&b1, &wh1, None), bin(&lookalike, &wh1, None), bin(&b4, &wh2, Some(7))]);
     assert!(!got.iter().any(|b| b.bin == under_shelf.id), "a sellable bin under an unsellable shelf is not sold from");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pick lists
+// ---------------------------------------------------------------------------------------------------------------
+
+/// One stop of a pick list, nothing picked yet.
+fn pick_line(
+    order_id: OrderId,
+    line: usize,
+    sku: &str,
+    bin: &str,
+    pick_sequence: Option<i64>,
+    quantity: i64,
+) -> PickListLine {
+    PickListLine { order_id, line, sku: sku.into(), bin: bin.into(), pick_sequence, quantity, picked: 0 }
+}
+
+/// A pick list to create: no id, and a warehouse path the store must ignore (it reads the real one).
+fn pick_list(
+    warehouse_id: LocationId,
+    status: PickListStatus,
+    lines: Vec<PickListLine>,
+    created_at: DateTime<Utc>,
+) -> PickListRecord {
+    PickListRecord {
+        id: 0,
+        warehouse_id,
+        warehouse: "not read by the store".into(),
+        status,
+        lines,
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+/// `n` orders of two lines of `item`, placed (and backordered) in `warehouse`; returns their ids.
+async fn some_orders(
+    store: &dyn Store,
+    n: usize,
+    item: ItemId,
+    warehouse: LocationId,
+    bin: LocationId,
+) -> Vec<OrderId> {
+    let orders = (0..n)
+        .map(|i| {
+            let order = place(vec![new_line("A", item, 1), new_line("A", item, 2)], warehouse, bin, &[]);
+            order_record("shop", Some(&format!("PL-{i}")), None, order, now())
+        })
+        .collect();
+    let ids = insert(store, orders, vec![]).await.expect("inserting orders").orders;
+    assert_eq!(ids.len(), n);
+    ids
+}
+
+async fn pick_list_ids(
+    store: &dyn Store,
+    warehouse_id: Option<LocationId>,
+    status: Option<PickListStatus>,
+    after: Option<i64>,
+    limit: u32,
+) -> Vec<i64> {
+    store
+        .list_pick_lists(warehouse_id, status, after, limit)
+        .await
+        .expect("list pick lists")
+        .iter()
+        .map(|p| p.id)
+        .collect()
+}
+
+/// A pick list is created (its id assigned, its warehouse's path read), read back, updated (status and lines, not
+/// its warehouse or creation time), and listed by warehouse and status in id order with paging.
+pub async fn pick_lists_round_trip(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let [b1, _, _] = bins(s).await;
+    let wh1 = s.get_location("WH1").await.unwrap().expect("WH1").id;
+    let wh2 = s.get_location("WH2").await.unwrap().expect("WH2").id;
+    let a = items(s, "tee", &["A"]).await[0];
+    let orders = some_orders(s, 2, a, wh1, b1).await;
+    let (o1, o2) = (orders[0], orders[1]);
+    let t = now();
+
+    // Two orders, one of them with two stops, in walking order (a bin without a sequence last).
+    let lines = vec![
+        pick_line(o2, 0, "A", "WH1/A/1", Some(1), 1),
+        pick_line(o1, 1, "A", "WH1/A/1", Some(1), 2),
+        pick_line(o1, 0, "A", "WH1/A/2", None, 1),
+    ];
+    let new = PickListRecord { id: 4242, ..pick_list(wh1, PickListStatus::Open, lines.clone(), t) };
+    let created = s.create_pick_list(&new).await.expect("create pick list");
+    assert_ne!(created.id, 4242, "the given id is ignored");
+    assert!(created.id > 0);
+    let expected = PickListRecord { id: created.id, warehouse: "WH1".into(), ..new.clone() };
+    assert_eq!(created, expected, "every field round-trips; the warehouse is its path");
+    assert_eq!(s.get_pick_list(created.id).await.unwrap().as_ref(), Some(&expected));
+    assert_eq!(s.get_pick_list(created.id + 1000).await.unwrap(), None);
+
+    // The picker confirms the stops and the list is done: status, lines and update time are written.
+    let t1 = t + Duration::minutes(5);
+    let picked_lines: Vec<PickListLine> =
+        lines.iter().map(|l| PickListLine { picked: l.quantity, ..l.clone() }).collect();
+    let change = PickListRecord {
+        status: PickListStatus::Picked,
+        lines: picked_lines.clone(),
+        updated_at: t1,
+        warehouse: String::new(),
+        ..created.clone()
+    };
+    let updated = s.update_pick_list(&change).await.expect("update pick list");
+    let expected = PickListRecord { status: PickListStatus::Picked, lines: picked_lines, updated_at: t1, ..expected };
+    assert_eq!(updated, expected);
+    assert_eq!(updated.created_at, t, "the creation time stays");
+    assert_eq!(s.get_pick_list(created.id).await.unwrap().as_ref(), Some(&expected));
+    not_found(s.update_pick_list(&PickListRecord { id: created.id + 1000, ..change.clone() }).await);
+    assert_eq!(s.get_pick_list(created.id).await.unwrap().as_ref(), Some(&expected), "a failed update changes nothing");
+
+    // A pick list without lines (yet) is stored as well.
+    let empty = s.create_pick_list(&pick_list(wh2, PickListStatus::Open, vec![], t)).await.unwrap();
+    assert_eq!((empty.warehouse.as_str(), empty.lines.len()), ("WH2", 0));
+
+    // Listing: filters combine, ids ascend, pages join up.
+    let line = |o: OrderId, bin: &str| pick_line(o, 0, "A", bin, None, 1);
+    let c1 =
+        s.create_pick_list(&pick_list(wh1, PickListStatus::Cancelled, vec![line(o1, "WH1/A/1")], t)).await.unwrap();
+    let open = s.create_pick_list(&pick_list(wh1, PickListStatus::Open, vec![line(o2, "WH1/A/2")], t)).await.unwrap();
+    let w2 = s.create_pick_list(&pick_list(wh2, PickListStatus::Picked, vec![line(o1, "WH2/1")], t)).await.unwrap();
+    let all = [created.id, empty.id, c1.id, open.id, w2.id];
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "ids follow creation: {all:?}");
+    assert_eq!(pick_list_ids(s, None, None, None, 100).await, all);
+    assert_eq!(pick_list_ids(s, Some(wh1), None, None, 100).await, [created.id, c1.id, open.id]);
+    assert_eq!(pick_list_ids(s, Some(wh2), None, None, 100).await, [empty.id, w2.id]);
+    assert_eq!(pick_list_ids(s, None, Some(PickListStatus::Open), None, 100).await, [empty.id, open.id]);
+    assert_eq!(pick_list_ids(s, None, Some(PickListStatus::Picked), None, 100).await, [created.id, w2.id]);
+    assert_eq!(pick_list_ids(s, Some(wh1), Some(PickListStatus::Picked), None, 100).await, [created.id]);
+    assert_eq!(pick_list_ids(s, Some(wh2), Some(PickListStatus::Cancelled), None, 100).await, Vec::<i64>::new());
+    assert_eq!(pick_list_ids(s, Some(b1), None, None, 100).await, Vec::<i64>::new(), "a bin has no pick lists");
+    assert_eq!(pick_list_ids(s, None, None, None, 2).await, all[..2]);
+    assert_eq!(pick_list_ids(s, None, None, Some(all[1]), 2).await, all[2..4]);
+    assert_eq!(pick_list_ids(s, Some(wh1), None, Some(created.id), 1).await, [c1.id]);
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = pick_list_ids(s, None, None, after, 2).await;
+        let Some(&last) = page.last() else { break };
+        paged.extend(page);
+        after = Some(last);
+    }
+    assert_eq!(paged, all, "pages join up in id order without gaps or repeats");
+    let listed = s.list_pick_lists(Some(wh1), Some(PickListStatus::Picked), None, 10).await.unwrap();
+    assert_eq!(listed, [expected], "listed records are whole");
+}
+
+/// The orders being picked in a warehouse are the distinct orders with a line on one of its OPEN pick lists: not on
+/// picked or cancelled ones, not on another warehouse's; and they follow every update of a list's lines and status.
+pub async fn orders_being_picked_are_on_open_lists_of_the_warehouse(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let [b1, _, b3] = bins(s).await;
+    let wh1 = s.get_location("WH1").await.unwrap().expect("WH1").id;
+    let wh2 = s.get_location("WH2").await.unwrap().expect("WH2").id;
+    let a = items(s, "tee", &["A"]).await[0];
+    let o = some_orders(s, 6, a, wh1, b1).await;
+    let t = now();
+    let picking = |warehouse| async move { s.orders_being_picked(warehouse).await.expect("orders being picked") };
+    assert!(picking(wh1).await.is_empty(), "no pick lists, nothing being picked");
+
+    let line = |order: OrderId, index: usize, bin: &str| pick_line(order, index, "A", bin, None, 1);
+    let create = |warehouse, status, lines| async move {
+        s.create_pick_list(&pick_list(warehouse, status, lines, t)).await.expect("create pick list")
+    };
+    // WH1: an open list of o[2] (twice) and o[0]; a picked list of o[3]; a cancelled list of o[4] and o[0].
+    let open1 = create(
+        wh1,
+        PickListStatus::Open,
+        vec![line(o[2], 0, "WH1/A/1"), line(o[0], 0, "WH1/A/1"), line(o[2], 1, "WH1/A/2")],
+    )
+    .await;
+    create(wh1, PickListStatus::Picked, vec![line(o[3], 0, "WH1/A/1")]).await;
+    let cancelled =
+        create(wh1, PickListStatus::Cancelled, vec![line(o[4], 0, "WH1/A/1"), line(o[0], 1, "WH1/A/1")]).await;
+    // WH2: an open list of o[5] and o[2] (an order may be picked in two warehouses); a cancelled one of o[1].
+    create(wh2, PickListStatus::Open, vec![line(o[5], 0, "WH2/1"), line(o[2], 1, "WH2/1")]).await;
+    create(wh2, PickListStatus::Cancelled, vec![line(o[1], 0, "WH2/1")]).await;
+
+    assert_eq!(picking(wh1).await, [o[0], o[2]], "distinct, in id order, only from WH1's open list");
+    assert_eq!(picking(wh2).await, sorted(vec![o[5], o[2]]));
+    assert!(picking(b1).await.is_empty(), "a location without pick lists");
+    assert!(picking(b3).await.is_empty());
+
+    // A second open list in WH1 adds its orders; the cancelled list's orders may go on it.
+    let open2 = create(wh1, PickListStatus::Open, vec![line(o[4], 0, "WH1/A/1")]).await;
+    assert_eq!(picking(wh1).await, [o[0], o[2], o[4]]);
+
+    // Rewriting an open list's lines replaces its orders: o[0] leaves, o[1] comes.
+    let t1 = t + Duration::minutes(1);
+    let relined = PickListRecord {
+        lines: vec![line(o[2], 0, "WH1/A/1"), line(o[1], 0, "WH1/A/2")],
+        updated_at: t1,
+        ..open1.clone()
+    };
+    s.update_pick_list(&relined).await.unwrap();
+    assert_eq!(picking(wh1).await, [o[1], o[2], o[4]]);
+
+    // Done or abandoned lists no longer count; reopening a cancelled one counts again.
+    s.update_pick_list(&PickListRecord { status: PickListStatus::Picked, ..relined.clone() }).await.unwrap();
+    assert_eq!(picking(wh1).await, [o[4]]);
+    s.update_pick_list(&PickListRecord { status: PickListStatus::Cancelled, updated_at: t1, ..open2 }).await.unwrap();
+    assert!(picking(wh1).await.is_empty(), "only picked and cancelled lists left in WH1");
+    s.update_pick_list(&PickListRecord { status: PickListStatus::Open, updated_at: t1, ..cancelled }).await.unwrap();
+    assert_eq!(picking(wh1).await, [o[0], o[4]]);
+    assert_eq!(picking(wh2).await, sorted(vec![o[5], o[2]]), "WH2 never changed");
+
+    // An open list whose lines are all removed carries no order.
+    let cleared = PickListRecord { status: PickListStatus::Open, lines: vec![], updated_at: t1, ..relined };
+    s.update_pick_list(&cleared).await.unwrap();
+    assert_eq!(picking(wh1).await, [o[0], o[4]]);
 }
