@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::problem::ERROR_CODES;
-use crate::routes::{catalog, inventory, locations, orders};
+use crate::routes::{catalog, inventory, locations, orders, picking};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,8 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         orders::place_order, orders::list_orders, orders::get_order, orders::cancel_order,
         orders::pay, orders::ship, orders::edit_order, orders::credit_memo,
         orders::request_return, orders::get_return, orders::receive_return,
+        picking::create_pick_list, picking::list_pick_lists, picking::get_pick_list, picking::complete_pick_list,
+        picking::cancel_pick_list, picking::pack,
         orders::place_hold, orders::get_hold, orders::extend_hold, orders::release_hold,
         orders::create_customer, orders::list_customers, orders::get_customer, orders::update_customer,
     ),
@@ -40,6 +42,7 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         (name = "inventory", description = "The stock ledger: adjustments, moves, levels and movements"),
         (name = "orders", description = "Orders from every channel, and their customers: stock is committed when placed"),
         (name = "holds", description = "Cart and checkout reservations that expire"),
+        (name = "fulfillment", description = "Pick lists in walking order, and packing"),
         (name = "operations", description = "Health and documentation"),
     )
 )]

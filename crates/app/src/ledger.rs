@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::order::{CancelError, Carriage, Disposition, LineQuantity, NewLine, Order, OrderError, Posting};
+use domain::order::{CancelError, Carriage, Disposition, LineQuantity, NewLine, Order, OrderError, Package, Posting};
 use domain::orders::{AllocationError, BinStock, DemandLine, Hold, HoldError, WarehouseStock};
 use domain::payment::PaymentKind;
 use domain::stock::{self, Balance, BalanceKey, Balances, ItemId, LedgerError, LedgerOp, LocationId, Reason};
@@ -158,6 +158,12 @@ pub enum Command {
         step: OrderStep,
         actor: Actor,
     },
+    /// Re-choose the bins of these orders' commitments in one warehouse, as a pick list is made.
+    PlanPicks {
+        warehouse: LocationId,
+        orders: Vec<OrderId>,
+        actor: Actor,
+    },
 }
 
 /// A change to a placed order. Each is all-or-nothing.
@@ -191,6 +197,10 @@ pub enum OrderStep {
         quantities: Vec<(usize, i64)>,
         add: Vec<NewLine>,
     },
+    /// Packages packed for the next shipment.
+    Pack {
+        packages: Vec<Package>,
+    },
 }
 
 impl Command {
@@ -205,9 +215,8 @@ impl Command {
             Command::CancelOrder { .. }
             | Command::ChangeHold { .. }
             | Command::ExpireDueHolds
-            | Command::OrderStep { .. } => {
-                vec![]
-            }
+            | Command::OrderStep { .. }
+            | Command::PlanPicks { .. } => vec![],
         }
     }
 }
@@ -469,6 +478,7 @@ impl Batch<'_> {
             Command::ChangeHold { hold, change, actor } => self.change_hold(*hold, *change, actor)?,
             Command::ExpireDueHolds => self.expire_due(&Actor::new("system:holds")),
             Command::OrderStep { order, step, actor } => self.order_step(*order, step, actor)?,
+            Command::PlanPicks { warehouse, orders, actor } => self.plan_picks(*warehouse, orders, actor)?,
         };
         self.fill_backorders(&mut fx);
         let mut keys: Vec<BalanceKey> = fx
@@ -735,6 +745,10 @@ impl Batch<'_> {
                 let postings = order.receive_return(*index, lines, now)?;
                 (postings, Reason::Return, "returned", "return.received", serde_json::json!({ "return": index }))
             }
+            OrderStep::Pack { packages } => {
+                order.pack(packages.clone())?;
+                (vec![], Reason::Order, "packed", "order.updated", serde_json::json!({ "packages": packages.len() }))
+            }
             OrderStep::CreditMemo { amount, lines, reason } => {
                 order.credit_memo(*amount, lines.clone(), reason.clone(), now)?;
                 (vec![], Reason::Order, "credit memo", "order.updated", serde_json::json!({ "credit_memo": amount }))
@@ -792,6 +806,48 @@ impl Batch<'_> {
         }
         let mut fx = Effects { order: Some(OrderRef::Stored(id)), ..Default::default() };
         fx.extend(movements);
+        Ok(fx)
+    }
+
+    fn plan_picks(&mut self, warehouse: LocationId, orders: &[OrderId], actor: &Actor) -> Result<Effects, Rejection> {
+        let bins: Vec<BinSlot> =
+            self.warehouses.0.iter().find(|(w, _)| *w == warehouse).map(|(_, b)| b.clone()).unwrap_or_default();
+        let mut fx = Effects::default();
+        for &id in orders {
+            let Some(rec) = self.state.orders.get(&id) else { return Err(Rejection::UnknownOrder(id)) };
+            let mut order = rec.order.clone();
+            let mut moved = false;
+            for line in 0..order.lines.len() {
+                let item = order.lines[line].item;
+                let stock: Vec<BinStock> = bins
+                    .iter()
+                    .map(|(bin, pick_sequence)| BinStock {
+                        bin: *bin,
+                        pick_sequence: *pick_sequence,
+                        available: self.state.balances.get(&(item, *bin)).map(|b| b.available).unwrap_or(0).max(0),
+                    })
+                    .collect();
+                let moves = order.replan(line, warehouse, &stock);
+                if moves.is_empty() {
+                    continue;
+                }
+                let meta = Meta {
+                    reason: Reason::Order,
+                    reference: format!("order {id}"),
+                    note: "bins chosen for picking",
+                    actor,
+                };
+                fx.extend(self.post(&LedgerOp::Move(moves), &meta)?);
+                moved = true;
+            }
+            if moved {
+                let now = self.state.now;
+                let rec = self.state.orders.get_mut(&id).expect("looked up above");
+                rec.order = order;
+                rec.updated_at = now;
+                self.changed_orders.insert(id);
+            }
+        }
         Ok(fx)
     }
 
@@ -928,6 +984,14 @@ async fn run_batch(
                 scope.orders.push(*order);
                 if let Some(rec) = store.get_order(*order).await? {
                     scope.items.extend(rec.order.lines.iter().map(|l| l.item));
+                }
+            }
+            Command::PlanPicks { orders, .. } => {
+                for order in orders {
+                    scope.orders.push(*order);
+                    if let Some(rec) = store.get_order(*order).await? {
+                        scope.items.extend(rec.order.lines.iter().map(|l| l.item));
+                    }
                 }
             }
             Command::Stock(_) | Command::PlaceHold { .. } | Command::ExpireDueHolds => {}

@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod locations;
 pub mod orders;
 pub mod page;
+pub mod picking;
 pub mod store;
 pub mod views;
 

@@ -233,6 +233,9 @@ pub struct CancellationView {
     /// The value of the units this cancellation took off the order: what must be refunded if it was paid.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub cancelled_amount: Decimal,
+    /// What was paid beyond the order's new total: refund it with a `refund` payment.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub refund_due: Decimal,
 }
 
 /// A payment event from the payment provider.
@@ -1031,10 +1034,15 @@ impl App {
             .map_err(|e| rejection(e, &names))?;
         let after = receipt.order.clone().ok_or_else(|| StoreError::Internal("no order in receipt".into()))?;
         let cancelled_amount = before.order.total() - after.order.total();
-        Ok(CancellationView { order: self.order_from_receipt(receipt).await?, cancelled_amount })
+        let refund_due = (after.order.payment_totals().net() - after.order.total()).max(Decimal::ZERO);
+        Ok(CancellationView { order: self.order_from_receipt(receipt).await?, cancelled_amount, refund_due })
     }
 
     /// Runs one step of an order's life through the write path.
+    pub(crate) async fn run_order_step(&self, id: OrderId, step: OrderStep, actor: Actor) -> AppResult<OrderView> {
+        self.order_step(id, step, actor).await
+    }
+
     async fn order_step(&self, id: OrderId, step: OrderStep, actor: Actor) -> AppResult<OrderView> {
         let rec = self
             .store

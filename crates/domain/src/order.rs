@@ -132,6 +132,9 @@ pub struct Order {
     pub returns: Vec<Return>,
     #[serde(default)]
     pub credit_memos: Vec<CreditMemo>,
+    /// Packages packed and not shipped yet; the next shipment without packages of its own takes them.
+    #[serde(default)]
+    pub packages: Vec<Package>,
 }
 
 /// A parcel of a shipment.
@@ -285,6 +288,7 @@ impl Order {
             shipments: vec![],
             returns: vec![],
             credit_memos: vec![],
+            packages: vec![],
         }
     }
 
@@ -586,6 +590,10 @@ impl Order {
             }
             l.shipped += quantity;
         }
+        let mut carriage = carriage;
+        if carriage.packages.is_empty() {
+            carriage.packages = std::mem::take(&mut next.packages);
+        }
         next.shipments.push(Shipment {
             lines: requests.iter().map(|&(line, quantity)| LineQuantity { line, quantity }).collect(),
             carriage,
@@ -593,6 +601,64 @@ impl Order {
         });
         *self = next;
         Ok(postings)
+    }
+
+    /// Re-chooses the bins a line's committed units in `warehouse` come from, as a pick list is made: the units
+    /// the line holds there may come from any of the warehouse's `bins` (its own units count as available to it),
+    /// the fewest bins first, then the pickers' walking order. Returns the moves: bins given up first
+    /// (committed → available), then bins taken (available → committed), so that one move command applies them.
+    pub fn replan(&mut self, line: usize, warehouse: LocationId, bins: &[crate::orders::BinStock]) -> Vec<MoveLine> {
+        let Some(l) = self.lines.get_mut(line) else { return vec![] };
+        let own: HashMap<LocationId, i64> =
+            l.picks.iter().filter(|p| p.warehouse == warehouse).fold(HashMap::new(), |mut m, p| {
+                *m.entry(p.bin).or_default() += p.quantity;
+                m
+            });
+        let total: i64 = own.values().sum();
+        if total == 0 {
+            return vec![];
+        }
+        let pool = vec![WarehouseStock {
+            warehouse,
+            bins: bins
+                .iter()
+                .map(|b| crate::orders::BinStock {
+                    available: b.available + own.get(&b.bin).copied().unwrap_or(0),
+                    ..*b
+                })
+                .collect(),
+        }];
+        let demand = [DemandLine { item: l.item, quantity: total, policy: InventoryPolicy::Deny }];
+        let Ok(plan) = allocate(&demand, &HashMap::from([(l.item, pool)])) else { return vec![] };
+        let new: Vec<Pick> = plan.lines[0].picks.clone();
+        let mut releases = Vec::new();
+        let mut takes = Vec::new();
+        let mut all_bins: Vec<LocationId> = own.keys().copied().chain(new.iter().map(|p| p.bin)).collect();
+        all_bins.sort_unstable();
+        all_bins.dedup();
+        for bin in all_bins {
+            let before = own.get(&bin).copied().unwrap_or(0);
+            let after: i64 = new.iter().filter(|p| p.bin == bin).map(|p| p.quantity).sum();
+            let (from, to, quantity, list) = if after < before {
+                (StockState::Committed, StockState::Available, before - after, &mut releases)
+            } else if after > before {
+                (StockState::Available, StockState::Committed, after - before, &mut takes)
+            } else {
+                continue;
+            };
+            list.push(MoveLine {
+                item: l.item,
+                quantity,
+                from_location: bin,
+                from_state: from,
+                to_location: bin,
+                to_state: to,
+            });
+        }
+        l.picks.retain(|p| p.warehouse != warehouse);
+        l.picks.extend(new);
+        releases.extend(takes);
+        releases
     }
 
     /// Units of a line that may still be asked back: shipped, less what earlier returns asked for.
@@ -667,6 +733,16 @@ impl Order {
         ret.received_at = Some(now);
         *self = next;
         Ok(postings)
+    }
+
+    /// Records what was packed for the next shipment.
+    pub fn pack(&mut self, packages: Vec<Package>) -> Result<(), OrderError> {
+        self.check_open()?;
+        if self.lines.iter().all(|l| l.committed() == 0) {
+            return Err(OrderError::NothingToShip);
+        }
+        self.packages = packages;
+        Ok(())
     }
 
     /// Records a credit memo for the accounting system.
@@ -870,5 +946,42 @@ mod tests {
         assert_eq!(order.lines[0].committed(), 3);
         assert_eq!(arrived[0].bins[0].available, 0, "the next order in the queue sees what is left");
         assert!(order.fill(7, &mut arrived).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod replan_tests {
+    use super::*;
+    use crate::orders::BinStock;
+
+    #[test]
+    fn a_pick_list_gathers_a_line_into_the_fewest_bins() {
+        let line = NewLine {
+            sku: "A".into(),
+            item: 7,
+            quantity: 4,
+            unit_price: Decimal::ONE,
+            discount: Decimal::ZERO,
+            tax: Decimal::ZERO,
+            policy: InventoryPolicy::Deny,
+            tracked: true,
+        };
+        let bins = |a: i64, b: i64, c: i64| {
+            vec![
+                BinStock { bin: 10, pick_sequence: Some(1), available: a },
+                BinStock { bin: 11, pick_sequence: Some(2), available: b },
+                BinStock { bin: 12, pick_sequence: Some(3), available: c },
+            ]
+        };
+        let stock = HashMap::from([(7, vec![WarehouseStock { warehouse: 1, bins: bins(2, 2, 0) }])]);
+        let (mut order, _) = Order::place(vec![line], &stock).unwrap();
+        assert_eq!(order.lines[0].picks.len(), 2);
+        // Since then bin 12 was filled: all four units can come from it.
+        let moves = order.replan(0, 1, &bins(0, 0, 9));
+        assert_eq!(order.lines[0].picks, vec![Pick { warehouse: 1, bin: 12, quantity: 4 }]);
+        assert_eq!(moves.len(), 3);
+        assert!(moves[..2].iter().all(|m| m.to_state == StockState::Available), "bins given up come first");
+        assert_eq!((moves[2].to_location, moves[2].quantity, moves[2].to_state), (12, 4, StockState::Committed));
+        assert!(order.replan(0, 1, &bins(0, 0, 5)).is_empty(), "already the best plan");
     }
 }

@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod inventory;
 pub mod locations;
 pub mod orders;
+pub mod picking;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -497,3 +497,101 @@ async fn an_invoice_order_ships_unpaid_and_edits_move_only_the_difference() {
     assert_eq!(below.code(), "invalid_quantity");
     verify_clean(&s).await;
 }
+
+#[tokio::test]
+async fn pick_lists_gather_orders_in_walking_order_and_rechoose_bins() {
+    let s = stocked_server(&["A", "B"]).await;
+    ok(
+        &s.post(
+            "/v1/locations",
+            &json!({"code": "BIN-3", "parent": "WH1/HALL-1/SHELF-1", "kind": "bin", "pick_sequence": 3}),
+        )
+        .await,
+        201,
+    );
+    let b3 = "WH1/HALL-1/SHELF-1/BIN-3";
+    receive(&s, "A", B1, 2).await;
+    receive(&s, "A", B2, 2).await;
+    receive(&s, "B", B2, 1).await;
+    let first = s.post("/v1/orders", &order("P-1", json!([{"sku": "A", "quantity": 4}]))).await;
+    ok(&first, 201);
+    assert_eq!(first.body["lines"][0]["allocations"].as_array().unwrap().len(), 2);
+    let second = s.post("/v1/orders", &order("P-2", json!([{"sku": "B", "quantity": 1}]))).await;
+    ok(&second, 201);
+    // Since the first order was placed, a full carton arrived in BIN-3: the pick list takes all four from there.
+    receive(&s, "A", b3, 5).await;
+
+    let list = s.post("/v1/pick-lists", &json!({"warehouse": "WH1"})).await;
+    ok(&list, 201);
+    let stops = list.body["lines"].as_array().unwrap();
+    assert_eq!(stops.len(), 2, "{}", list.text);
+    assert_eq!(
+        (stops[0]["bin"].as_str(), stops[0]["sku"].as_str(), stops[0]["quantity"].as_i64()),
+        (Some(B2), Some("B"), Some(1))
+    );
+    assert_eq!(
+        (stops[1]["bin"].as_str(), stops[1]["sku"].as_str(), stops[1]["quantity"].as_i64()),
+        (Some(b3), Some("A"), Some(4))
+    );
+    let a3 = bin_level(&s, "A", b3).await;
+    assert_eq!((a3["committed"].as_i64(), a3["available"].as_i64()), (Some(4), Some(1)));
+    assert_eq!(bin_level(&s, "A", B1).await["committed"], 0);
+    assert_eq!(bin_level(&s, "A", B1).await["available"], 2);
+    let order_view = s.get(&format!("/v1/orders/{}", first.body["id"])).await;
+    assert_eq!(order_view.body["lines"][0]["allocations"][0]["bin"], b3);
+
+    // Orders on an open pick list are not gathered twice.
+    assert_eq!(s.post("/v1/pick-lists", &json!({"warehouse": "WH1"})).await.code(), "nothing_to_pick");
+    let busy = s.post("/v1/pick-lists", &json!({"warehouse": "WH1", "order_ids": [first.body["id"]]})).await;
+    assert_eq!(busy.code(), "already_picking");
+    let id = list.body["id"].as_i64().unwrap();
+    assert_eq!(s.get("/v1/pick-lists?warehouse=WH1&status=open").await.body["items"].as_array().unwrap().len(), 1);
+    let bad = s.post(&format!("/v1/pick-lists/{id}/complete"), &json!({"picked": [1]})).await;
+    assert_eq!(bad.body["errors"][0]["field"], "picked");
+    let done = s.post(&format!("/v1/pick-lists/{id}/complete"), &json!({})).await;
+    ok(&done, 200);
+    assert_eq!(done.body["status"], "picked");
+    assert_eq!(done.body["lines"][1]["picked"], 4);
+    assert_eq!(s.post(&format!("/v1/pick-lists/{id}/cancel"), &json!({})).await.code(), "pick_list_closed");
+
+    // Pack, pay, ship: the shipment takes the packed packages.
+    let oid = first.body["id"].as_i64().unwrap();
+    let packed = s
+        .post(
+            &format!("/v1/orders/{oid}/packages"),
+            &json!({"packages": [{"weight_grams": 1200, "length_mm": 400, "width_mm": 300, "height_mm": 150}]}),
+        )
+        .await;
+    ok(&packed, 200);
+    ok(
+        &s.post(
+            &format!("/v1/orders/{oid}/payments"),
+            &json!({"kind": "capture", "amount": placed_total(&first), "currency": "EUR"}),
+        )
+        .await,
+        200,
+    );
+    let shipped =
+        s.post(&format!("/v1/orders/{oid}/shipments"), &json!({"carrier": "DPD", "tracking_number": "X1"})).await;
+    ok(&shipped, 201);
+    assert_eq!(shipped.body["shipments"][0]["packages"][0]["weight_grams"], 1200);
+    assert_eq!(bin_level(&s, "A", b3).await["on_hand"], 1);
+    // Cancelling a paid order tells what to refund.
+    let paid_second = s.get(&format!("/v1/orders/{}", second.body["id"])).await;
+    ok(
+        &s.post(
+            &format!("/v1/orders/{}/payments", second.body["id"]),
+            &json!({"kind": "capture", "amount": placed_total(&paid_second), "currency": "EUR"}),
+        )
+        .await,
+        200,
+    );
+    let cancelled = s.post(&format!("/v1/orders/{}/cancel", second.body["id"]), &json!({})).await;
+    ok(&cancelled, 200);
+    assert_eq!(cancelled.body["refund_due"], "19.99");
+    verify_clean(&s).await;
+}
+
+fn placed_total(r: &testkit::server::Reply) -> Value {
+    r.body["total"].clone()
+}
