@@ -1133,6 +1133,7 @@ impl App {
     pub async fn receive_return(&self, id: &str, req: ReceiveReturn, actor: Actor) -> AppResult<ReturnView> {
         let (order, index) =
             parse_return_id(id).ok_or_else(|| AppError::NotFound { entity: "return", key: id.to_string() })?;
+        self.get_return(id).await?;
         let mut p = Problems::default();
         if req.lines.is_empty() {
             p.push("lines", "must not be empty");

@@ -254,6 +254,13 @@ async fn holds_reserve_convert_release_and_expire() {
     ok(&s.post(&format!("/v1/holds/{rid}/release"), &json!({})).await, 200);
     assert_eq!(bin_level(&s, "B", B2).await["reserved"], 0);
     assert_eq!(s.post(&format!("/v1/holds/{rid}/release"), &json!({})).await.code(), "hold_not_active");
+    let from_released =
+        json!({"source": "webshop", "currency": "EUR", "hold_id": rid, "lines": [{"sku": "B", "quantity": 1}]});
+    assert_eq!(
+        s.post("/v1/orders", &from_released).await.code(),
+        "hold_not_active",
+        "a released hold cannot be converted"
+    );
 
     // A short hold stops counting the moment it expires, whether or not the worker has run.
     let short = s.post("/v1/holds", &json!({"lines": [{"sku": "B", "quantity": 3}], "ttl_seconds": 1})).await;
@@ -594,4 +601,86 @@ async fn pick_lists_gather_orders_in_walking_order_and_rechoose_bins() {
 
 fn placed_total(r: &testkit::server::Reply) -> Value {
     r.body["total"].clone()
+}
+
+/// The whole life of an order: placed, picked, packed, paid, shipped in two parts, one line returned and
+/// restocked, refunded. Run for a web shop order and for a phone order by a new customer.
+async fn whole_life(s: &testkit::server::TestServer, body: Value) {
+    let placed = s.post("/v1/orders", &body).await;
+    ok(&placed, 201);
+    let id = placed.body["id"].as_i64().unwrap();
+    let url = |p: &str| format!("/v1/orders/{id}/{p}");
+    let list = s.post("/v1/pick-lists", &json!({"warehouse": "WH1", "order_ids": [id]})).await;
+    ok(&list, 201);
+    let picks: i64 = list.body["lines"].as_array().unwrap().iter().map(|l| l["quantity"].as_i64().unwrap()).sum();
+    assert_eq!(picks, 3);
+    ok(&s.post(&format!("/v1/pick-lists/{}/complete", list.body["id"]), &json!({})).await, 200);
+    ok(&s.post(&url("packages"), &json!({"packages": [{"weight_grams": 800}]})).await, 200);
+    let total = placed.body["total"].clone();
+    ok(&s.post(&url("payments"), &json!({"kind": "authorize", "amount": total, "currency": "EUR"})).await, 200);
+    let paid = s.post(&url("payments"), &json!({"kind": "capture", "amount": total, "currency": "EUR"})).await;
+    assert_eq!(paid.body["payment_status"], "paid");
+    let part = s
+        .post(
+            &url("shipments"),
+            &json!({"lines": [{"line": 0, "quantity": 1}], "carrier": "DHL", "tracking_number": "T-1"}),
+        )
+        .await;
+    ok(&part, 201);
+    assert_eq!(part.body["fulfillment_status"], "partially_fulfilled");
+    let rest = s.post(&url("shipments"), &json!({"carrier": "DHL", "tracking_number": "T-2"})).await;
+    ok(&rest, 201);
+    assert_eq!(rest.body["fulfillment_status"], "fulfilled");
+    assert_eq!(rest.body["lines"][0]["shipped"], 2);
+    let before = bin_level(s, "A", B2).await["available"].as_i64().unwrap();
+    let b_before = bin_level(s, "B", B2).await["available"].as_i64().unwrap();
+    let ret = s
+        .post("/v1/returns", &json!({"order_id": id, "lines": [{"line": 1, "quantity": 1, "reason": "wrong colour"}]}))
+        .await;
+    ok(&ret, 201);
+    let rid = ret.body["id"].as_str().unwrap();
+    let got = s
+        .post(
+            &format!("/v1/returns/{rid}/receipts"),
+            &json!({"lines": [{"line": 0, "quantity": 1, "disposition": "restock", "bin": B2}]}),
+        )
+        .await;
+    ok(&got, 200);
+    assert_eq!(
+        bin_level(s, "B", B2).await["available"].as_i64(),
+        Some(b_before + 1),
+        "the returned unit is sellable again"
+    );
+    assert_eq!(bin_level(s, "A", B2).await["available"].as_i64().unwrap(), before);
+    let refund = s.post(&url("payments"), &json!({"kind": "refund", "amount": "19.99", "currency": "EUR"})).await;
+    assert_eq!(refund.body["payment_status"], "partially_refunded");
+    let events: Vec<String> = s
+        .app
+        .store
+        .movements(&Default::default(), None, 500)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.movement.reason.to_string())
+        .collect();
+    for reason in ["order", "shipment", "return"] {
+        assert!(events.iter().any(|e| e == reason), "no {reason} movement");
+    }
+    verify_clean(s).await;
+}
+
+#[tokio::test]
+async fn a_web_shop_order_and_a_phone_order_live_their_whole_life() {
+    let s = stocked_server(&["A", "B"]).await;
+    receive(&s, "A", B1, 4).await;
+    receive(&s, "B", B1, 2).await;
+    whole_life(&s, order("W-1", json!([{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 1}]))).await;
+    let phone = json!({
+        "source": "phone", "currency": "EUR",
+        "customer": {"name": "Neu Kunde", "phone": "+49 40 123456", "address": {"line1": "Elbchaussee 1", "city": "Hamburg", "postal_code": "22763", "country": "DE"}},
+        "lines": [{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 1}]
+    });
+    whole_life(&s, phone).await;
+    let customers = s.get("/v1/customers?q=%2B4940").await;
+    assert_eq!(customers.body["items"].as_array().unwrap().len(), 1, "{}", customers.text);
 }
