@@ -31,6 +31,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("order_number_conflict", 409, "Another order exists under this source and external number"),
     ("currency_mismatch", 409, "A line's catalog price is in another currency than the order; give unit_price"),
     ("order_cancelled", 409, "The order is cancelled already"),
+    ("nothing_to_cancel", 409, "Every unit has shipped or was cancelled already"),
     ("invalid_quantity", 409, "More units than the line has left"),
     ("hold_expired", 409, "The hold has expired; its stock is free again"),
     ("hold_not_active", 409, "The hold was released, converted or expired"),

@@ -9,7 +9,7 @@
 //! filled first-come first-served, in the same transaction, so that arriving stock goes to waiting orders before
 //! anyone else can take it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -234,6 +234,8 @@ pub struct Receipt {
     pub hold: Option<HoldRecord>,
     /// Holds ended by expiry.
     pub expired_holds: usize,
+    /// Money a cancellation took off the order's total.
+    pub amount: Option<Decimal>,
 }
 
 /// Why the write path refused a command; nothing of it was written.
@@ -255,6 +257,8 @@ pub enum Rejection {
     HoldMismatch,
     #[error(transparent)]
     Order(#[from] OrderError),
+    #[error("an order with this source and external number was placed a moment ago")]
+    DuplicateOrderNumber,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -408,6 +412,10 @@ struct Batch<'a> {
     warehouses: &'a Warehouses,
     /// The virtual customer location: where shipped units go and returned units come from.
     customer: LocationId,
+    /// (source, external number) of the orders placed in this batch: a second one is a retry, not a new order.
+    numbers: HashSet<(String, String)>,
+    /// Items whose balances this batch loaded; a hold over other items is left for a later batch.
+    items: HashSet<ItemId>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -423,7 +431,26 @@ struct Effects {
     balances: Vec<(BalanceKey, Balance)>,
     order: Option<OrderRef>,
     hold: Option<HoldRef>,
+    /// The order and hold as the command left them (a new one still without its id).
+    order_after: Option<OrderRecord>,
+    hold_after: Option<HoldRecord>,
+    /// Money the command took off the order's total (a cancellation).
+    amount: Option<Decimal>,
     expired: usize,
+}
+
+/// What a command may change in the batch, kept so that a failing command can be undone.
+struct Snapshot {
+    balances: Balances,
+    orders: BTreeMap<OrderId, OrderRecord>,
+    holds: BTreeMap<HoldId, HoldRecord>,
+    queue: Vec<OrderRef>,
+    changed_orders: BTreeSet<OrderId>,
+    changed_holds: BTreeSet<HoldId>,
+    new_orders: usize,
+    new_holds: usize,
+    events: usize,
+    numbers: HashSet<(String, String)>,
 }
 
 impl Effects {
@@ -467,7 +494,37 @@ impl Batch<'_> {
         self.writes.events.push(OutboxEvent { topic: topic.into(), payload });
     }
 
+    /// Applies one command, all or nothing: should it fail halfway, everything it changed in the batch is undone.
     fn apply(&mut self, cmd: &Command) -> Result<Effects, Rejection> {
+        let snapshot = Snapshot {
+            balances: self.state.balances.clone(),
+            orders: self.state.orders.clone(),
+            holds: self.state.holds.clone(),
+            queue: self.queue.clone(),
+            changed_orders: self.changed_orders.clone(),
+            changed_holds: self.changed_holds.clone(),
+            new_orders: self.writes.new_orders.len(),
+            new_holds: self.writes.new_holds.len(),
+            events: self.writes.events.len(),
+            numbers: self.numbers.clone(),
+        };
+        let result = self.apply_inner(cmd);
+        if result.is_err() {
+            self.state.balances = snapshot.balances;
+            self.state.orders = snapshot.orders;
+            self.state.holds = snapshot.holds;
+            self.queue = snapshot.queue;
+            self.changed_orders = snapshot.changed_orders;
+            self.changed_holds = snapshot.changed_holds;
+            self.writes.new_orders.truncate(snapshot.new_orders);
+            self.writes.new_holds.truncate(snapshot.new_holds);
+            self.writes.events.truncate(snapshot.events);
+            self.numbers = snapshot.numbers;
+        }
+        result
+    }
+
+    fn apply_inner(&mut self, cmd: &Command) -> Result<Effects, Rejection> {
         let mut fx = match cmd {
             Command::Stock(c) => self.stock(c)?,
             Command::PlaceOrder(p) => self.place_order(p)?,
@@ -503,6 +560,15 @@ impl Batch<'_> {
             self.event("inventory.changed", changed_event(&fx.balances));
         }
         self.writes.movements.extend(fx.movements.iter().cloned());
+        // The reply shows the order and hold as this command left them, not as later commands of the batch will.
+        fx.order_after = fx.order.and_then(|r| match r {
+            OrderRef::Stored(id) => self.state.orders.get(&id).cloned(),
+            OrderRef::New(i) => self.writes.new_orders.get(i).cloned(),
+        });
+        fx.hold_after = fx.hold.and_then(|r| match r {
+            HoldRef::Stored(id) => self.state.holds.get(&id).cloned(),
+            HoldRef::New(i) => self.writes.new_holds.get(i).cloned(),
+        });
         Ok(fx)
     }
 
@@ -533,6 +599,11 @@ impl Batch<'_> {
     }
 
     fn place_order(&mut self, p: &PlaceOrder) -> Result<Effects, Rejection> {
+        if let Some(n) = &p.record.external_number {
+            if !self.numbers.insert((p.record.source.clone(), n.clone())) {
+                return Err(Rejection::DuplicateOrderNumber);
+            }
+        }
         let mut fx = Effects::default();
         let reference = match &p.record.external_number {
             Some(n) => format!("order {}:{n}", p.record.source),
@@ -596,8 +667,13 @@ impl Batch<'_> {
     fn cancel_order(&mut self, id: OrderId, lines: &[(usize, i64)], actor: &Actor) -> Result<Effects, Rejection> {
         let rec = self.state.orders.get(&id).ok_or(Rejection::UnknownOrder(id))?;
         let mut order = rec.order.clone();
+        let total_before = order.total();
         let op = if lines.is_empty() { order.cancel_all()? } else { order.cancel(lines)? };
-        let mut fx = Effects { order: Some(OrderRef::Stored(id)), ..Default::default() };
+        let mut fx = Effects {
+            order: Some(OrderRef::Stored(id)),
+            amount: Some(total_before - order.total()),
+            ..Default::default()
+        };
         if let Some(op) = op {
             let meta = Meta { reason: Reason::Order, reference: format!("order {id}"), note: "cancelled", actor };
             fx.extend(self.post(&op, &meta)?);
@@ -859,6 +935,8 @@ impl Batch<'_> {
             .holds
             .iter()
             .filter(|(_, h)| h.hold.status == domain::orders::HoldStatus::Active && now >= h.hold.expires_at)
+            // A hold that fell due after the batch chose its items has no balances here: the next batch ends it.
+            .filter(|(_, h)| h.hold.lines.iter().all(|l| self.items.contains(&l.item)))
             .map(|(id, _)| *id)
             .collect();
         let mut fx = Effects::default();
@@ -907,22 +985,17 @@ impl Batch<'_> {
                 if stock.iter().all(|w| w.bins.iter().all(|b| b.available == 0)) {
                     break;
                 }
-                let (order, id) = match *r {
-                    OrderRef::Stored(id) => match self.state.orders.get_mut(&id) {
-                        Some(rec) => (&mut rec.order, Some(id)),
+                let (mut order, id) = match *r {
+                    OrderRef::Stored(id) => match self.state.orders.get(&id) {
+                        Some(rec) => (rec.order.clone(), Some(id)),
                         None => continue,
                     },
-                    OrderRef::New(i) => (&mut self.writes.new_orders[i].order, None),
+                    OrderRef::New(i) => (self.writes.new_orders[i].order.clone(), None),
                 };
+                let before = stock.clone();
                 let moves = order.fill(item, &mut stock);
                 if moves.is_empty() {
                     continue;
-                }
-                if let Some(id) = id {
-                    self.changed_orders.insert(id);
-                    if let Some(rec) = self.state.orders.get_mut(&id) {
-                        rec.updated_at = self.state.now;
-                    }
                 }
                 let reference = match id {
                     Some(id) => format!("order {id}"),
@@ -932,8 +1005,22 @@ impl Batch<'_> {
                 let meta = Meta { reason: Reason::Order, reference, note: "backorder filled", actor: &system };
                 match self.post(&LedgerOp::Move(moves), &meta) {
                     Ok(ms) => fx.extend(ms),
-                    // Cannot happen: the moves were computed from these very balances.
-                    Err(e) => tracing::error!(error = %e, "backorder fill refused"),
+                    Err(e) => {
+                        // Cannot happen: the moves were computed from these very balances. Keep the order as it was.
+                        tracing::error!(error = %e, "backorder fill refused");
+                        stock = before;
+                        continue;
+                    }
+                }
+                match *r {
+                    OrderRef::Stored(id) => {
+                        if let Some(rec) = self.state.orders.get_mut(&id) {
+                            rec.order = order;
+                            rec.updated_at = self.state.now;
+                        }
+                        self.changed_orders.insert(id);
+                    }
+                    OrderRef::New(i) => self.writes.new_orders[i].order = order,
                 }
                 self.event("order.updated", serde_json::json!({ "order_id": id, "backorder_filled_item": item }));
             }
@@ -1014,10 +1101,6 @@ async fn run_batch(
 
     let mut outcomes: Vec<Result<Effects, Rejection>> = Vec::with_capacity(jobs.len());
     let mut prelude = Effects::default();
-    let mut new_orders = Vec::new();
-    let mut new_holds = Vec::new();
-    let mut final_orders = HashMap::new();
-    let mut final_holds = HashMap::new();
     let ids = {
         let mut decide = |state: &mut BatchState| {
             outcomes.clear();
@@ -1030,28 +1113,32 @@ async fn run_batch(
                 changed_holds: BTreeSet::new(),
                 warehouses: &warehouses,
                 customer,
+                numbers: HashSet::new(),
+                items: scope.items.iter().copied().collect(),
             };
             // Due holds end before any command is decided; their movements come first in the batch.
             prelude = batch.expire_due(&Actor::new("system:holds"));
             batch.fill_backorders(&mut prelude);
+            if !prelude.movements.is_empty() {
+                let mut keys: Vec<BalanceKey> = prelude
+                    .movements
+                    .iter()
+                    .flat_map(|m| [(m.item_id, m.from_location_id), (m.item_id, m.to_location_id)])
+                    .filter(|(_, l)| *l != customer)
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                let touched: Vec<(BalanceKey, Balance)> =
+                    keys.into_iter().filter_map(|k| batch.state.balances.get(&k).map(|b| (k, *b))).collect();
+                batch.event("inventory.changed", changed_event(&touched));
+                batch.event("hold.expired", serde_json::json!({ "holds": prelude.expired }));
+            }
             batch.writes.movements.extend(prelude.movements.iter().cloned());
             for job in jobs {
                 outcomes.push(batch.apply(&job.cmd));
             }
             batch.writes.changed_orders = batch.changed_orders.iter().copied().collect();
             batch.writes.changed_holds = batch.changed_holds.iter().copied().collect();
-            new_orders = batch.writes.new_orders.clone();
-            new_holds = batch.writes.new_holds.clone();
-            final_orders = batch
-                .changed_orders
-                .iter()
-                .filter_map(|id| batch.state.orders.get(id).map(|o| (*id, o.clone())))
-                .collect();
-            final_holds = batch
-                .changed_holds
-                .iter()
-                .filter_map(|id| batch.state.holds.get(id).map(|h| (*id, h.clone())))
-                .collect();
             batch.writes
         };
         store.apply_batch(&scope, &mut decide).await?
@@ -1065,21 +1152,19 @@ async fn run_batch(
         .map(|outcome| {
             let fx = outcome.map_err(SubmitError::Rejected)?;
             let movements = fx.movements.into_iter().map(|m| (movement_ids.next().unwrap_or_default(), m)).collect();
-            let order = fx.order.and_then(|r| match r {
-                OrderRef::Stored(id) => final_orders.get(&id).cloned(),
-                OrderRef::New(i) => new_orders.get(i).cloned().map(|mut rec| {
+            let order = fx.order_after.map(|mut rec| {
+                if let Some(OrderRef::New(i)) = fx.order {
                     rec.id = ids.orders.get(i).copied().unwrap_or_default();
-                    rec
-                }),
+                }
+                rec
             });
-            let hold = fx.hold.and_then(|r| match r {
-                HoldRef::Stored(id) => final_holds.get(&id).cloned(),
-                HoldRef::New(i) => new_holds.get(i).cloned().map(|mut rec| {
+            let hold = fx.hold_after.map(|mut rec| {
+                if let Some(HoldRef::New(i)) = fx.hold {
                     rec.id = ids.holds.get(i).copied().unwrap_or_default();
-                    rec
-                }),
+                }
+                rec
             });
-            Ok(Receipt { movements, balances: fx.balances, order, hold, expired_holds: fx.expired })
+            Ok(Receipt { movements, balances: fx.balances, order, hold, expired_holds: fx.expired, amount: fx.amount })
         })
         .collect())
 }

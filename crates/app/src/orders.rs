@@ -11,7 +11,7 @@ use domain::order::{
     Package, PaymentTerms, Return, Shipment,
 };
 use domain::orders::{AllocationError, DemandLine, Hold, HoldError, HoldStatus, MAX_ORDER_LINES};
-use domain::payment::{PaymentEntry, PaymentError, PaymentKind, PaymentStatus, PaymentTotals};
+use domain::payment::{PaymentEntry, PaymentError, PaymentKind, PaymentStatus, PaymentTotals, MAX_AMOUNT};
 use domain::stock::{ItemId, LocationId, MAX_LINE_QUANTITY};
 use domain::{FieldError, Problems};
 use rust_decimal::Decimal;
@@ -446,6 +446,32 @@ fn customer_clash(e: StoreError) -> AppError {
     }
 }
 
+/// Checks a new line's quantity and money (shared by placing and editing orders). Amounts are bounded so that no
+/// sum or product of them can overflow.
+fn validate_new_line(l: &NewOrderLine, prefix: &str, p: &mut Problems) {
+    if !(1..=MAX_LINE_QUANTITY).contains(&l.quantity) {
+        p.push(format!("{prefix}quantity"), "must be a positive number of units");
+    }
+    for (name, v) in [("unit_price", l.unit_price), ("discount", l.discount), ("tax", l.tax)] {
+        if v.is_some_and(|v| v.is_sign_negative() || v > MAX_AMOUNT || v.round_dp(4) != v) {
+            p.push(format!("{prefix}{name}"), format!("must be between 0 and {MAX_AMOUNT}, with at most 4 decimals"));
+        }
+    }
+}
+
+/// Checks packages' weights and dimensions.
+pub(crate) fn validate_packages(packages: &[Package], p: &mut Problems) {
+    if packages.len() > 100 {
+        p.push("packages", "at most 100 packages");
+    }
+    for (i, pk) in packages.iter().enumerate() {
+        let dims = [Some(pk.weight_grams), pk.length_mm, pk.width_mm, pk.height_mm];
+        if dims.iter().flatten().any(|v| !(0..=100_000_000).contains(v)) {
+            p.push(format!("packages[{i}]"), "weights and dimensions must be between 0 and 100000000");
+        }
+    }
+}
+
 /// Names for the ids in orders and holds.
 struct Paths(HashMap<LocationId, String>);
 
@@ -577,6 +603,11 @@ fn hold_view(r: HoldRecord, paths: &Paths, now: DateTime<Utc>) -> HoldView {
     }
 }
 
+/// Turns a refusal of the write path into the API's error, for commands that name no SKUs.
+pub(crate) fn submit_error(e: SubmitError) -> AppError {
+    rejection(e, &HashMap::new())
+}
+
 /// Turns a refusal of the write path into the API's error, naming lines by their SKU.
 fn rejection(e: SubmitError, skus: &HashMap<ItemId, String>) -> AppError {
     let sku = |item: ItemId| skus.get(&item).cloned().unwrap_or_else(|| format!("item {item}"));
@@ -601,11 +632,18 @@ fn rejection(e: SubmitError, skus: &HashMap<ItemId, String>) -> AppError {
         SubmitError::Rejected(Rejection::Allocation(AllocationError::InvalidQuantity { line })) => {
             AppError::field(format!("lines[{line}].quantity"), "must be a positive number of units")
         }
+        // Stock the store handed over does not fit allocation's contract: a bug on our side, not the client's.
+        SubmitError::Rejected(Rejection::Allocation(e @ AllocationError::InvalidStock { .. })) => {
+            AppError::Store(StoreError::Internal(e.to_string()))
+        }
         SubmitError::Rejected(Rejection::Allocation(other)) => AppError::field("lines", other.to_string()),
         SubmitError::Rejected(Rejection::Cancel(c)) => {
             use domain::order::CancelError::*;
             match c {
                 AlreadyCancelled => AppError::conflict("order_cancelled", "the order is cancelled already"),
+                NothingToCancel => {
+                    AppError::conflict("nothing_to_cancel", "every unit has shipped or was cancelled already")
+                }
                 NoSuchLine { line } => AppError::field(format!("lines[{line}].line"), "the order has no such line"),
                 TooMany { line, cancellable, requested } => AppError::Conflict {
                     code: "invalid_quantity",
@@ -643,6 +681,9 @@ fn rejection(e: SubmitError, skus: &HashMap<ItemId, String>) -> AppError {
             errors: vec![FieldError::new("lines", "differ from the hold's lines")],
         },
         SubmitError::Rejected(Rejection::Order(e)) => order_error(e, skus),
+        SubmitError::Rejected(Rejection::DuplicateOrderNumber) => {
+            AppError::conflict("order_number_conflict", "an order with this source and external number exists")
+        }
         SubmitError::Rejected(Rejection::Ledger(e)) => AppError::Store(StoreError::Internal(e.to_string())),
         SubmitError::Store(e) => AppError::Store(e),
         SubmitError::Closed => AppError::Unavailable("the write path is shutting down".into()),
@@ -867,14 +908,7 @@ impl App {
             p.push("notes", "must be at most 5000 characters");
         }
         for (i, l) in req.lines.iter().enumerate() {
-            if !(1..=MAX_LINE_QUANTITY).contains(&l.quantity) {
-                p.push(format!("lines[{i}].quantity"), "must be a positive number of units");
-            }
-            for (name, v) in [("unit_price", l.unit_price), ("discount", l.discount), ("tax", l.tax)] {
-                if v.is_some_and(|v| v.is_sign_negative() || v.scale() > 4) {
-                    p.push(format!("lines[{i}].{name}"), "must be zero or more, with at most 4 decimals");
-                }
-            }
+            validate_new_line(l, &format!("lines[{i}]."), &mut p);
         }
         p.into_result().map_err(AppError::Validation)?;
 
@@ -950,7 +984,14 @@ impl App {
         let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor }));
         match self.ledger.submit(cmd).await {
             Ok(receipt) => Ok((self.order_from_receipt(receipt).await?, true)),
-            // Two identical orders raced: the loser finds the winner's order.
+            // Two identical orders raced (in one batch, or on two nodes): the loser finds the winner's order.
+            Err(SubmitError::Rejected(Rejection::DuplicateOrderNumber)) => {
+                let number = req.external_number.clone().unwrap_or_default();
+                match self.store.find_order(&source, number.trim()).await? {
+                    Some(existing) => self.replay(existing, &fingerprint).await.map(|v| (v, false)),
+                    None => Err(rejection(SubmitError::Rejected(Rejection::DuplicateOrderNumber), &names)),
+                }
+            }
             Err(SubmitError::Store(StoreError::Conflict { constraint })) if constraint.contains("external_number") => {
                 let number = req.external_number.clone().unwrap_or_default();
                 match self.store.find_order(&source, number.trim()).await? {
@@ -1033,7 +1074,7 @@ impl App {
             .await
             .map_err(|e| rejection(e, &names))?;
         let after = receipt.order.clone().ok_or_else(|| StoreError::Internal("no order in receipt".into()))?;
-        let cancelled_amount = before.order.total() - after.order.total();
+        let cancelled_amount = receipt.amount.unwrap_or_default();
         let refund_due = (after.order.payment_totals().net() - after.order.total()).max(Decimal::ZERO);
         Ok(CancellationView { order: self.order_from_receipt(receipt).await?, cancelled_amount, refund_due })
     }
@@ -1081,12 +1122,7 @@ impl App {
                 p.push(name, "must be 1 to 500 characters");
             }
         }
-        for (i, pk) in req.packages.iter().enumerate() {
-            let dims = [Some(pk.weight_grams), pk.length_mm, pk.width_mm, pk.height_mm];
-            if dims.iter().flatten().any(|v| !(0..=100_000_000).contains(v)) {
-                p.push(format!("packages[{i}]"), "weights and dimensions must be between 0 and 100000000");
-            }
-        }
+        validate_packages(&req.packages, &mut p);
         p.into_result().map_err(AppError::Validation)?;
         let carriage = Carriage {
             carrier: req.carrier,
@@ -1199,9 +1235,7 @@ impl App {
             }
         }
         for (i, l) in req.add.iter().enumerate() {
-            if !(1..=MAX_LINE_QUANTITY).contains(&l.quantity) {
-                p.push(format!("add[{i}].quantity"), "must be a positive number of units");
-            }
+            validate_new_line(l, &format!("add[{i}]."), &mut p);
         }
         p.into_result().map_err(AppError::Validation)?;
         let skus: Vec<String> = req.add.iter().map(|l| l.sku.clone()).collect();
@@ -1235,12 +1269,7 @@ impl App {
                 tracked: r.tracked,
             });
         }
-        // Clients speak of the units still on a line; the aggregate counts cancelled units in its quantity.
-        let quantities = req
-            .lines
-            .iter()
-            .map(|l| (l.line, l.quantity + rec.order.lines.get(l.line).map(|x| x.cancelled).unwrap_or(0)))
-            .collect();
+        let quantities = req.lines.iter().map(|l| (l.line, l.quantity)).collect();
         self.order_step(id, OrderStep::Edit { quantities, add }, actor).await
     }
 

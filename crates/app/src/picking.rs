@@ -8,7 +8,7 @@ use domain::order::{OrderStatus, Package};
 use domain::FieldError;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AppError, AppResult, StoreError};
+use crate::error::{AppError, AppResult};
 use crate::ledger::{Actor, Command, OrderStep};
 use crate::orders::OrderView;
 use crate::page::{Page, PageRequest};
@@ -96,7 +96,10 @@ impl App {
             o.order.lines.iter().any(|l| l.picks.iter().any(|p| p.warehouse == warehouse.id))
         };
         let orders: Vec<OrderId> = match req.order_ids {
-            Some(ids) => {
+            Some(mut ids) => {
+                // The same order named twice would have its stops listed twice, and be picked twice.
+                let mut seen = std::collections::HashSet::new();
+                ids.retain(|id| seen.insert(*id));
                 if ids.is_empty() || ids.len() > MAX_ORDERS_PER_PICK_LIST {
                     return Err(AppError::field(
                         "order_ids",
@@ -156,7 +159,7 @@ impl App {
         self.ledger
             .submit(Command::PlanPicks { warehouse: warehouse.id, orders: orders.clone(), actor })
             .await
-            .map_err(|e| AppError::Store(StoreError::Internal(e.to_string())))?;
+            .map_err(crate::orders::submit_error)?;
 
         let bins = self.store.sellable_bins().await?;
         let sequence = |bin: i64| bins.iter().find(|b| b.bin == bin).and_then(|b| b.pick_sequence);
@@ -281,15 +284,12 @@ impl App {
 
     /// Records the packages packed for an order's next shipment.
     pub async fn pack(&self, id: OrderId, req: PackRequest, actor: Actor) -> AppResult<OrderView> {
-        if req.packages.is_empty() || req.packages.len() > 100 {
-            return Err(AppError::field("packages", "must have 1 to 100 packages"));
+        let mut p = domain::Problems::default();
+        if req.packages.is_empty() {
+            p.push("packages", "must not be empty");
         }
-        for (i, pk) in req.packages.iter().enumerate() {
-            let dims = [Some(pk.weight_grams), pk.length_mm, pk.width_mm, pk.height_mm];
-            if dims.iter().flatten().any(|v| !(0..=100_000_000).contains(v)) {
-                return Err(AppError::field(format!("packages[{i}]"), "must be between 0 and 100000000"));
-            }
-        }
+        crate::orders::validate_packages(&req.packages, &mut p);
+        p.into_result().map_err(AppError::Validation)?;
         self.run_order_step(id, OrderStep::Pack { packages: req.packages }, actor).await
     }
 }

@@ -75,7 +75,8 @@ impl OrderLine {
     /// Where the line stands: nothing shipped, some, or everything that was not cancelled.
     pub fn fulfillment(&self) -> FulfillmentStatus {
         let due = self.quantity - self.cancelled;
-        if due == 0 && self.quantity > 0 {
+        if due == 0 {
+            // Every unit was cancelled or edited away.
             FulfillmentStatus::Cancelled
         } else if self.shipped == 0 {
             FulfillmentStatus::Unfulfilled
@@ -261,7 +262,7 @@ pub enum OrderError {
     Allocation(#[from] AllocationError),
     #[error(transparent)]
     Payment(#[from] PaymentError),
-    #[error("the credit memo's amount must be positive and at most the order's total")]
+    #[error("the credit memo's amount must be positive and at most what the order is still worth")]
     InvalidCreditMemo,
 }
 
@@ -270,6 +271,8 @@ pub enum OrderError {
 pub enum CancelError {
     #[error("the order is cancelled already")]
     AlreadyCancelled,
+    #[error("nothing is left to cancel: every unit shipped or was cancelled")]
+    NothingToCancel,
     #[error("line {line} does not exist")]
     NoSuchLine { line: usize },
     #[error("line {line}: only {cancellable} units can still be cancelled, {requested} requested")]
@@ -463,7 +466,11 @@ impl Order {
             .map(|(i, l)| (i, l.quantity - l.cancelled - l.shipped))
             .collect();
         if requests.is_empty() {
-            return Err(CancelError::AlreadyCancelled);
+            return Err(if self.status == OrderStatus::Cancelled {
+                CancelError::AlreadyCancelled
+            } else {
+                CancelError::NothingToCancel
+            });
         }
         self.cancel(&requests)
     }
@@ -550,7 +557,8 @@ impl Order {
         now: DateTime<Utc>,
     ) -> Result<Vec<Posting>, OrderError> {
         self.check_open()?;
-        if terms != PaymentTerms::Invoice && self.payment_totals().net() < self.total() {
+        // Captured, not net of refunds: a refund for a returned line must not hold back the rest of the order.
+        if terms != PaymentTerms::Invoice && self.payment_totals().captured < self.total() {
             return Err(OrderError::NotPaid);
         }
         let requests: Vec<(usize, i64)> = if requests.is_empty() {
@@ -753,14 +761,16 @@ impl Order {
         reason: String,
         now: DateTime<Utc>,
     ) -> Result<(), OrderError> {
-        if amount <= Decimal::ZERO
-            || amount > self.lines.iter().map(|l| l.unit_price * Decimal::from(l.quantity) + l.tax).sum()
-        {
+        // A credit memo gives back money the order was worth: never more than that, less earlier memos.
+        let credited: Decimal = self.credit_memos.iter().map(|m| m.amount).sum();
+        let gross: Decimal =
+            self.lines.iter().map(|l| l.unit_price * Decimal::from(l.quantity) + l.tax - l.discount).sum();
+        if amount <= Decimal::ZERO || amount > gross - credited {
             return Err(OrderError::InvalidCreditMemo);
         }
         for l in &lines {
-            self.lines.get(l.line).ok_or(OrderError::NoSuchLine { line: l.line })?;
-            if l.quantity <= 0 {
+            let line = self.lines.get(l.line).ok_or(OrderError::NoSuchLine { line: l.line })?;
+            if l.quantity <= 0 || l.quantity > line.quantity {
                 return Err(OrderError::InvalidQuantity { line: l.line });
             }
         }
@@ -768,8 +778,9 @@ impl Order {
         Ok(())
     }
 
-    /// Changes a line's quantity after placement: more is allocated like a new line (the item's policy at zero
-    /// applies), less releases owed units first, then committed ones. Only the difference moves.
+    /// Sets the units still on a line (cancelled ones not counted) after placement: more is allocated like a new
+    /// line (the item's policy at zero applies), less releases owed units first, then committed ones. Only the
+    /// difference moves; never below what has shipped.
     pub fn change_quantity(
         &mut self,
         line: usize,
@@ -782,16 +793,24 @@ impl Order {
         if quantity < 0 {
             return Err(OrderError::InvalidQuantity { line });
         }
-        let floor = l.shipped + l.cancelled;
-        if quantity < floor {
-            return Err(OrderError::BelowShipped { line, quantity, shipped: floor });
+        if quantity < l.shipped {
+            return Err(OrderError::BelowShipped { line, quantity, shipped: l.shipped });
         }
+        // Callers speak of the units still on the line; the line's quantity also counts its cancelled units.
+        let quantity = quantity + l.cancelled;
+        let old_quantity = l.quantity;
         let mut postings = Vec::new();
         if quantity > l.quantity {
             let extra = quantity - l.quantity;
             if l.tracked {
                 let demand = [DemandLine { item: l.item, quantity: extra, policy: l.policy }];
-                let got = allocate(&demand, stock)?;
+                let got = allocate(&demand, stock).map_err(|e| match e {
+                    AllocationError::Shortage(mut s) => {
+                        s.lines.iter_mut().for_each(|x| x.line = line);
+                        AllocationError::Shortage(s)
+                    }
+                    other => other,
+                })?;
                 let a = &got.lines[0];
                 for p in &a.picks {
                     postings.push(Posting::Move(MoveLine {
@@ -835,6 +854,10 @@ impl Order {
                     l.picks.pop();
                 }
             }
+            // Discount and tax were given for the whole line: they shrink with it.
+            let kept = Decimal::from(quantity) / Decimal::from(old_quantity);
+            l.discount = (l.discount * kept).round_dp(2);
+            l.tax = (l.tax * kept).round_dp(2);
             l.quantity = quantity;
         }
         *self = next;

@@ -5,6 +5,10 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// The largest amount of money anything may name: far above any order, far below where decimal arithmetic could
+/// overflow when multiplied by a line's quantity.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 1e12
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -125,7 +129,7 @@ pub fn record(
     at: DateTime<Utc>,
 ) -> Result<PaymentEntry, PaymentError> {
     let PaymentRequest { kind, amount, currency, reference } = req;
-    if amount <= Decimal::ZERO || amount.scale() > 2 && amount.round_dp(2) != amount {
+    if amount <= Decimal::ZERO || amount > MAX_AMOUNT || amount.round_dp(2) != amount {
         return Err(PaymentError::InvalidAmount);
     }
     if currency != order_currency {
@@ -136,7 +140,10 @@ pub fn record(
         // Never authorize more than is still to be paid.
         PaymentKind::Authorize => ("authorized", (order_total - t.net() - t.open_authorization()).max(Decimal::ZERO)),
         // With an open authorization a capture takes from it; without one it is a direct payment of what is due.
-        PaymentKind::Capture if t.open_authorization() > Decimal::ZERO => ("captured", t.open_authorization()),
+        // Never capture more than the order's total, even from a larger (older) authorization.
+        PaymentKind::Capture if t.open_authorization() > Decimal::ZERO => {
+            ("captured", t.open_authorization().min((order_total - t.captured).max(Decimal::ZERO)))
+        }
         PaymentKind::Capture => ("captured", (order_total - t.net()).max(Decimal::ZERO)),
         PaymentKind::Void => ("voided", t.open_authorization()),
         PaymentKind::Refund => ("refunded", t.net()),
@@ -192,6 +199,8 @@ mod tests {
         assert!(matches!(run(&[(Authorize, "60"), (Void, "60"), (Void, "1")]), Err(PaymentError::TooMuch { .. })));
         assert!(matches!(run(&[(Capture, "0")]), Err(PaymentError::InvalidAmount)));
         assert!(matches!(run(&[(Capture, "1.001")]), Err(PaymentError::InvalidAmount)));
+        assert_eq!(MAX_AMOUNT, d("1000000000000"));
+        assert!(matches!(run(&[(Capture, "1000000000001")]), Err(PaymentError::InvalidAmount)));
         let req = PaymentRequest { kind: Capture, amount: d("10"), currency: "USD", reference: None };
         let wrong = record(&[], d("10"), "EUR", req, Utc::now());
         assert!(matches!(wrong, Err(PaymentError::CurrencyMismatch { .. })));

@@ -211,7 +211,19 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
         max_ttl: chrono::TimeDelta::seconds(args.max_hold_seconds),
         default_ttl: domain::orders::DEFAULT_HOLD_TTL.min(chrono::TimeDelta::seconds(args.max_hold_seconds)),
     };
-    let app = App::start_with(open_store(database).await?, ledger, holds).await?;
+    let store = open_store(database).await?;
+    if let WarehousePriority::Codes(codes) = &ledger.warehouses {
+        // A typo here would silently stop sales from a warehouse: refuse to start instead.
+        let found = store.resolve_paths(codes).await.map_err(|e| CliError(e.to_string()))?;
+        for code in codes {
+            match found.get(code) {
+                Some(l) if l.kind == domain::location::LocationKind::Warehouse => {}
+                Some(_) => return fail(format!("--warehouses: '{code}' is not a warehouse")),
+                None => return fail(format!("--warehouses: no warehouse '{code}'")),
+            }
+        }
+    }
+    let app = App::start_with(store, ledger, holds).await?;
     if args.demo {
         match demo::load(&app).await? {
             Some(report) => tracing::info!("demo data loaded: {report}"),

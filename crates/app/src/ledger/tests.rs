@@ -2,7 +2,7 @@
 //! through the same `Batch` logic the worker uses, with a simulated store between commands, and every invariant
 //! checked after each step.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use domain::catalog::InventoryPolicy;
@@ -108,8 +108,13 @@ impl Sim {
         }
     }
 
-    /// Runs one command as a batch of its own, as the worker would, and stores what the batch wrote.
+    /// Runs one command as a batch of its own.
     fn run(&mut self, cmd: Command) -> Result<(), Rejection> {
+        self.run_batch(vec![cmd]).pop().unwrap_or(Ok(()))
+    }
+
+    /// Runs commands as one batch, as the worker would, and stores what the batch wrote.
+    fn run_batch(&mut self, cmds: Vec<Command>) -> Vec<Result<(), Rejection>> {
         let warehouses = warehouses();
         let mut queue: Vec<(DateTime<Utc>, OrderId)> = self
             .orders
@@ -133,13 +138,15 @@ impl Sim {
             changed_holds: BTreeSet::new(),
             warehouses: &warehouses,
             customer: 3,
+            numbers: HashSet::new(),
+            items: ITEMS.iter().copied().collect(),
         };
         let mut prelude = batch.expire_due(&Actor::new("test"));
         batch.fill_backorders(&mut prelude);
         batch.writes.movements.extend(prelude.movements.iter().cloned());
-        let outcome = batch.apply(&cmd);
+        let outcomes: Vec<Result<(), Rejection>> = cmds.iter().map(|cmd| batch.apply(cmd).map(|_| ())).collect();
         let writes = std::mem::take(&mut batch.writes);
-        // Like the store: a refused command leaves its batch's other effects (here: the prelude) in place.
+        // Like the store: what the batch's successful commands changed is written, refused ones left no trace.
         self.balances = state.balances;
         self.orders = state.orders;
         self.holds = state.holds;
@@ -154,7 +161,7 @@ impl Sim {
             self.next_id += 1;
             self.holds.insert(h.id, h);
         }
-        outcome.map(|_| ())
+        outcomes
     }
 
     fn check(&self) -> Result<(), TestCaseError> {
@@ -292,8 +299,12 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
-    fn random_order_and_hold_sequences_keep_every_invariant(steps in proptest::collection::vec(arb_step(), 1..40)) {
+    fn random_order_and_hold_sequences_keep_every_invariant(
+        steps in proptest::collection::vec(arb_step(), 1..40),
+        batch_size in 1..4usize,
+    ) {
         let mut sim = Sim::new();
+        let mut pending = Vec::new();
         for step in steps {
             let order_ids: Vec<OrderId> = sim.orders.keys().copied().collect();
             let hold_ids: Vec<HoldId> = sim.holds.keys().copied().collect();
@@ -377,8 +388,14 @@ proptest! {
                     Command::OrderStep { order: *id, step, actor: Actor::new("test") }
                 }
             };
-            let _ = sim.run(cmd);
-            sim.check()?;
+            // Commands queue up and run together, as concurrent requests do in one batch.
+            pending.push(cmd);
+            if pending.len() >= batch_size {
+                let _ = sim.run_batch(std::mem::take(&mut pending));
+                sim.check()?;
+            }
         }
+        let _ = sim.run_batch(pending);
+        sim.check()?;
     }
 }
