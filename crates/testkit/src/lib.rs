@@ -1,4 +1,6 @@
-//! Test helpers shared by every backend: the store conformance suite and a real server on port 0.
+//! Test helpers shared by every backend: the store conformance suite, a real server on port 0, and fresh
+//! PostgreSQL databases.
 
 pub mod conformance;
+pub mod pg;
 pub mod server;
