@@ -17,7 +17,7 @@ use app::{Actor, App, HoldConfig, LedgerConfig, Store, WarehousePriority};
 #[derive(Parser)]
 #[command(name = "stockroom", version, about = "Inventory and order management for e-commerce merchants")]
 struct Cli {
-    /// Database URL: a SQLite file (`./stockroom.db`, `sqlite://path.db`).
+    /// Database URL: a SQLite file (`./stockroom.db`, `sqlite://path.db`) or PostgreSQL (`postgres://user@host/db`).
     #[arg(long, global = true, env = "STOCKROOM_DATABASE", default_value = "sqlite://stockroom.db")]
     database: String,
     #[command(subcommand)]
@@ -116,12 +116,27 @@ fn main() -> ExitCode {
 /// Opens the store the database URL names.
 async fn open_store(url: &str) -> CliResult<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return fail("PostgreSQL is not supported by this build yet; use a SQLite file such as sqlite://stockroom.db");
+        let store = store_postgres::PgStore::connect(url)
+            .await
+            .map_err(|e| CliError(format!("cannot open database {}: {e}", redact(url))))?;
+        return Ok(Arc::new(store));
     }
     let store = store_sqlite::SqliteStore::connect(url)
         .await
         .map_err(|e| CliError(format!("cannot open database {url}: {e}")))?;
     Ok(Arc::new(store))
+}
+
+/// A database URL fit for logs: without its password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
 }
 
 async fn start_app(url: &str, ledger: LedgerConfig) -> CliResult<App> {
@@ -234,6 +249,7 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
         .await
         .map_err(|e| CliError(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener.local_addr()?;
+    let database = redact(database);
     tracing::info!(database, "Stockroom listening on http://{addr} (API reference at http://{addr}/docs)");
     let router = api::router(app, api::ApiConfig { max_body_bytes: args.max_body_bytes });
     api::serve(listener, router, shutdown_signal()).await?;

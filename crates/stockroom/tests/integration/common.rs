@@ -1,28 +1,40 @@
 //! Fresh databases and servers for each test, plus fixtures shared by the tests.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use testkit::server::{Reply, TestServer};
 
-/// A fresh, migrated store in its own temporary directory (returned so that it lives as long as the test), and
-/// the database file's path.
-pub async fn fresh_store() -> (tempfile::TempDir, PathBuf, Arc<dyn app::Store>) {
+/// Whether this test binary runs on PostgreSQL: the same tests are built twice, once per backend.
+pub fn on_postgres() -> bool {
+    env!("CARGO_CRATE_NAME") == "integration_postgres"
+}
+
+/// A fresh, migrated store with the guard that keeps its database alive (a temporary directory, or a PostgreSQL
+/// database dropped with the guard) and the database's URL for the CLI. On the PostgreSQL build without a server
+/// configured, the tests run on SQLite (and say so once).
+pub async fn fresh_store() -> (Box<dyn std::any::Any + Send + Sync>, String, Arc<dyn app::Store>) {
+    if on_postgres() {
+        if let Some(db) = testkit::pg::TestDb::create().await {
+            let url = db.url().to_string();
+            let store = store_postgres::PgStore::connect(&url).await.expect("store opens");
+            return (Box::new(db), url, Arc::new(store));
+        }
+    }
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("stockroom.db");
-    let store = store_sqlite::SqliteStore::connect(&format!("sqlite://{}", path.display())).await.expect("store opens");
-    (dir, path, Arc::new(store))
+    let url = format!("sqlite://{}", dir.path().join("stockroom.db").display());
+    let store = store_sqlite::SqliteStore::connect(&url).await.expect("store opens");
+    (Box::new(dir), url, Arc::new(store))
 }
 
 pub async fn server() -> TestServer {
-    let (dir, _, store) = fresh_store().await;
-    TestServer::start(store, dir).await
+    let (guard, _, store) = fresh_store().await;
+    TestServer::start(store, guard).await
 }
 
 pub async fn server_with(config: api::ApiConfig) -> TestServer {
-    let (dir, _, store) = fresh_store().await;
-    TestServer::start_with(store, dir, config).await
+    let (guard, _, store) = fresh_store().await;
+    TestServer::start_with(store, guard, config).await
 }
 
 pub fn ok(r: &Reply, status: u16) {
@@ -59,13 +71,13 @@ pub async fn stocked_server(skus: &[&str]) -> TestServer {
     stocked_server_at(skus).await.0
 }
 
-/// The same, with the database file's path for the CLI.
-pub async fn stocked_server_at(skus: &[&str]) -> (TestServer, PathBuf) {
-    let (dir, path, store) = fresh_store().await;
-    let s = TestServer::start(store, dir).await;
+/// The same, with the database's URL for the CLI.
+pub async fn stocked_server_at(skus: &[&str]) -> (TestServer, String) {
+    let (guard, url, store) = fresh_store().await;
+    let s = TestServer::start(store, guard).await;
     layout(&s).await;
     ok(&s.post("/v1/products", &tee("tee", skus)).await, 201);
-    (s, path)
+    (s, url)
 }
 
 pub async fn receive(s: &TestServer, sku: &str, bin: &str, qty: i64) -> Reply {

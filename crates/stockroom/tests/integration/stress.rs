@@ -78,7 +78,7 @@ async fn verify_finds_no_drift_after_ten_thousand_concurrent_movements() {
 
     // The command a merchant runs, on the live database.
     let verify = std::process::Command::new(env!("CARGO_BIN_EXE_stockroom"))
-        .args(["--database", &format!("sqlite://{}", db.display()), "verify"])
+        .args(["--database", &db, "verify"])
         .output()
         .expect("stockroom verify runs");
     assert!(verify.status.success(), "verify found drift: {}", String::from_utf8_lossy(&verify.stdout));

@@ -1,0 +1,19 @@
+//! Integration tests on SQLite: every use case through the real HTTP server on port 0 with a fresh database,
+//! and the CLI through the real binary. `integration_postgres` runs the same modules on PostgreSQL.
+
+#[path = "integration/catalog.rs"]
+mod catalog;
+#[path = "integration/cli.rs"]
+mod cli;
+#[path = "integration/common.rs"]
+mod common;
+#[path = "integration/conventions.rs"]
+mod conventions;
+#[path = "integration/inventory.rs"]
+mod inventory;
+#[path = "integration/locations.rs"]
+mod locations;
+#[path = "integration/orders.rs"]
+mod orders;
+#[path = "integration/stress.rs"]
+mod stress;

@@ -1,0 +1,19 @@
+//! The integration tests again, on PostgreSQL (`STOCKROOM_TEST_POSTGRES_URL`; `.ci/run` sets it): each test gets a
+//! database of its own, dropped when it ends.
+
+#[path = "integration/catalog.rs"]
+mod catalog;
+#[path = "integration/cli.rs"]
+mod cli;
+#[path = "integration/common.rs"]
+mod common;
+#[path = "integration/conventions.rs"]
+mod conventions;
+#[path = "integration/inventory.rs"]
+mod inventory;
+#[path = "integration/locations.rs"]
+mod locations;
+#[path = "integration/orders.rs"]
+mod orders;
+#[path = "integration/stress.rs"]
+mod stress;
