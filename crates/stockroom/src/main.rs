@@ -1,5 +1,6 @@
 //! The `stockroom` binary: the command line (serve, verify, import, export) and the server's main.
 
+mod bench;
 mod csvio;
 mod demo;
 mod error;
@@ -36,6 +37,30 @@ enum Command {
     /// Export CSV to standard output or a file.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Drive a running server with concurrent clients; print throughput, latency percentiles and an oversell check.
+    Bench(BenchCli),
+}
+
+#[derive(Args)]
+struct BenchCli {
+    #[arg(value_enum)]
+    scenario: bench::Scenario,
+    /// The server to drive.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Units received per SKU before the run.
+    #[arg(long, default_value_t = 5_000)]
+    stock: i64,
+    /// SKUs in the catalog scenario.
+    #[arg(long, default_value_t = 1_000)]
+    skus: usize,
+    /// Also run `verify` on this database afterwards.
+    #[arg(long)]
+    verify_database: Option<String>,
 }
 
 #[derive(Args)]
@@ -183,6 +208,26 @@ async fn run(cli: Cli) -> CliResult<ExitCode> {
                 summary.movements,
                 summary.locations_created
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(b) => {
+            bench::run(bench::BenchArgs {
+                url: b.url,
+                scenario: b.scenario,
+                clients: b.clients,
+                requests: b.requests,
+                stock: b.stock,
+                skus: b.skus,
+            })
+            .await?;
+            if let Some(db) = b.verify_database {
+                let app = start_app(&db, LedgerConfig::default()).await?;
+                let drifts = app.verify().await?;
+                if !drifts.is_empty() {
+                    return fail(format!("verify found {} drift(s) after the run", drifts.len()));
+                }
+                println!("verify     clean");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Export(what) => {

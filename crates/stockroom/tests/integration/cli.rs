@@ -197,3 +197,26 @@ async fn a_refused_stock_import_creates_no_locations() {
     let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM locations").fetch_one(store.pool()).await.unwrap();
     assert_eq!(before, 5 + 7, "five virtual locations, and WH1, HALL-1, SHELF-5, RACK-2, RACK-3, WH2, WH2/BIN-1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_drives_a_server_and_checks_for_oversell() {
+    if crate::common::on_postgres() {
+        return; // The load generator talks HTTP; one backend is enough to test it.
+    }
+    let s = crate::common::server().await;
+    let url = s.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_stockroom"))
+            .args(["bench", "flash-sale", "--url", &url, "--clients", "8", "--requests", "200", "--stock", "50"])
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("accepted   50 "), "exactly the stock is sold: {t}");
+    assert!(t.contains("refused for stock 150"), "{t}");
+    assert!(t.contains("oversell   none: 50 units promised out of 50 received"), "{t}");
+    assert!(t.contains("p99.9"), "{t}");
+}

@@ -1,0 +1,242 @@
+//! `stockroom bench`: a load generator that drives a running server over HTTP with many concurrent clients, prints
+//! throughput and latency percentiles, and checks afterwards that nothing was oversold (and, given the database,
+//! that `verify` is clean).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::error::{fail, CliError, CliResult};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Scenario {
+    /// Every client reserves 1 unit of one SKU, by placing orders.
+    FlashSale,
+    /// The same with holds.
+    FlashSaleHolds,
+    /// Orders of 1 to 5 lines over many SKUs, popular ones far more often (Zipf-like).
+    Catalog,
+}
+
+pub struct BenchArgs {
+    pub url: String,
+    pub scenario: Scenario,
+    pub clients: usize,
+    pub requests: usize,
+    pub stock: i64,
+    pub skus: usize,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn post(&self, path: &str, body: &Value) -> CliResult<(u16, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| CliError(format!("POST {path}: {e}")))?;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    async fn get(&self, path: &str) -> CliResult<Value> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| CliError(format!("GET {path}: {e}")))?;
+        resp.json().await.map_err(|e| CliError(format!("GET {path}: {e}")))
+    }
+
+    async fn setup(&self, path: &str, body: Value) -> CliResult<Value> {
+        let (status, reply) = self.post(path, &body).await?;
+        if !(200..300).contains(&status) {
+            return fail(format!("setup {path} failed with {status}: {reply}"));
+        }
+        Ok(reply)
+    }
+}
+
+/// A small deterministic generator, so that runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    /// Zipf-like: rank r is picked with weight about 1/r.
+    fn zipf(&mut self, n: usize) -> usize {
+        let u = (self.next() % 1_000_000) as f64 / 1_000_000.0;
+        (((n as f64 + 1.0).powf(u) - 1.0) as usize).min(n - 1)
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub async fn run(args: BenchArgs) -> CliResult<()> {
+    if args.clients == 0 || args.requests == 0 {
+        return fail("--clients and --requests must be positive");
+    }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| CliError(e.to_string()))?;
+    let client = Arc::new(Client { http, base: args.url.trim_end_matches('/').to_string() });
+    // Everything the bench creates is named after the run, so that runs never meet.
+    let run = format!("BENCH{}", std::process::id());
+    let skus = match args.scenario {
+        Scenario::Catalog => args.skus.max(1),
+        _ => 1,
+    };
+    client.setup("/v1/locations", json!({"code": run, "kind": "warehouse"})).await?;
+    client.setup("/v1/locations", json!({"code": "BIN", "parent": run, "kind": "bin", "pick_sequence": 1})).await?;
+    let bin = format!("{run}/BIN");
+    let names: Vec<String> = (0..skus).map(|i| format!("{run}-{i}")).collect();
+    for chunk in names.chunks(200) {
+        let variants: Vec<Value> =
+            chunk.iter().map(|sku| json!({"sku": sku, "price": "1.00", "currency": "EUR"})).collect();
+        let handle = format!("{}-{}", run.to_lowercase(), chunk[0].rsplit('-').next().unwrap_or("0"));
+        // One option per variant keeps 200 variants of one product apart.
+        let variants: Vec<Value> = variants
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut v)| {
+                v["options"] = json!([format!("v{i}")]);
+                v
+            })
+            .collect();
+        client
+            .setup(
+                "/v1/products",
+                json!({"handle": handle, "title": handle, "options": ["Variant"], "variants": variants}),
+            )
+            .await?;
+        let lines: Vec<Value> = chunk
+            .iter()
+            .map(|sku| json!({"sku": sku, "location": bin, "delta": args.stock, "reason": "received"}))
+            .collect();
+        client.setup("/v1/inventory/adjustments", json!({"lines": lines})).await?;
+    }
+    eprintln!(
+        "bench {:?}: {} clients, {} requests, {} SKU(s) with {} units each, against {}",
+        args.scenario, args.clients, args.requests, skus, args.stock, client.base
+    );
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let names = Arc::new(names);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (client, next, names) = (client.clone(), next.clone(), names.clone());
+        let (scenario, total, run) = (args.scenario, args.requests, run.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
+            let mut latencies = Vec::new();
+            let (mut ok, mut refused, mut failed) = (0usize, 0usize, 0usize);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                let (path, body) = match scenario {
+                    Scenario::FlashSale => (
+                        "/v1/orders",
+                        json!({"source": "bench", "external_number": format!("{run}-{i}"), "currency": "EUR",
+                               "lines": [{"sku": names[0], "quantity": 1}]}),
+                    ),
+                    Scenario::FlashSaleHolds => ("/v1/holds", json!({"lines": [{"sku": names[0], "quantity": 1}]})),
+                    Scenario::Catalog => {
+                        let n = 1 + (rng.next() % 5) as usize;
+                        let mut picked: Vec<usize> = (0..n).map(|_| rng.zipf(names.len())).collect();
+                        picked.sort_unstable();
+                        picked.dedup();
+                        let lines: Vec<Value> =
+                            picked.iter().map(|k| json!({"sku": names[*k], "quantity": 1})).collect();
+                        (
+                            "/v1/orders",
+                            json!({"source": "bench", "external_number": format!("{run}-{i}"), "currency": "EUR", "lines": lines}),
+                        )
+                    }
+                };
+                let t = Instant::now();
+                match client.post(path, &body).await {
+                    Ok((200..=299, _)) => ok += 1,
+                    Ok((409, b)) if b["code"] == "insufficient_stock" => refused += 1,
+                    _ => failed += 1,
+                }
+                latencies.push(t.elapsed());
+            }
+            (latencies, ok, refused, failed)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(args.requests);
+    let (mut ok, mut refused, mut failed) = (0, 0, 0);
+    for t in tasks {
+        let (l, o, r, f) = t.await.map_err(|e| CliError(e.to_string()))?;
+        latencies.extend(l);
+        ok += o;
+        refused += r;
+        failed += f;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "requests   {} in {:.2} s: {:.0} per second",
+        latencies.len(),
+        elapsed.as_secs_f64(),
+        latencies.len() as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "accepted   {ok} ({:.0} per second)   refused for stock {refused}   failed {failed}",
+        ok as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "latency    p50 {:.2} ms   p99 {:.2} ms   p99.9 {:.2} ms   max {:.2} ms",
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.99)),
+        ms(percentile(&latencies, 0.999)),
+        ms(percentile(&latencies, 1.0))
+    );
+
+    // Nothing oversold: per SKU, what was promised never exceeds what was received, and no state went negative.
+    let mut promised_total = 0;
+    for sku in names.iter() {
+        let levels = client.get(&format!("/v1/inventory/levels?sku={sku}")).await?;
+        let total = &levels["items"][0]["total"];
+        let (available, committed, reserved) = (
+            total["available"].as_i64().unwrap_or(0),
+            total["committed"].as_i64().unwrap_or(0),
+            total["reserved"].as_i64().unwrap_or(0),
+        );
+        if available < 0 || committed + reserved > args.stock || available + committed + reserved != args.stock {
+            return fail(format!("OVERSOLD {sku}: available {available}, committed {committed}, reserved {reserved}"));
+        }
+        promised_total += committed + reserved;
+    }
+    println!("oversell   none: {promised_total} units promised out of {} received", args.stock * names.len() as i64);
+    if failed > 0 {
+        return fail(format!("{failed} requests failed"));
+    }
+    Ok(())
+}
