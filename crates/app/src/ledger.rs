@@ -292,7 +292,7 @@ impl Ledger {
     /// Starts the worker on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: LedgerConfig) -> (Ledger, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
-        let handle = tokio::spawn(worker(store, rx, config.max_batch.max(1), Arc::new(config.warehouses)));
+        let handle = tokio::spawn(worker(store, rx, config.max_batch.max(1), config.warehouses));
         (Ledger { tx }, handle)
     }
 
@@ -321,12 +321,14 @@ fn op_len(op: &LedgerOp) -> usize {
     }
 }
 
-async fn worker(
-    store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<Job>,
-    max_batch: usize,
-    priority: Arc<WarehousePriority>,
-) {
+/// What the worker knows beyond the store: the warehouse priority, and the customer location once read.
+struct WorkerContext {
+    priority: WarehousePriority,
+    customer: tokio::sync::OnceCell<LocationId>,
+}
+
+async fn worker(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize, priority: WarehousePriority) {
+    let ctx = Arc::new(WorkerContext { priority, customer: tokio::sync::OnceCell::new() });
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
         jobs.push(first);
@@ -341,15 +343,15 @@ async fn worker(
         tracing::debug!(commands = batch.len(), "applying ledger batch");
         // Each batch runs as its own task: should it panic, its submitters hear `Closed` (503) and the worker
         // lives on to serve the next batch.
-        let (store, priority) = (store.clone(), priority.clone());
-        if let Err(e) = tokio::spawn(async move { apply_and_reply(store.as_ref(), &priority, batch).await }).await {
+        let (store, ctx) = (store.clone(), ctx.clone());
+        if let Err(e) = tokio::spawn(async move { apply_and_reply(store.as_ref(), &ctx, batch).await }).await {
             tracing::error!(error = %e, "a ledger batch panicked; its commands were not applied");
         }
     }
 }
 
-async fn apply_and_reply(store: &dyn Store, priority: &WarehousePriority, batch: Vec<Job>) {
-    match run_batch(store, priority, &batch).await {
+async fn apply_and_reply(store: &dyn Store, ctx: &WorkerContext, batch: Vec<Job>) {
+    match run_batch(store, ctx, &batch).await {
         Ok(results) => {
             for (job, result) in batch.into_iter().zip(results) {
                 let _ = job.reply.send(result);
@@ -358,7 +360,7 @@ async fn apply_and_reply(store: &dyn Store, priority: &WarehousePriority, batch:
         Err(e) if batch.len() > 1 => {
             tracing::warn!(error = %e, commands = batch.len(), "ledger batch failed; retrying its commands one by one");
             for job in batch {
-                let result = match run_batch(store, priority, std::slice::from_ref(&job)).await {
+                let result = match run_batch(store, ctx, std::slice::from_ref(&job)).await {
                     Ok(mut r) => r.pop().unwrap_or(Err(SubmitError::Closed)),
                     Err(e) => Err(SubmitError::Store(e)),
                 };
@@ -1045,9 +1047,10 @@ fn apply_postings_to(balances: &mut Balances, postings: &[Posting]) {
 /// Applies a batch in one store transaction; `Err` only when the store failed the whole batch.
 async fn run_batch(
     store: &dyn Store,
-    priority: &WarehousePriority,
+    ctx: &WorkerContext,
     jobs: &[Job],
 ) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
+    let priority = &ctx.priority;
     // Orders and holds named by id are loaded by the store; their items are read from the stored records first
     // (they never change after placement), so that their balances are in the batch too.
     let mut scope = BatchScope::default();
@@ -1093,11 +1096,18 @@ async fn run_batch(
     scope.items.sort_unstable();
     scope.items.dedup();
     let warehouses = load_warehouses(store, priority).await?;
-    let customer = *store
-        .virtual_locations()
-        .await?
-        .get(&domain::stock::VirtualKind::Customer)
-        .ok_or_else(|| StoreError::Internal("the customer location is missing".into()))?;
+    // Virtual locations are made by the first migration and never change: the worker reads them once.
+    let customer = *ctx
+        .customer
+        .get_or_try_init(|| async {
+            store
+                .virtual_locations()
+                .await?
+                .get(&domain::stock::VirtualKind::Customer)
+                .copied()
+                .ok_or_else(|| StoreError::Internal("the customer location is missing".into()))
+        })
+        .await?;
 
     let mut outcomes: Vec<Result<Effects, Rejection>> = Vec::with_capacity(jobs.len());
     let mut prelude = Effects::default();

@@ -70,12 +70,15 @@ impl App {
         Ok(app)
     }
 
-    /// Every location's path by id, from the cache; reloaded whole when a location is missing from it.
-    pub(crate) async fn paths_snapshot(&self) -> AppResult<HashMap<LocationId, String>> {
-        let bins = self.store.sellable_bins().await?;
+    /// Paths of locations by id, from a cache that is reloaded whole only when one of `ids` is missing from it
+    /// (paths never change once a location exists).
+    pub(crate) async fn paths_snapshot(
+        &self,
+        ids: impl IntoIterator<Item = LocationId>,
+    ) -> AppResult<HashMap<LocationId, String>> {
         let complete = {
             let cache = self.paths.read().unwrap_or_else(|e| e.into_inner());
-            bins.iter().all(|b| cache.contains_key(&b.bin) && cache.contains_key(&b.warehouse))
+            ids.into_iter().all(|id| cache.contains_key(&id))
         };
         if !complete {
             let mut all = HashMap::new();

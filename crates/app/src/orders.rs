@@ -475,6 +475,16 @@ pub(crate) fn validate_packages(packages: &[Package], p: &mut Problems) {
 /// Names for the ids in orders and holds.
 struct Paths(HashMap<LocationId, String>);
 
+/// Every location an order's allocations name.
+fn order_locations(r: &OrderRecord) -> Vec<LocationId> {
+    r.order.lines.iter().flat_map(|l| l.picks.iter()).flat_map(|p| [p.warehouse, p.bin]).collect()
+}
+
+/// Every location a hold's allocations name.
+fn hold_locations(r: &HoldRecord) -> Vec<LocationId> {
+    r.hold.lines.iter().flat_map(|l| l.picks.iter()).flat_map(|p| [p.warehouse, p.bin]).collect()
+}
+
 impl Paths {
     fn get(&self, id: LocationId) -> String {
         self.0.get(&id).cloned().unwrap_or_else(|| format!("location {id}"))
@@ -745,10 +755,9 @@ struct ResolvedLine {
 }
 
 impl App {
-    /// Paths of every location, for naming allocations. Paths never change once a location exists, so they are
-    /// cached and reloaded only when an unknown id shows up.
-    async fn location_paths(&self) -> AppResult<Paths> {
-        Ok(Paths(self.paths_snapshot().await?))
+    /// Paths of the locations orders and holds name, for naming allocations.
+    async fn location_paths(&self, ids: impl IntoIterator<Item = LocationId>) -> AppResult<Paths> {
+        Ok(Paths(self.paths_snapshot(ids).await?))
     }
 
     /// Resolves the SKUs of lines; unknown ones are named by field.
@@ -1015,13 +1024,13 @@ impl App {
                 errors: vec![FieldError::new("external_number", "is taken by a different order")],
             });
         }
-        let paths = self.location_paths().await?;
+        let paths = self.location_paths(order_locations(&existing)).await?;
         Ok(order_view(existing, &paths))
     }
 
     async fn order_from_receipt(&self, receipt: Receipt) -> AppResult<OrderView> {
         let rec = receipt.order.ok_or_else(|| StoreError::Internal("the write path returned no order".into()))?;
-        let paths = self.location_paths().await?;
+        let paths = self.location_paths(order_locations(&rec)).await?;
         Ok(order_view(rec, &paths))
     }
 
@@ -1031,14 +1040,14 @@ impl App {
             .get_order(id)
             .await?
             .ok_or_else(|| AppError::NotFound { entity: "order", key: id.to_string() })?;
-        let paths = self.location_paths().await?;
+        let paths = self.location_paths(order_locations(&rec)).await?;
         Ok(order_view(rec, &paths))
     }
 
     pub async fn list_orders(&self, filter: OrderFilter, page: PageRequest) -> AppResult<Page<OrderView>> {
         let rows = self.store.list_orders(&filter, page.after, page.fetch_limit()).await?;
         let page = page.finish(rows, |r| r.id);
-        let paths = self.location_paths().await?;
+        let paths = self.location_paths(page.items.iter().flat_map(order_locations).collect::<Vec<_>>()).await?;
         Ok(Page {
             items: page.items.into_iter().map(|r| order_view(r, &paths)).collect(),
             next_cursor: page.next_cursor,
@@ -1339,14 +1348,14 @@ impl App {
 
     async fn hold_from_receipt(&self, receipt: Receipt) -> AppResult<HoldView> {
         let rec = receipt.hold.ok_or_else(|| StoreError::Internal("the write path returned no hold".into()))?;
-        let paths = self.location_paths().await?;
+        let paths = self.location_paths(hold_locations(&rec)).await?;
         Ok(hold_view(rec, &paths, Utc::now()))
     }
 
     pub async fn hold(&self, id: HoldId) -> AppResult<HoldView> {
         let rec =
             self.store.get_hold(id).await?.ok_or_else(|| AppError::NotFound { entity: "hold", key: id.to_string() })?;
-        let paths = self.location_paths().await?;
+        let paths = self.location_paths(hold_locations(&rec)).await?;
         Ok(hold_view(rec, &paths, Utc::now()))
     }
 

@@ -163,7 +163,7 @@ impl App {
 
         let bins = self.store.sellable_bins().await?;
         let sequence = |bin: i64| bins.iter().find(|b| b.bin == bin).and_then(|b| b.pick_sequence);
-        let paths = self.paths_snapshot().await?;
+        let paths = self.paths_snapshot(bins.iter().map(|b| b.bin)).await?;
         let mut lines = Vec::new();
         for id in &orders {
             let Some(o) = self.store.get_order(*id).await? else { continue };
