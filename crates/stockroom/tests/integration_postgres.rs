@@ -13,6 +13,8 @@ mod conventions;
 mod inventory;
 #[path = "integration/locations.rs"]
 mod locations;
+#[path = "integration/nodes.rs"]
+mod nodes;
 #[path = "integration/orders.rs"]
 mod orders;
 #[path = "integration/stress.rs"]
