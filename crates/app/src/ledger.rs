@@ -34,11 +34,19 @@ pub struct LedgerConfig {
     pub queue_capacity: usize,
     /// The warehouses orders and holds are allocated from.
     pub warehouses: WarehousePriority,
+    /// Longest a batch waits for more commands once it has more than one (busy node); zero never waits. An idle
+    /// node, with one command queued, never waits.
+    pub max_wait: std::time::Duration,
 }
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        Self { max_batch: 256, queue_capacity: 8192, warehouses: WarehousePriority::All }
+        Self {
+            max_batch: 256,
+            queue_capacity: 8192,
+            warehouses: WarehousePriority::All,
+            max_wait: std::time::Duration::ZERO,
+        }
     }
 }
 
@@ -292,7 +300,7 @@ impl Ledger {
     /// Starts the worker on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: LedgerConfig) -> (Ledger, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
-        let handle = tokio::spawn(worker(store, rx, config.max_batch.max(1), config.warehouses));
+        let handle = tokio::spawn(worker(store, rx, config.max_batch.max(1), config.max_wait, config.warehouses));
         (Ledger { tx }, handle)
     }
 
@@ -327,7 +335,13 @@ struct WorkerContext {
     customer: tokio::sync::OnceCell<LocationId>,
 }
 
-async fn worker(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: usize, priority: WarehousePriority) {
+async fn worker(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    max_wait: std::time::Duration,
+    priority: WarehousePriority,
+) {
     let ctx = Arc::new(WorkerContext { priority, customer: tokio::sync::OnceCell::new() });
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
@@ -337,6 +351,17 @@ async fn worker(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, max_batch: u
             match rx.try_recv() {
                 Ok(job) => jobs.push(job),
                 Err(_) => break,
+            }
+        }
+        // Under load (more than one command already here), a short wait lets the batch fill and saves commits;
+        // a lone command on an idle node goes at once.
+        if jobs.len() > 1 && jobs.len() < max_batch && !max_wait.is_zero() {
+            let deadline = tokio::time::Instant::now() + max_wait;
+            while jobs.len() < max_batch {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(job)) => jobs.push(job),
+                    _ => break,
+                }
             }
         }
         let batch: Vec<Job> = std::mem::take(&mut jobs);

@@ -18,6 +18,8 @@ pub enum Scenario {
     FlashSaleHolds,
     /// Orders of 1 to 5 lines over many SKUs, popular ones far more often (Zipf-like).
     Catalog,
+    /// Level lookups of popular SKUs by half the clients while the other half runs `catalog`.
+    Reads,
 }
 
 pub struct BenchArgs {
@@ -27,6 +29,8 @@ pub struct BenchArgs {
     pub requests: usize,
     pub stock: i64,
     pub skus: usize,
+    /// A PostgreSQL URL to run the row-lock baseline (pgbench) against, with the same client count.
+    pub baseline: Option<String>,
 }
 
 struct Client {
@@ -105,7 +109,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
     // Everything the bench creates is named after the run, so that runs never meet.
     let run = format!("BENCH{}", std::process::id());
     let skus = match args.scenario {
-        Scenario::Catalog => args.skus.max(1),
+        Scenario::Catalog | Scenario::Reads => args.skus.max(1),
         _ => 1,
     };
     client.setup("/v1/locations", json!({"code": run, "kind": "warehouse"})).await?;
@@ -152,11 +156,23 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
             let mut latencies = Vec::new();
+            let mut reads = Vec::new();
             let (mut ok, mut refused, mut failed) = (0usize, 0usize, 0usize);
+            let reader = matches!(scenario, Scenario::Reads) && c % 2 == 1;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total {
                     break;
+                }
+                if reader {
+                    let sku = &names[rng.zipf(names.len())];
+                    let t = Instant::now();
+                    match client.get(&format!("/v1/inventory/levels?sku={sku}")).await {
+                        Ok(_) => ok += 1,
+                        Err(_) => failed += 1,
+                    }
+                    reads.push(t.elapsed());
+                    continue;
                 }
                 let (path, body) = match scenario {
                     Scenario::FlashSale => (
@@ -165,7 +181,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
                                "lines": [{"sku": names[0], "quantity": 1}]}),
                     ),
                     Scenario::FlashSaleHolds => ("/v1/holds", json!({"lines": [{"sku": names[0], "quantity": 1}]})),
-                    Scenario::Catalog => {
+                    Scenario::Catalog | Scenario::Reads => {
                         let n = 1 + (rng.next() % 5) as usize;
                         let mut picked: Vec<usize> = (0..n).map(|_| rng.zipf(names.len())).collect();
                         picked.sort_unstable();
@@ -186,23 +202,25 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
                 }
                 latencies.push(t.elapsed());
             }
-            (latencies, ok, refused, failed)
+            (latencies, reads, ok, refused, failed)
         }));
     }
     let mut latencies = Vec::with_capacity(args.requests);
+    let mut reads = Vec::new();
     let (mut ok, mut refused, mut failed) = (0, 0, 0);
     for t in tasks {
-        let (l, o, r, f) = t.await.map_err(|e| CliError(e.to_string()))?;
+        let (l, r, o, x, f) = t.await.map_err(|e| CliError(e.to_string()))?;
         latencies.extend(l);
+        reads.extend(r);
         ok += o;
-        refused += r;
+        refused += x;
         failed += f;
     }
     let elapsed = started.elapsed();
     latencies.sort_unstable();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "requests   {} in {:.2} s: {:.0} per second",
+        "writes     {} in {:.2} s: {:.0} per second",
         latencies.len(),
         elapsed.as_secs_f64(),
         latencies.len() as f64 / elapsed.as_secs_f64()
@@ -218,6 +236,17 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
         ms(percentile(&latencies, 0.999)),
         ms(percentile(&latencies, 1.0))
     );
+    if !reads.is_empty() {
+        reads.sort_unstable();
+        println!(
+            "reads      {} level lookups beside the writes: p50 {:.2} ms   p99 {:.2} ms   p99.9 {:.2} ms",
+            reads.len(),
+            ms(percentile(&reads, 0.50)),
+            ms(percentile(&reads, 0.99)),
+            ms(percentile(&reads, 0.999))
+        );
+    }
+    let writes_per_second = latencies.len() as f64 / elapsed.as_secs_f64();
 
     // Nothing oversold: per SKU, what was promised never exceeds what was received, and no state went negative.
     let mut promised_total = 0;
@@ -235,8 +264,55 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
         promised_total += committed + reserved;
     }
     println!("oversell   none: {promised_total} units promised out of {} received", args.stock * names.len() as i64);
+    if let Some(url) = &args.baseline {
+        let seconds = elapsed.as_secs().clamp(5, 60);
+        let tps = baseline(url, args.clients, seconds)?;
+        println!(
+            "baseline   row-lock reservations (SELECT … FOR UPDATE, one transaction each), {} clients: {tps:.0} per second",
+            args.clients
+        );
+        println!("ratio      {:.1}× the baseline", writes_per_second / tps);
+    }
     if failed > 0 {
         return fail(format!("{failed} requests failed"));
     }
     Ok(())
+}
+
+/// Runs the usual row-lock reservation (one transaction per reservation, the stock row locked with
+/// `SELECT … FOR UPDATE`) with pgbench against `url`, and returns its transactions per second.
+fn baseline(url: &str, clients: usize, seconds: u64) -> CliResult<f64> {
+    let psql = |sql: &str| {
+        std::process::Command::new("psql")
+            .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .map_err(|e| CliError(format!("psql: {e} (install PostgreSQL's client tools)")))
+    };
+    let setup = "DROP TABLE IF EXISTS bench_reservations, bench_stock; \
+                 CREATE TABLE bench_stock (sku text PRIMARY KEY, available int NOT NULL CHECK (available >= 0)); \
+                 CREATE TABLE bench_reservations (id bigserial PRIMARY KEY, sku text NOT NULL, quantity int NOT NULL); \
+                 INSERT INTO bench_stock VALUES ('HOT', 2000000000);";
+    let out = psql(setup)?;
+    if !out.status.success() {
+        return fail(format!("baseline setup failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let script = std::env::temp_dir().join(format!("stockroom-baseline-{}.sql", std::process::id()));
+    std::fs::write(
+        &script,
+        "BEGIN;\nSELECT available FROM bench_stock WHERE sku = 'HOT' FOR UPDATE;\n\
+         INSERT INTO bench_reservations (sku, quantity) VALUES ('HOT', 1);\n\
+         UPDATE bench_stock SET available = available - 1 WHERE sku = 'HOT' AND available >= 1;\nCOMMIT;\n",
+    )?;
+    let out = std::process::Command::new("pgbench")
+        .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string(), "-f"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .map_err(|e| CliError(format!("pgbench: {e} (install PostgreSQL's client tools)")))?;
+    let _ = std::fs::remove_file(&script);
+    let _ = psql("DROP TABLE IF EXISTS bench_reservations, bench_stock;");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = ").and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse().ok()))
+        .ok_or_else(|| CliError(format!("pgbench gave no tps: {text}{}", String::from_utf8_lossy(&out.stderr))))
 }

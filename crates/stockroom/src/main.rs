@@ -61,6 +61,9 @@ struct BenchCli {
     /// Also run `verify` on this database afterwards.
     #[arg(long)]
     verify_database: Option<String>,
+    /// Also run the row-lock baseline (pgbench) against this PostgreSQL database and print the ratio.
+    #[arg(long)]
+    baseline_postgres: Option<String>,
 }
 
 #[derive(Args)]
@@ -74,6 +77,9 @@ struct ServeArgs {
     /// Most ledger commands applied in one transaction (group commit).
     #[arg(long, env = "STOCKROOM_MAX_BATCH", default_value_t = 256)]
     max_batch: usize,
+    /// Longest a busy batch waits for more commands, in microseconds (0: never; an idle node never waits).
+    #[arg(long, env = "STOCKROOM_MAX_BATCH_WAIT_US", default_value_t = 0)]
+    max_batch_wait_us: u64,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     max_body_bytes: usize,
@@ -218,6 +224,7 @@ async fn run(cli: Cli) -> CliResult<ExitCode> {
                 requests: b.requests,
                 stock: b.stock,
                 skus: b.skus,
+                baseline: b.baseline_postgres,
             })
             .await?;
             if let Some(db) = b.verify_database {
@@ -266,7 +273,15 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
     } else {
         WarehousePriority::Codes(args.warehouses.iter().map(|w| w.trim().to_string()).collect())
     };
-    let ledger = LedgerConfig { max_batch: args.max_batch, warehouses, ..Default::default() };
+    if args.max_batch == 0 || args.max_batch > 100_000 || args.max_batch_wait_us > 1_000_000 {
+        return fail("--max-batch must be 1 to 100000, --max-batch-wait-us at most 1000000");
+    }
+    let ledger = LedgerConfig {
+        max_batch: args.max_batch,
+        warehouses,
+        max_wait: std::time::Duration::from_micros(args.max_batch_wait_us),
+        ..Default::default()
+    };
     let holds = HoldConfig {
         max_ttl: chrono::TimeDelta::seconds(args.max_hold_seconds),
         default_ttl: domain::orders::DEFAULT_HOLD_TTL.min(chrono::TimeDelta::seconds(args.max_hold_seconds)),
