@@ -11,6 +11,7 @@ pub mod orders;
 pub mod page;
 pub mod picking;
 pub mod store;
+pub mod store_codec;
 pub mod views;
 
 use std::collections::HashMap;

@@ -2,96 +2,14 @@
 //! and read as text, exactly), documents and lists as JSONB (sent and read as JSON text), enums as their snake_case
 //! names, and database errors as [`StoreError`]s.
 
-use std::str::FromStr;
-
 use app::StoreError;
-use chrono::{DateTime, Utc};
-use domain::stock::{Balance, StockState, VirtualKind};
-use rust_decimal::Decimal;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use domain::stock::{Balance, StockState};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
-/// Times are stored as microseconds since the epoch: exact, sortable, and the precision every client gets back.
-pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-pub(crate) fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Internal(format!("timestamp {v} is out of range")))
-}
-
-/// Decimals travel as text (`$n::numeric` on the way in, `column::text` on the way out): exact both ways, and no
-/// second decimal type to keep in step with `rust_decimal`.
-pub(crate) fn decimal(text: &str) -> Result<Decimal, StoreError> {
-    Decimal::from_str(text).map_err(|e| StoreError::Internal(format!("bad decimal '{text}' in the database: {e}")))
-}
-
-pub(crate) fn opt_decimal(text: Option<String>) -> Result<Option<Decimal>, StoreError> {
-    text.as_deref().map(decimal).transpose()
-}
-
-/// Lists are stored as JSON arrays of strings.
-pub(crate) fn to_json_list(list: &[String]) -> String {
-    serde_json::Value::from(list.to_vec()).to_string()
-}
-
-pub(crate) fn from_json_list(text: &str) -> Result<Vec<String>, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("bad JSON list in the database: {e}")))
-}
-
-/// A value stored as a JSON document (an order, a hold, a list of addresses).
-pub(crate) fn to_json<T: Serialize>(what: &str, value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Internal(format!("cannot encode {what} as JSON: {e}")))
-}
-
-pub(crate) fn from_json<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Internal(format!("bad {what} JSON in the database: {e}")))
-}
-
-/// The serde name of a unit enum variant (`open`, `prepaid`), which is what its column holds. Going through serde
-/// rather than a hand-written table means the column can never spell a variant differently from its document.
-pub(crate) fn enum_name<T: Serialize>(value: &T) -> Result<String, StoreError> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => Ok(name),
-        other => Err(StoreError::Internal(format!("expected a unit enum variant, got {other:?}"))),
-    }
-}
-
-pub(crate) fn parse_enum<T: DeserializeOwned>(what: &str, name: String) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(name))
-        .map_err(|e| StoreError::Internal(format!("bad {what} in the database: {e}")))
-}
-
-pub(crate) fn parse<T>(what: &str, r: Result<T, String>) -> Result<T, StoreError> {
-    r.map_err(|e| StoreError::Internal(format!("bad {what} in the database: {e}")))
-}
-
-pub(crate) fn virtual_kind_str(k: VirtualKind) -> &'static str {
-    match k {
-        VirtualKind::Supplier => "supplier",
-        VirtualKind::Customer => "customer",
-        VirtualKind::Adjustment => "adjustment",
-        VirtualKind::Scrap => "scrap",
-        VirtualKind::Transit => "transit",
-    }
-}
-
-pub(crate) fn parse_virtual_kind(s: &str) -> Result<VirtualKind, StoreError> {
-    VirtualKind::ALL
-        .into_iter()
-        .find(|k| virtual_kind_str(*k) == s)
-        .ok_or_else(|| StoreError::Internal(format!("bad virtual kind '{s}' in the database")))
-}
-
-pub(crate) fn parse_state(s: Option<String>) -> Result<Option<StockState>, StoreError> {
-    s.map(|s| parse("stock state", StockState::from_str(&s))).transpose()
-}
-
-/// The state columns of `stock_levels`, in [`StockState::ALL`] order; also the column names of folded balances.
-pub(crate) const STATE_COLUMNS: &str =
-    "available, committed, reserved, damaged, quality_control, safety_stock, incoming";
+// The conversions every store shares. Decimals travel as text here (`$n::numeric` on the way in, `column::text` on
+// the way out): exact both ways, and no second decimal type to keep in step with `rust_decimal`.
+pub(crate) use app::store_codec::*;
 
 /// Reads the seven state columns (named as in [`STATE_COLUMNS`]) of a row.
 pub(crate) fn balance(row: &PgRow) -> Result<Balance, StoreError> {
