@@ -213,7 +213,26 @@ struct OrderColumns<'a> {
     updated_at: Vec<i64>,
 }
 
+/// A query over the columns' arrays.
+type ArrayQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
 impl<'a> OrderColumns<'a> {
+    /// Binds the columns as `$1…$12`, in the order the insert and the update both name them.
+    fn bind<'q>(&'q self, q: ArrayQuery<'q>) -> ArrayQuery<'q> {
+        q.bind(&self.ids)
+            .bind(&self.sources)
+            .bind(&self.external_numbers)
+            .bind(&self.request_hashes)
+            .bind(&self.customer_ids)
+            .bind(&self.currencies)
+            .bind(&self.payment_terms)
+            .bind(&self.statuses)
+            .bind(&self.notes)
+            .bind(&self.docs)
+            .bind(&self.placed_at)
+            .bind(&self.updated_at)
+    }
+
     fn push(&mut self, id: OrderId, rec: &'a OrderRecord) -> StoreResult<()> {
         self.ids.push(id);
         self.sources.push(&rec.source);
@@ -303,7 +322,7 @@ pub(crate) async fn insert_orders(
     for (id, rec) in &rows {
         c.push(*id, rec)?;
     }
-    sqlx::query(
+    c.bind(sqlx::query(
         "INSERT INTO orders (id, source, external_number, request_hash, customer_id, currency, payment_terms, \
          status, notes, doc, placed_at, updated_at) \
          SELECT u.id, u.source, u.external_number, u.request_hash, u.customer_id, u.currency, u.payment_terms, \
@@ -312,19 +331,7 @@ pub(crate) async fn insert_orders(
                        $8::text[], $9::text[], $10::text[], $11::int8[], $12::int8[]) \
                 AS u (id, source, external_number, request_hash, customer_id, currency, payment_terms, status, \
                       notes, doc, placed_at, updated_at)",
-    )
-    .bind(&c.ids)
-    .bind(&c.sources)
-    .bind(&c.external_numbers)
-    .bind(&c.request_hashes)
-    .bind(&c.customer_ids)
-    .bind(&c.currencies)
-    .bind(&c.payment_terms)
-    .bind(&c.statuses)
-    .bind(&c.notes)
-    .bind(&c.docs)
-    .bind(&c.placed_at)
-    .bind(&c.updated_at)
+    ))
     .execute(&mut *conn)
     .await
     .map_err(order_error)?;
@@ -350,7 +357,7 @@ pub(crate) async fn update_orders(
         c.push(id, rec)?;
         rows.push((id, rec));
     }
-    let done = sqlx::query(
+    let done = c.bind(sqlx::query(
         "UPDATE orders o SET source = u.source, external_number = u.external_number, request_hash = u.request_hash, \
                 customer_id = u.customer_id, currency = u.currency, payment_terms = u.payment_terms, \
                 status = u.status, notes = u.notes, doc = u.doc::jsonb, placed_at = u.placed_at, \
@@ -360,19 +367,7 @@ pub(crate) async fn update_orders(
                 AS u (id, source, external_number, request_hash, customer_id, currency, payment_terms, status, \
                       notes, doc, placed_at, updated_at) \
           WHERE o.id = u.id",
-    )
-    .bind(&c.ids)
-    .bind(&c.sources)
-    .bind(&c.external_numbers)
-    .bind(&c.request_hashes)
-    .bind(&c.customer_ids)
-    .bind(&c.currencies)
-    .bind(&c.payment_terms)
-    .bind(&c.statuses)
-    .bind(&c.notes)
-    .bind(&c.docs)
-    .bind(&c.placed_at)
-    .bind(&c.updated_at)
+    ))
     .execute(&mut *conn)
     .await
     .map_err(order_error)?;
@@ -398,6 +393,20 @@ struct HoldColumns<'a> {
 }
 
 impl<'a> HoldColumns<'a> {
+    /// Binds the columns as `$1…$10`, in the order the insert and the update both name them.
+    fn bind<'q>(&'q self, q: ArrayQuery<'q>) -> ArrayQuery<'q> {
+        q.bind(&self.ids)
+            .bind(&self.statuses)
+            .bind(&self.expires_at)
+            .bind(&self.docs)
+            .bind(&self.skus)
+            .bind(&self.quantities)
+            .bind(&self.references)
+            .bind(&self.order_ids)
+            .bind(&self.created_at)
+            .bind(&self.updated_at)
+    }
+
     fn push(&mut self, id: HoldId, rec: &'a HoldRecord) -> StoreResult<()> {
         self.ids.push(id);
         self.statuses.push(rec.hold.status.as_str());
@@ -426,7 +435,7 @@ pub(crate) async fn insert_holds(
     for (id, rec) in ids.iter().zip(holds) {
         c.push(*id, rec)?;
     }
-    sqlx::query(
+    c.bind(sqlx::query(
         "INSERT INTO holds (id, status, expires_at, doc, skus, quantities, reference, order_id, created_at, \
          updated_at) \
          SELECT u.id, u.status, u.expires_at, u.doc::jsonb, u.skus::jsonb, u.quantities::jsonb, u.reference, \
@@ -434,17 +443,7 @@ pub(crate) async fn insert_holds(
            FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], \
                        $8::int8[], $9::int8[], $10::int8[]) \
                 AS u (id, status, expires_at, doc, skus, quantities, reference, order_id, created_at, updated_at)",
-    )
-    .bind(&c.ids)
-    .bind(&c.statuses)
-    .bind(&c.expires_at)
-    .bind(&c.docs)
-    .bind(&c.skus)
-    .bind(&c.quantities)
-    .bind(&c.references)
-    .bind(&c.order_ids)
-    .bind(&c.created_at)
-    .bind(&c.updated_at)
+    ))
     .execute(&mut *conn)
     .await
     .map_err(|e| BatchError::db_fk(e, "holds.order_id"))?;
@@ -467,7 +466,7 @@ pub(crate) async fn update_holds(
         })?;
         c.push(id, rec)?;
     }
-    let done = sqlx::query(
+    let done = c.bind(sqlx::query(
         "UPDATE holds h SET status = u.status, expires_at = u.expires_at, doc = u.doc::jsonb, skus = u.skus::jsonb, \
                 quantities = u.quantities::jsonb, reference = u.reference, order_id = u.order_id, \
                 created_at = u.created_at, updated_at = u.updated_at \
@@ -475,17 +474,7 @@ pub(crate) async fn update_holds(
                        $8::int8[], $9::int8[], $10::int8[]) \
                 AS u (id, status, expires_at, doc, skus, quantities, reference, order_id, created_at, updated_at) \
           WHERE h.id = u.id",
-    )
-    .bind(&c.ids)
-    .bind(&c.statuses)
-    .bind(&c.expires_at)
-    .bind(&c.docs)
-    .bind(&c.skus)
-    .bind(&c.quantities)
-    .bind(&c.references)
-    .bind(&c.order_ids)
-    .bind(&c.created_at)
-    .bind(&c.updated_at)
+    ))
     .execute(&mut *conn)
     .await
     .map_err(|e| BatchError::db_fk(e, "holds.order_id"))?;
