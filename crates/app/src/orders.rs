@@ -23,7 +23,6 @@ use crate::ledger::{Actor, Command, HoldChange, OrderStep, PlaceOrder, Receipt, 
 use crate::page::{Page, PageRequest};
 use crate::store::{
     Address, CustomerFields, CustomerId, CustomerRecord, HoldId, HoldRecord, OrderFilter, OrderId, OrderRecord,
-    VariantFilter,
 };
 use crate::App;
 
@@ -762,29 +761,24 @@ impl App {
 
     /// Resolves the SKUs of lines; unknown ones are named by field.
     async fn resolve_order_skus(&self, skus: &[String]) -> AppResult<Vec<ResolvedLine>> {
+        let mut wanted: Vec<String> = skus.iter().map(|s| s.trim().to_string()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // One read for every line: an order's SKUs are resolved in a single statement, not one per line.
+        let found = self.store.variants_by_skus(&wanted).await?;
         let mut unknown = Vec::new();
         let mut out = Vec::with_capacity(skus.len());
-        let mut cache: HashMap<String, ResolvedLine> = HashMap::new();
         for (i, sku) in skus.iter().enumerate() {
             let sku = sku.trim();
-            if let Some(r) = cache.get(sku) {
-                out.push(ResolvedLine { sku: r.sku.clone(), currency: r.currency.clone(), ..*r });
-                continue;
-            }
-            let f = VariantFilter { sku: Some(sku.to_string()), ..Default::default() };
-            match self.store.list_variants(&f, None, 1).await?.pop() {
-                Some(v) => {
-                    let r = ResolvedLine {
-                        item: v.item_id,
-                        sku: v.fields.sku.clone(),
-                        price: v.fields.price,
-                        currency: v.fields.currency.clone(),
-                        policy: v.fields.inventory_policy,
-                        tracked: v.fields.tracked,
-                    };
-                    out.push(ResolvedLine { sku: r.sku.clone(), currency: r.currency.clone(), ..r });
-                    cache.insert(sku.to_string(), r);
-                }
+            match found.get(sku) {
+                Some(v) => out.push(ResolvedLine {
+                    item: v.item_id,
+                    sku: v.fields.sku.clone(),
+                    price: v.fields.price,
+                    currency: v.fields.currency.clone(),
+                    policy: v.fields.inventory_policy,
+                    tracked: v.fields.tracked,
+                }),
                 None => unknown.push(FieldError::new(format!("lines[{i}].sku"), format!("unknown SKU '{sku}'"))),
             }
         }

@@ -413,6 +413,8 @@ pub trait CatalogStore: Send + Sync {
     ) -> StoreResult<ImportSummary>;
     /// Item ids of the given SKUs; unknown SKUs are simply absent from the map.
     async fn resolve_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, ItemId>>;
+    /// The variants of the given SKUs, in one read; unknown SKUs are absent from the map.
+    async fn variants_by_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, VariantRecord>>;
     /// The handle of the product each given SKU's variant belongs to; unknown SKUs are absent from the map.
     async fn sku_owners(&self, skus: &[String]) -> StoreResult<HashMap<String, String>>;
 }

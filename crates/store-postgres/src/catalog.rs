@@ -741,6 +741,23 @@ impl CatalogStore for PgStore {
         Ok(rows.into_iter().collect())
     }
 
+    async fn variants_by_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, VariantRecord>> {
+        if skus.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = sqlx::query(&format!("{VARIANT_SELECT} WHERE i.sku = ANY($1)"))
+            .bind(skus)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let v = variant_record(row)?;
+            out.insert(v.fields.sku.clone(), v);
+        }
+        Ok(out)
+    }
+
     async fn sku_owners(&self, skus: &[String]) -> StoreResult<HashMap<String, String>> {
         if skus.is_empty() {
             return Ok(HashMap::new());

@@ -680,6 +680,22 @@ impl CatalogStore for SqliteStore {
         Ok(out)
     }
 
+    async fn variants_by_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, VariantRecord>> {
+        let mut out = HashMap::with_capacity(skus.len());
+        for chunk in chunks(skus, 1) {
+            let sql = format!("{VARIANT_SELECT} WHERE i.sku IN ({})", placeholders(chunk.len()));
+            let mut q = sqlx::query(&sql);
+            for sku in chunk {
+                q = q.bind(sku);
+            }
+            for row in q.fetch_all(&self.pool).await.map_err(db)? {
+                let v = variant_record(&row)?;
+                out.insert(v.fields.sku.clone(), v);
+            }
+        }
+        Ok(out)
+    }
+
     async fn sku_owners(&self, skus: &[String]) -> StoreResult<HashMap<String, String>> {
         let mut out = HashMap::with_capacity(skus.len());
         for chunk in chunks(skus, 1) {

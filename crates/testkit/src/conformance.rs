@@ -339,6 +339,14 @@ pub async fn catalog_crud(store: Arc<dyn Store>) {
     assert_eq!(resolved.get("TEE-LIME"), Some(&green.item_id));
     assert_eq!(resolved.get("TEE-RED"), Some(&rec.variants[0].item_id));
     assert!(!resolved.contains_key("TEE-GREEN"));
+    let variants = store
+        .variants_by_skus(&["TEE-LIME".into(), "TEE-GREEN".into(), "TEE-RED".into(), "TEE-RED".into()])
+        .await
+        .unwrap();
+    assert_eq!(variants.len(), 2, "one entry per known SKU: {variants:?}");
+    assert_eq!(variants.get("TEE-LIME"), Some(&lime));
+    assert_eq!(variants.get("TEE-RED"), Some(&rec.variants[0]));
+    assert!(store.variants_by_skus(&[]).await.unwrap().is_empty());
     assert!(conflict(store.update_variant(green.id, &variant("TEE-BLUE"), t1).await).contains("sku"));
     not_found(store.update_variant(green.id + 1000, &renamed, t1).await);
 
