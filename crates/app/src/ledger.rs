@@ -10,6 +10,7 @@
 //! anyone else can take it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -294,14 +295,28 @@ struct Job {
 #[derive(Clone)]
 pub struct Ledger {
     tx: mpsc::Sender<Job>,
+    /// Bumped when locations change, so that the worker re-reads the sellable bins before its next batch.
+    locations_generation: Arc<AtomicU64>,
 }
 
 impl Ledger {
     /// Starts the worker on the current tokio runtime.
     pub fn start(store: Arc<dyn Store>, config: LedgerConfig) -> (Ledger, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
-        let handle = tokio::spawn(worker(store, rx, config.max_batch.max(1), config.max_wait, config.warehouses));
-        (Ledger { tx }, handle)
+        let locations_generation = Arc::new(AtomicU64::new(0));
+        let ctx = Arc::new(WorkerContext {
+            priority: config.warehouses,
+            customer: tokio::sync::OnceCell::new(),
+            warehouses: tokio::sync::Mutex::new(None),
+            locations_generation: locations_generation.clone(),
+        });
+        let handle = tokio::spawn(worker(store, rx, config.max_batch.max(1), config.max_wait, ctx));
+        (Ledger { tx, locations_generation }, handle)
+    }
+
+    /// Tells the worker that locations were created, changed or deleted: its cached sellable bins are stale.
+    pub fn locations_changed(&self) {
+        self.locations_generation.fetch_add(1, AtomicOrdering::Relaxed);
     }
 
     /// Submits a command and waits until it is committed (durable) or refused.
@@ -329,10 +344,42 @@ fn op_len(op: &LedgerOp) -> usize {
     }
 }
 
-/// What the worker knows beyond the store: the warehouse priority, and the customer location once read.
+/// What the worker knows beyond the store: the warehouse priority, the customer location once read, and the
+/// sellable bins per warehouse, cached.
 struct WorkerContext {
     priority: WarehousePriority,
     customer: tokio::sync::OnceCell<LocationId>,
+    /// The sellable bins, with the generation and time they were read at.
+    warehouses: tokio::sync::Mutex<Option<CachedWarehouses>>,
+    locations_generation: Arc<AtomicU64>,
+}
+
+struct CachedWarehouses {
+    generation: u64,
+    read_at: std::time::Instant,
+    warehouses: Arc<Warehouses>,
+}
+
+/// How long the cached sellable bins are trusted. This node's own location changes invalidate the cache at once;
+/// another node's (on a shared PostgreSQL) are seen within this time. Allocation only ever picks bins whose
+/// balances the batch loads in its transaction, so a stale list can refuse a sale for this long but never
+/// oversell.
+const WAREHOUSES_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl WorkerContext {
+    async fn warehouses(&self, store: &dyn Store) -> Result<Arc<Warehouses>, StoreError> {
+        let generation = self.locations_generation.load(AtomicOrdering::Relaxed);
+        let mut cached = self.warehouses.lock().await;
+        if let Some(c) = cached.as_ref() {
+            if c.generation == generation && c.read_at.elapsed() < WAREHOUSES_TTL {
+                return Ok(c.warehouses.clone());
+            }
+        }
+        let read_at = std::time::Instant::now();
+        let warehouses = Arc::new(load_warehouses(store, &self.priority).await?);
+        *cached = Some(CachedWarehouses { generation, read_at, warehouses: warehouses.clone() });
+        Ok(warehouses)
+    }
 }
 
 async fn worker(
@@ -340,9 +387,8 @@ async fn worker(
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     max_wait: std::time::Duration,
-    priority: WarehousePriority,
+    ctx: Arc<WorkerContext>,
 ) {
-    let ctx = Arc::new(WorkerContext { priority, customer: tokio::sync::OnceCell::new() });
     let mut jobs = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
         jobs.push(first);
@@ -407,7 +453,7 @@ enum OrderRef {
     New(usize),
 }
 
-/// The sellable bins per warehouse in priority order, read once per batch.
+/// The sellable bins per warehouse in priority order, as the store has them now.
 async fn load_warehouses(store: &dyn Store, priority: &WarehousePriority) -> Result<Warehouses, StoreError> {
     let bins = store.sellable_bins().await?;
     let mut by_warehouse: HashMap<LocationId, Vec<BinSlot>> = HashMap::new();
@@ -1075,7 +1121,6 @@ async fn run_batch(
     ctx: &WorkerContext,
     jobs: &[Job],
 ) -> Result<Vec<Result<Receipt, SubmitError>>, StoreError> {
-    let priority = &ctx.priority;
     // Orders and holds named by id are loaded by the store; their items are read from the stored records first
     // (they never change after placement), so that their balances are in the batch too.
     let mut scope = BatchScope::default();
@@ -1120,7 +1165,7 @@ async fn run_batch(
     }
     scope.items.sort_unstable();
     scope.items.dedup();
-    let warehouses = load_warehouses(store, priority).await?;
+    let warehouses = ctx.warehouses(store).await?;
     // Virtual locations are made by the first migration and never change: the worker reads them once.
     let customer = *ctx
         .customer

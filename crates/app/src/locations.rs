@@ -145,6 +145,7 @@ impl App {
             .create_location(parent.map(|p| p.id), path.as_str(), req.kind, &fields, Utc::now())
             .await
             .map_err(|e| clash(e, path.as_str()))?;
+        self.ledger.locations_changed();
         Ok(rec.into())
     }
 
@@ -202,7 +203,9 @@ impl App {
         let mut p = Problems::default();
         validate_fields(rec.kind, &f, &mut p);
         p.into_result().map_err(AppError::Validation)?;
-        Ok(self.store.update_location(rec.id, &f, Utc::now()).await.map_err(|e| clash(e, path))?.into())
+        let updated = self.store.update_location(rec.id, &f, Utc::now()).await.map_err(|e| clash(e, path))?;
+        self.ledger.locations_changed();
+        Ok(updated.into())
     }
 
     pub async fn delete_location(&self, path: &str) -> AppResult<()> {
@@ -215,7 +218,9 @@ impl App {
         if rec.kind == LocationKind::Virtual {
             return Err(AppError::conflict("virtual_location", "virtual locations are built in and cannot be deleted"));
         }
-        self.store.delete_location(rec.id).await.map_err(|e| clash(e, path))
+        self.store.delete_location(rec.id).await.map_err(|e| clash(e, path))?;
+        self.ledger.locations_changed();
+        Ok(())
     }
 
     /// Checks that every `(field, path)` can name a bin, creating what is missing: an existing location at the path
@@ -303,6 +308,7 @@ impl App {
                 .await
                 .map_err(|e| clash(e, path.as_str()))?;
             ids.insert(rec.path, rec.id);
+            self.ledger.locations_changed();
         }
         Ok(planned.len())
     }
