@@ -93,6 +93,16 @@ struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "STOCKROOM_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
+    /// SQLite only: `full` syncs every commit to disk before acknowledging it (survives power loss); `normal`
+    /// (WAL) survives a crash of the process but may lose the last commits on power loss, for much faster commits.
+    #[arg(long, env = "STOCKROOM_SQLITE_SYNC", default_value = "full")]
+    sqlite_sync: SqliteSync,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SqliteSync {
+    Full,
+    Normal,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -146,13 +156,18 @@ fn main() -> ExitCode {
 
 /// Opens the store the database URL names.
 async fn open_store(url: &str) -> CliResult<Arc<dyn Store>> {
+    open_store_with(url, store_sqlite::Durability::Full).await
+}
+
+/// [`open_store`] with the durability a SQLite database should use.
+async fn open_store_with(url: &str, durability: store_sqlite::Durability) -> CliResult<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = store_postgres::PgStore::connect(url)
             .await
             .map_err(|e| CliError(format!("cannot open database {}: {e}", redact(url))))?;
         return Ok(Arc::new(store));
     }
-    let store = store_sqlite::SqliteStore::connect(url)
+    let store = store_sqlite::SqliteStore::connect_with(url, durability)
         .await
         .map_err(|e| CliError(format!("cannot open database {url}: {e}")))?;
     Ok(Arc::new(store))
@@ -286,7 +301,11 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
         max_ttl: chrono::TimeDelta::seconds(args.max_hold_seconds),
         default_ttl: domain::orders::DEFAULT_HOLD_TTL.min(chrono::TimeDelta::seconds(args.max_hold_seconds)),
     };
-    let store = open_store(database).await?;
+    let durability = match args.sqlite_sync {
+        SqliteSync::Full => store_sqlite::Durability::Full,
+        SqliteSync::Normal => store_sqlite::Durability::Normal,
+    };
+    let store = open_store_with(database, durability).await?;
     if let WarehousePriority::Codes(codes) = &ledger.warehouses {
         // A typo here would silently stop sales from a warehouse: refuse to start instead.
         let found = store.resolve_paths(codes).await.map_err(|e| CliError(e.to_string()))?;

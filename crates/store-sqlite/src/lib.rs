@@ -35,6 +35,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in a file database's pool: readers run in parallel beside the single writer.
 const MAX_CONNECTIONS: u32 = 8;
 
+/// When a commit is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: every commit is synced before it is acknowledged, so it survives a power loss. The
+    /// default: an acknowledged stock movement must never be lost.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL` in WAL mode: a commit survives the process crashing (it is in the WAL file), but the
+    /// last commits before a power loss or OS crash may be lost; the WAL is synced at checkpoints. Much cheaper
+    /// per commit; for machines with power-loss protection (battery-backed or enterprise SSDs, cloud volumes).
+    Normal,
+}
+
 /// The SQLite store. Cheap to clone: clones share the pool and the write lock.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -45,15 +58,23 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if missing) and migrates the database at `url`: `sqlite://path.db`, `sqlite:path.db`, a
-    /// plain file path, or `sqlite::memory:` for a private in-memory database.
+    /// plain file path, or `sqlite::memory:` for a private in-memory database. Commits are synced to disk before
+    /// they are acknowledged ([`Durability::Full`]).
     pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        Self::connect_with(url, Durability::Full).await
+    }
+
+    /// [`SqliteStore::connect`] with a chosen durability.
+    pub async fn connect_with(url: &str, durability: Durability) -> Result<SqliteStore, StoreError> {
         let (options, in_memory) = parse_url(url)?;
+        let synchronous = match durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        };
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a commit is on disk before it is acknowledged; NORMAL in WAL mode may lose the last
-            // transactions on power loss, and an acknowledged stock movement must never be lost.
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let pool_options = if in_memory {
