@@ -673,7 +673,8 @@ impl Batch<'_> {
 
     fn place_order(&mut self, p: &PlaceOrder) -> Result<Effects, Rejection> {
         if let Some(n) = &p.record.external_number {
-            if !self.numbers.insert((p.record.source.clone(), n.clone())) {
+            let key = (p.record.source.clone(), n.clone());
+            if self.state.taken_numbers.contains(&key) || !self.numbers.insert(key) {
                 return Err(Rejection::DuplicateOrderNumber);
             }
         }
@@ -1139,7 +1140,12 @@ async fn run_batch(
                     scope.items.extend(rec.hold.lines.iter().map(|l| l.item));
                 }
             }
-            Command::PlaceOrder(p) => scope.holds.extend(p.hold),
+            Command::PlaceOrder(p) => {
+                scope.holds.extend(p.hold);
+                if let Some(n) = &p.record.external_number {
+                    scope.order_numbers.push((p.record.source.clone(), n.clone()));
+                }
+            }
             Command::OrderStep { order, .. } => {
                 scope.orders.push(*order);
                 if let Some(rec) = store.get_order(*order).await? {

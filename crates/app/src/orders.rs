@@ -915,12 +915,6 @@ impl App {
         }
         p.into_result().map_err(AppError::Validation)?;
 
-        // The same source and number: a retry gets the first order, a different order is refused.
-        if let Some(number) = &req.external_number {
-            if let Some(existing) = self.store.find_order(&source, number.trim()).await? {
-                return self.replay(existing, &fingerprint).await.map(|v| (v, false));
-            }
-        }
         let skus: Vec<String> = req.lines.iter().map(|l| l.sku.clone()).collect();
         let resolved = self.resolve_order_skus(&skus).await?;
         let mut p = Problems::default();
@@ -987,7 +981,8 @@ impl App {
         let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor }));
         match self.ledger.submit(cmd).await {
             Ok(receipt) => Ok((self.order_from_receipt(receipt).await?, true)),
-            // Two identical orders raced (in one batch, or on two nodes): the loser finds the winner's order.
+            // The same source and number was placed before (the batch found it stored, or earlier in the same
+            // batch): a retry gets the first order, a different order under that number is refused.
             Err(SubmitError::Rejected(Rejection::DuplicateOrderNumber)) => {
                 let number = req.external_number.clone().unwrap_or_default();
                 match self.store.find_order(&source, number.trim()).await? {

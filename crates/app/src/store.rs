@@ -3,7 +3,7 @@
 //! A backend (SQLite, PostgreSQL) implements [`Store`] and passes the testkit's conformance suite. Every method
 //! that writes is one transaction; the ledger's [`LedgerStore::apply_batch`] is the only way quantities change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -315,6 +315,9 @@ pub struct BatchScope {
     /// Also load the active holds whose expiry has come at the transaction's time, so that they are ended before
     /// anything else is decided.
     pub due_holds: bool,
+    /// (source, external number) of the orders the batch places: the store says which are taken already, so that
+    /// a retried order is found inside the batch rather than by a read per request before it.
+    pub order_numbers: Vec<(String, String)>,
 }
 
 /// What a batch sees inside its transaction.
@@ -330,6 +333,8 @@ pub struct BatchState {
     pub backorder_queue: Vec<OrderId>,
     /// The scope's holds, plus the due ones when asked for.
     pub holds: BTreeMap<HoldId, HoldRecord>,
+    /// Those of the scope's order numbers that stored orders have already.
+    pub taken_numbers: HashSet<(String, String)>,
 }
 
 /// What a batch writes. Changed orders and holds are written from the state, by id.

@@ -176,7 +176,8 @@ async fn load_state(conn: &mut PgConnection, scope: &BatchScope) -> Result<Batch
             }
         }
     }
-    Ok(BatchState { now, balances, orders, backorder_queue, holds })
+    let taken_numbers = orders::taken_numbers(conn, &scope.order_numbers).await?;
+    Ok(BatchState { now, balances, orders, backorder_queue, holds, taken_numbers })
 }
 
 /// The ids to write back: those `decide` named, and those whose record it changed without naming them (the trait

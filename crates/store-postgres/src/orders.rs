@@ -108,6 +108,28 @@ pub(crate) async fn lock_orders(
     Ok(out)
 }
 
+/// Which of the given (source, external number) pairs stored orders have.
+pub(crate) async fn taken_numbers(
+    conn: &mut PgConnection,
+    numbers: &[(String, String)],
+) -> Result<HashSet<(String, String)>, BatchError> {
+    if numbers.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let (sources, externals): (Vec<&str>, Vec<&str>) = numbers.iter().map(|(s, n)| (s.as_str(), n.as_str())).unzip();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT o.source, o.external_number FROM orders o \
+           JOIN unnest($1::text[], $2::text[]) AS n(source, external_number) \
+             ON o.source = n.source AND o.external_number = n.external_number",
+    )
+    .bind(&sources)
+    .bind(&externals)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(BatchError::db)?;
+    Ok(rows.into_iter().collect())
+}
+
 /// The ids of the orders that still owe units of any of `items`, oldest placement first (then lowest id), each
 /// once even when it owes several of the items.
 pub(crate) async fn backorder_queue(conn: &mut PgConnection, items: &[ItemId]) -> Result<Vec<OrderId>, BatchError> {

@@ -54,7 +54,8 @@ async fn load_state(conn: &mut SqliteConnection, scope: &BatchScope, now: DateTi
     order_ids.dedup();
     let orders = orders::load_orders(conn, &order_ids).await?;
     let holds = orders::load_holds(conn, &scope.holds, scope.due_holds.then_some(now)).await?;
-    Ok(BatchState { now, balances, orders, backorder_queue, holds })
+    let taken_numbers = orders::taken_numbers(conn, &scope.order_numbers).await?;
+    Ok(BatchState { now, balances, orders, backorder_queue, holds, taken_numbers })
 }
 
 /// The ids to write back: those `decide` named, and those whose record it changed without naming them (the trait

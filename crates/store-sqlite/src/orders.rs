@@ -121,6 +121,27 @@ pub(crate) async fn load_orders(
     Ok(out)
 }
 
+/// Which of the given (source, external number) pairs stored orders have.
+pub(crate) async fn taken_numbers(
+    conn: &mut SqliteConnection,
+    numbers: &[(String, String)],
+) -> StoreResult<HashSet<(String, String)>> {
+    let mut taken = HashSet::new();
+    for chunk in chunks(numbers, 2) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT source, external_number FROM orders WHERE (source, external_number) IN (VALUES ",
+        );
+        let mut values = qb.separated(", ");
+        for (source, number) in chunk {
+            values.push("(").push_bind_unseparated(source).push_unseparated(", ");
+            values.push_bind_unseparated(number).push_unseparated(")");
+        }
+        qb.push(")");
+        taken.extend(qb.build_query_as::<(String, String)>().fetch_all(&mut *conn).await.map_err(db)?);
+    }
+    Ok(taken)
+}
+
 /// The ids of the orders that still owe units of any of `items`, oldest placement first (then lowest id), each
 /// once even when it owes several of the items.
 pub(crate) async fn backorder_queue(conn: &mut SqliteConnection, items: &[ItemId]) -> StoreResult<Vec<OrderId>> {

@@ -1611,6 +1611,15 @@ pub async fn external_number_uniqueness_fails_the_batch(store: Arc<dyn Store>) {
     let (levels, movements) = (all_levels(s).await, all_movements(s).await);
     let orders = s.list_orders(&OrderFilter::default(), None, 100).await.unwrap();
 
+    // A batch learns which of its order numbers are taken, per source.
+    let asked: Vec<(String, String)> = [("shop", "1001"), ("web", "1001"), ("shop", "1002"), ("shop", "1001")]
+        .iter()
+        .map(|(s, n)| (s.to_string(), n.to_string()))
+        .collect();
+    let seen = observe(s, BatchScope { order_numbers: asked, ..Default::default() }).await;
+    let taken: Vec<&(String, String)> = seen.taken_numbers.iter().collect();
+    assert_eq!(taken, [&("shop".to_string(), "1001".to_string())]);
+
     let mut decide = |state: &mut BatchState| {
         let bal = state.balances.entry((a, b1)).or_default();
         bal.add(Available, -2);

@@ -129,6 +129,7 @@ impl Sim {
             orders: self.orders.clone(),
             backorder_queue: queue.into_iter().map(|(_, id)| id).collect(),
             holds: self.holds.clone(),
+            taken_numbers: Default::default(),
         };
         let mut batch = Batch {
             queue: state.backorder_queue.iter().map(|id| OrderRef::Stored(*id)).collect(),
