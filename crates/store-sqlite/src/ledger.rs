@@ -12,7 +12,6 @@ use app::store::{
     BatchIds, BatchScope, BatchState, Decide, LedgerStore, LevelFilter, LevelRow, MovementFilter, MovementRecord,
     NewMovement, OrderId, OutboxEvent, StoreResult,
 };
-use app::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::stock::{Balance, BalanceKey, Balances, ItemId, Reason, StockState};
@@ -20,7 +19,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{balance, db, from_micros, internal, micros, parse, parse_state, STATE_COLUMNS};
-use crate::{chunks, orders, placeholders, push_within, SqliteStore};
+use crate::{chunks, inserted_ids, orders, placeholders, push_within, SqliteStore};
 
 /// Loads every stored balance of `items`, at every location. A balance without a row is absent: zero.
 async fn load_balances(conn: &mut SqliteConnection, items: &[ItemId]) -> StoreResult<Balances> {
@@ -89,23 +88,8 @@ async fn insert_movements(conn: &mut SqliteConnection, movements: &[NewMovement]
                 .push_bind(micros(m.recorded_at));
         });
         qb.push(" RETURNING id");
-        let mut chunk_ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *conn).await.map_err(db)?;
-        // RETURNING yields rows in no promised order, but AUTOINCREMENT hands out ids in insertion order, so the
-        // sorted ids are the rows in the order they were given. Holding the only write lock, the ids of one
-        // statement are also consecutive; anything else would mean the ids are not what we think they are.
-        chunk_ids.sort_unstable();
-        let consecutive = match (chunk_ids.first(), chunk_ids.last()) {
-            (Some(first), Some(last)) => last - first + 1 == chunk.len() as i64,
-            _ => false,
-        };
-        if chunk_ids.len() != chunk.len() || !consecutive {
-            return Err(StoreError::Internal(format!(
-                "inserting {} movements returned unexpected ids {:?}…",
-                chunk.len(),
-                &chunk_ids[..chunk_ids.len().min(5)]
-            )));
-        }
-        ids.extend(chunk_ids);
+        let chunk_ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *conn).await.map_err(db)?;
+        ids.extend(inserted_ids("movements", chunk.len(), chunk_ids)?);
     }
     Ok(ids)
 }

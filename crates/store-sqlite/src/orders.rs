@@ -22,7 +22,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{db, db_error, enum_name, from_json, from_micros, internal, micros, parse_enum, to_json};
-use crate::{chunks, pick_lists, placeholders, SqliteStore};
+use crate::{chunks, inserted_ids, pick_lists, placeholders, SqliteStore};
 
 const CUSTOMER_SELECT: &str = "SELECT id, name, email, phone, addresses, created_at, updated_at FROM customers";
 
@@ -205,11 +205,17 @@ async fn due(conn: &mut SqliteConnection, at: DateTime<Utc>) -> StoreResult<Vec<
 /// Rewrites the backorder queue rows of one order from its document: delete, then insert what it owes now.
 async fn write_backorders(conn: &mut SqliteConnection, id: OrderId, rec: &OrderRecord) -> StoreResult<()> {
     sqlx::query("DELETE FROM order_backorders WHERE order_id = ?").bind(id).execute(&mut *conn).await.map_err(db)?;
-    let items = rec.order.open_demand_items();
-    for chunk in chunks(&items, 3) {
+    let rows: Vec<(OrderId, ItemId, i64)> =
+        rec.order.open_demand_items().into_iter().map(|item| (id, item, micros(rec.placed_at))).collect();
+    insert_backorder_rows(conn, &rows).await
+}
+
+/// Inserts (order, item, placed_at) rows of the backorder queue.
+async fn insert_backorder_rows(conn: &mut SqliteConnection, rows: &[(OrderId, ItemId, i64)]) -> StoreResult<()> {
+    for chunk in chunks(rows, 3) {
         let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO order_backorders (order_id, item_id, placed_at) ");
-        qb.push_values(chunk, |mut b, item| {
-            b.push_bind(id).push_bind(*item).push_bind(micros(rec.placed_at));
+        qb.push_values(chunk, |mut b, (order, item, placed_at)| {
+            b.push_bind(*order).push_bind(*item).push_bind(*placed_at);
         });
         qb.build().execute(&mut *conn).await.map_err(|e| db_error(e, "order_backorders.item_id"))?;
     }
@@ -232,32 +238,40 @@ fn order_columns(rec: &OrderRecord) -> StoreResult<OrderColumns> {
 }
 
 /// Inserts new orders (their ids are ignored) with their backorder rows; returns the new ids in the order given.
-/// One statement per order: a batch places few orders, and each needs its id for its backorder rows anyway.
+/// Multi-row statements: a flash sale's batch places dozens of orders, and each statement is a round trip to the
+/// connection's thread inside the write lock.
 pub(crate) async fn insert_orders(conn: &mut SqliteConnection, orders: &[OrderRecord]) -> StoreResult<Vec<OrderId>> {
     let mut ids = Vec::with_capacity(orders.len());
-    for rec in orders {
-        let c = order_columns(rec)?;
-        let id: OrderId = sqlx::query_scalar(
+    for chunk in chunks(orders, 11) {
+        let columns = chunk.iter().map(order_columns).collect::<StoreResult<Vec<_>>>()?;
+        let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO orders (source, external_number, request_hash, customer_id, currency, payment_terms, \
-             status, notes, doc, placed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&rec.source)
-        .bind(&rec.external_number)
-        .bind(&rec.request_hash)
-        .bind(rec.customer_id)
-        .bind(&rec.currency)
-        .bind(&c.payment_terms)
-        .bind(&c.status)
-        .bind(&rec.notes)
-        .bind(&c.doc)
-        .bind(micros(rec.placed_at))
-        .bind(micros(rec.updated_at))
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(order_error)?;
-        write_backorders(conn, id, rec).await?;
-        ids.push(id);
+             status, notes, doc, placed_at, updated_at) ",
+        );
+        qb.push_values(chunk.iter().zip(&columns), |mut b, (rec, c)| {
+            b.push_bind(&rec.source)
+                .push_bind(&rec.external_number)
+                .push_bind(&rec.request_hash)
+                .push_bind(rec.customer_id)
+                .push_bind(&rec.currency)
+                .push_bind(&c.payment_terms)
+                .push_bind(&c.status)
+                .push_bind(&rec.notes)
+                .push_bind(&c.doc)
+                .push_bind(micros(rec.placed_at))
+                .push_bind(micros(rec.updated_at));
+        });
+        qb.push(" RETURNING id");
+        let chunk_ids: Vec<OrderId> = qb.build_query_scalar().fetch_all(&mut *conn).await.map_err(order_error)?;
+        ids.extend(inserted_ids("orders", chunk.len(), chunk_ids)?);
     }
+    // A new order has no backorder rows yet: write them all at once, without deleting first.
+    let rows: Vec<(OrderId, ItemId, i64)> = ids
+        .iter()
+        .zip(orders)
+        .flat_map(|(id, rec)| rec.order.open_demand_items().into_iter().map(|item| (*id, item, micros(rec.placed_at))))
+        .collect();
+    insert_backorder_rows(conn, &rows).await?;
     Ok(ids)
 }
 
@@ -320,25 +334,27 @@ fn hold_columns(rec: &HoldRecord) -> StoreResult<HoldColumns> {
 /// Inserts new holds (their ids are ignored); returns the new ids in the order given.
 pub(crate) async fn insert_holds(conn: &mut SqliteConnection, holds: &[HoldRecord]) -> StoreResult<Vec<HoldId>> {
     let mut ids = Vec::with_capacity(holds.len());
-    for rec in holds {
-        let c = hold_columns(rec)?;
-        let id: HoldId = sqlx::query_scalar(
+    for chunk in chunks(holds, 9) {
+        let columns = chunk.iter().map(hold_columns).collect::<StoreResult<Vec<_>>>()?;
+        let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO holds (status, expires_at, doc, skus, quantities, reference, order_id, created_at, \
-             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(c.status)
-        .bind(micros(rec.hold.expires_at))
-        .bind(&c.doc)
-        .bind(&c.skus)
-        .bind(&c.quantities)
-        .bind(&rec.reference)
-        .bind(rec.order_id)
-        .bind(micros(rec.created_at))
-        .bind(micros(rec.updated_at))
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| db_error(e, "holds.order_id"))?;
-        ids.push(id);
+             updated_at) ",
+        );
+        qb.push_values(chunk.iter().zip(&columns), |mut b, (rec, c)| {
+            b.push_bind(c.status)
+                .push_bind(micros(rec.hold.expires_at))
+                .push_bind(&c.doc)
+                .push_bind(&c.skus)
+                .push_bind(&c.quantities)
+                .push_bind(&rec.reference)
+                .push_bind(rec.order_id)
+                .push_bind(micros(rec.created_at))
+                .push_bind(micros(rec.updated_at));
+        });
+        qb.push(" RETURNING id");
+        let chunk_ids: Vec<HoldId> =
+            qb.build_query_scalar().fetch_all(&mut *conn).await.map_err(|e| db_error(e, "holds.order_id"))?;
+        ids.extend(inserted_ids("holds", chunk.len(), chunk_ids)?);
     }
     Ok(ids)
 }
