@@ -189,16 +189,19 @@ impl App {
     /// A variant's components as defined.
     pub async fn components(&self, key: &str) -> AppResult<BundleView> {
         let variant = self.variant(key).await?;
-        let item = self.item_of(&variant.sku).await?;
-        let components: Vec<ComponentView> = self
+        Ok(BundleView { sku: variant.sku, bundle: !variant.components.is_empty(), components: variant.components })
+    }
+
+    /// The direct components of an item, in definition order; empty for an ordinary item.
+    pub(crate) async fn component_views(&self, item: ItemId) -> AppResult<Vec<ComponentView>> {
+        Ok(self
             .store
             .bundle_edges(&[item])
             .await?
             .into_iter()
             .filter(|e| e.bundle == item)
             .map(|e| ComponentView { sku: e.component_sku, quantity: e.quantity })
-            .collect();
-        Ok(BundleView { sku: variant.sku, bundle: !components.is_empty(), components })
+            .collect())
     }
 
     /// What a SKU can sell now over every sellable bin; for a bundle, what its components allow together. Holds

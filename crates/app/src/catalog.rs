@@ -284,7 +284,9 @@ impl App {
                 found = self.store.get_variant(id).await?;
             }
         }
-        found.map(Into::into).ok_or_else(|| AppError::NotFound { entity: "variant", key: key.to_string() })
+        let found = found.ok_or_else(|| AppError::NotFound { entity: "variant", key: key.to_string() })?;
+        let components = self.component_views(found.item_id).await?;
+        Ok(VariantView { components, ..found.into() })
     }
 
     pub async fn list_variants(&self, filter: VariantFilter, page: PageRequest) -> AppResult<Page<VariantView>> {

@@ -337,6 +337,7 @@ async fn order_and_hold_columns_follow_their_documents() {
         tax: Decimal::ZERO,
         policy: InventoryPolicy::Backorder,
         tracked: true,
+        bundle: None,
     };
     let stock = std::collections::HashMap::from([(item, vec![WarehouseStock { warehouse: wh, bins: vec![] }])]);
     let (order, _) = Order::place(vec![line], &stock).unwrap();
@@ -421,6 +422,7 @@ async fn pick_list_orders_follow_the_lines() {
         tax: Decimal::ZERO,
         policy: InventoryPolicy::Backorder,
         tracked: true,
+        bundle: None,
     };
     let stock = std::collections::HashMap::from([(item, vec![WarehouseStock { warehouse: wh, bins: vec![] }])]);
     let order = |n: &str| OrderRecord {
