@@ -93,13 +93,11 @@ struct Part {
 
 fn bundle_error(e: BundleError) -> AppError {
     match e {
-        BundleError::Cycle { .. } => {
-            AppError::Conflict {
-                code: "bundle_cycle",
-                detail: "the bundle would contain itself through nested bundles".into(),
-                errors: vec![FieldError::new("components", "closes a loop of bundles")],
-            }
-        }
+        BundleError::Cycle { .. } => AppError::Conflict {
+            code: "bundle_cycle",
+            detail: "the bundle would contain itself through nested bundles".into(),
+            errors: vec![FieldError::new("components", "closes a loop of bundles")],
+        },
         BundleError::TooDeep => {
             AppError::field("components", format!("bundles may be nested at most {} deep", bundle::MAX_DEPTH))
         }
@@ -144,12 +142,8 @@ impl App {
         if !unknown.is_empty() {
             return Err(AppError::UnknownReference(unknown));
         }
-        let components: Vec<Component> = req
-            .components
-            .iter()
-            .zip(&skus)
-            .map(|(c, s)| Component { item: found[s], quantity: c.quantity })
-            .collect();
+        let components: Vec<Component> =
+            req.components.iter().zip(&skus).map(|(c, s)| Component { item: found[s], quantity: c.quantity }).collect();
         bundle::check_definition(bundle_item, &components).map_err(AppError::Validation)?;
         let items: Vec<ItemId> = components.iter().map(|c| c.item).collect();
         let mut graph: BundleGraph = bundle_graph(&self.store.bundle_edges(&items).await?);
@@ -298,7 +292,8 @@ impl App {
             if resolved.contains_key(&item) {
                 continue;
             }
-            let sku = names.get(&item).cloned().ok_or_else(|| StoreError::Internal(format!("no variant for item {item}")))?;
+            let sku =
+                names.get(&item).cloned().ok_or_else(|| StoreError::Internal(format!("no variant for item {item}")))?;
             let f = VariantFilter { sku: Some(sku.clone()), ..Default::default() };
             let v = self
                 .store

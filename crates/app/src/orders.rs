@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use domain::bundle::BundlePart;
 use domain::catalog::InventoryPolicy;
 use domain::codes::validate_currency;
 use domain::order::{
     Carriage, CreditMemo, Disposition, FulfillmentStatus, LineQuantity, NewLine, Order, OrderError, OrderStatus,
     Package, PaymentTerms, Return, Shipment,
 };
-use domain::bundle::BundlePart;
 use domain::orders::{AllocationError, DemandLine, Hold, HoldError, HoldStatus, LineAllocation, MAX_ORDER_LINES};
 use domain::payment::{PaymentEntry, PaymentError, PaymentKind, PaymentStatus, PaymentTotals, MAX_AMOUNT};
 use domain::stock::{ItemId, LocationId, MAX_LINE_QUANTITY};

@@ -547,6 +547,12 @@ pub trait OrderStore: Send + Sync {
 }
 
 /// Everything a backend implements.
-pub trait Store: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + BundleStore + 'static {}
+pub trait Store:
+    CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + BundleStore + 'static
+{
+}
 
-impl<T: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + BundleStore + 'static> Store for T {}
+impl<T: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + BundleStore + 'static> Store
+    for T
+{
+}

@@ -61,12 +61,13 @@ impl BundleStore for PgStore {
             .execute(&mut *conn)
             .await
             .map_err(|e| db_error(e, "bundle_components.component_item_id"))?;
-            let looped: bool = sqlx::query_scalar(&format!("{REACH} SELECT EXISTS (SELECT 1 FROM reach WHERE item = $2)"))
-                .bind(&items)
-                .bind(bundle)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(db)?;
+            let looped: bool =
+                sqlx::query_scalar(&format!("{REACH} SELECT EXISTS (SELECT 1 FROM reach WHERE item = $2)"))
+                    .bind(&items)
+                    .bind(bundle)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db)?;
             if looped {
                 return Err(StoreError::Conflict { constraint: "bundle_components.cycle".into() });
             }

@@ -56,8 +56,8 @@ impl BundleStore for SqliteStore {
                 .await
                 .map_err(|e| db_error(e, "bundle_components.component_item_id"))?;
             }
-            let components_json = serde_json::to_string(&components.iter().map(|c| c.item).collect::<Vec<_>>())
-                .map_err(internal)?;
+            let components_json =
+                serde_json::to_string(&components.iter().map(|c| c.item).collect::<Vec<_>>()).map_err(internal)?;
             let looped: bool =
                 sqlx::query_scalar(&format!("{REACH} SELECT EXISTS (SELECT 1 FROM reach WHERE item = ?)"))
                     .bind(components_json)
