@@ -258,6 +258,32 @@ impl App {
             .ok_or_else(|| AppError::NotFound { entity: "sku", key: sku.to_string() })
     }
 
+    /// Refuses to delete items that a bundle outside `items` is made of: the bundle would silently lose a part.
+    pub(crate) async fn refuse_deleting_components(&self, items: &[ItemId]) -> AppResult<()> {
+        let mut using: Vec<(ItemId, String)> = self
+            .store
+            .bundles_using(items)
+            .await?
+            .into_iter()
+            .filter(|e| items.contains(&e.component) && !items.contains(&e.bundle))
+            .map(|e| (e.bundle, e.component_sku))
+            .collect();
+        if using.is_empty() {
+            return Ok(());
+        }
+        using.sort();
+        using.dedup();
+        let errors = using
+            .iter()
+            .map(|(bundle, sku)| FieldError::new("sku", format!("{sku} is a component of bundle item {bundle}")))
+            .collect();
+        Err(AppError::Conflict {
+            code: "component_of_bundle",
+            detail: "a bundle is made of it: take it out of the bundle's components first".into(),
+            errors,
+        })
+    }
+
     /// Refuses stock bookings of a bundle's own SKU: `named` is `(field, item)` per line.
     pub(crate) async fn refuse_bundle_items(&self, named: &[(String, ItemId, String)]) -> AppResult<()> {
         let items: Vec<ItemId> = named.iter().map(|(_, i, _)| *i).collect();

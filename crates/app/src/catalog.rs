@@ -271,6 +271,9 @@ impl App {
 
     pub async fn delete_product(&self, key: &str) -> AppResult<()> {
         let current = self.product(key).await?;
+        let skus: Vec<String> = current.variants.iter().map(|v| v.sku.clone()).collect();
+        let items: Vec<_> = self.store.resolve_skus(&skus).await?.into_values().collect();
+        self.refuse_deleting_components(&items).await?;
         self.store.delete_product(current.id).await.map_err(|e| unique_clash(e, ""))
     }
 
@@ -349,6 +352,8 @@ impl App {
 
     pub async fn delete_variant(&self, key: &str) -> AppResult<()> {
         let v = self.variant(key).await?;
+        let items: Vec<_> = self.store.resolve_skus(std::slice::from_ref(&v.sku)).await?.into_values().collect();
+        self.refuse_deleting_components(&items).await?;
         self.store.delete_variant(v.id).await.map_err(|e| unique_clash(e, ""))
     }
 

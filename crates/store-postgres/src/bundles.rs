@@ -19,6 +19,12 @@ const REACH: &str = "WITH RECURSIVE reach(item) AS ( \
         UNION \
         SELECT b.component_item_id FROM bundle_components b JOIN reach r ON b.bundle_item_id = r.item)";
 
+/// Every bundle above the items of the array bound as `$1`: the bundles made of them, and so on upwards.
+const REACH_UP: &str = "WITH RECURSIVE reach(item) AS ( \
+        SELECT u.id FROM UNNEST($1::int8[]) AS u (id) \
+        UNION \
+        SELECT b.bundle_item_id FROM bundle_components b JOIN reach r ON b.component_item_id = r.item)";
+
 #[async_trait]
 impl BundleStore for PgStore {
     async fn set_bundle_components(&self, bundle: ItemId, components: &[Component]) -> StoreResult<()> {
@@ -78,16 +84,27 @@ impl BundleStore for PgStore {
     }
 
     async fn bundle_edges(&self, roots: &[ItemId]) -> StoreResult<Vec<BundleEdge>> {
-        if roots.is_empty() {
+        self.edges(REACH, "b.bundle_item_id", roots).await
+    }
+
+    async fn bundles_using(&self, items: &[ItemId]) -> StoreResult<Vec<BundleEdge>> {
+        self.edges(REACH_UP, "b.component_item_id", items).await
+    }
+}
+
+impl PgStore {
+    /// The edges whose `side` column is an item `reach` (bound to `items`) arrives at.
+    async fn edges(&self, reach: &str, side: &str, items: &[ItemId]) -> StoreResult<Vec<BundleEdge>> {
+        if items.is_empty() {
             return Ok(vec![]);
         }
         let rows = sqlx::query(&format!(
-            "{REACH} SELECT b.bundle_item_id, b.component_item_id, i.sku, b.quantity \
+            "{reach} SELECT b.bundle_item_id, b.component_item_id, i.sku, b.quantity \
                FROM bundle_components b JOIN items i ON i.id = b.component_item_id \
-              WHERE b.bundle_item_id IN (SELECT item FROM reach) \
+              WHERE {side} IN (SELECT item FROM reach) \
               ORDER BY b.bundle_item_id, b.position"
         ))
-        .bind(roots)
+        .bind(items)
         .fetch_all(&self.pool)
         .await
         .map_err(internal)?;

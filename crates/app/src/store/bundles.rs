@@ -36,4 +36,7 @@ pub trait BundleStore: Send + Sync {
     /// Every edge reachable from `roots`: their components, the components of those that are bundles, and so on.
     /// Per bundle in definition order. Items that are not bundles contribute nothing.
     async fn bundle_edges(&self, roots: &[ItemId]) -> StoreResult<Vec<BundleEdge>>;
+    /// Every edge above `items`: the bundles made of them, the bundles made of those, and so on; each edge's
+    /// `bundle` is one whose availability depends on the items' stock. Per bundle in definition order.
+    async fn bundles_using(&self, items: &[ItemId]) -> StoreResult<Vec<BundleEdge>>;
 }

@@ -113,6 +113,11 @@ async fn defining_a_bundle_and_every_refusal() {
     let levels = s.get("/v1/inventory/levels?sku=KIT").await;
     assert_eq!(levels.body["items"], json!([]));
 
+    // A component cannot be deleted from under its bundle.
+    let r = s.delete("/v1/variants/A").await;
+    assert_eq!((r.status, r.code()), (409, "component_of_bundle"), "{}", r.text);
+    assert_eq!(s.get("/v1/variants/A").await.status, 200);
+
     // An empty list makes it an ordinary variant again.
     ok(&put_components(&s, "GIFT", json!([])).await, 200);
     assert_eq!(s.get("/v1/variants/GIFT/components").await.body["bundle"], false);

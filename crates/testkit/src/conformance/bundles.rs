@@ -37,6 +37,17 @@ pub async fn bundle_components_round_trip(store: Arc<dyn Store>) {
     want.sort();
     assert_eq!(got, want);
     assert_eq!(edges(store, &[a, cc]).await, vec![], "components are not bundles");
+    // Upwards: C is in GIFT; A is in KIT, which is in GIFT.
+    let above = |edges: Vec<BundleEdge>| {
+        let mut v: Vec<(ItemId, ItemId)> = edges.into_iter().map(|e| (e.bundle, e.component)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(above(store.bundles_using(&[cc]).await.unwrap()), vec![(gift, cc)]);
+    let mut want_up = vec![(kit, a), (gift, kit)];
+    want_up.sort();
+    assert_eq!(above(store.bundles_using(&[a]).await.unwrap()), want_up);
+    assert_eq!(above(store.bundles_using(&[gift]).await.unwrap()), vec![], "nothing is made of GIFT");
 
     // Replacing is whole, and an empty list makes an ordinary item again.
     store.set_bundle_components(kit, &[c(cc, 2)]).await.unwrap();
