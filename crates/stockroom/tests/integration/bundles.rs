@@ -336,3 +336,31 @@ async fn concurrent_orders_of_a_bundle_and_its_component_never_oversell_the_shar
     verify_clean(&s).await;
     verify_cli(&url);
 }
+
+#[tokio::test]
+async fn a_pick_list_walks_a_bundles_components() {
+    let s = stocked_server(&["KIT", "A", "B"]).await;
+    receive(&s, "A", B1, 5).await;
+    receive(&s, "B", B1, 5).await;
+    ok(&put_components(&s, "KIT", json!([{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 2}])).await, 200);
+    let placed = s.post("/v1/orders", &order("p1", json!([{"sku": "KIT", "quantity": 2}]))).await;
+    ok(&placed, 201);
+    let id = placed.body["id"].as_i64().unwrap();
+    let list = s.post("/v1/pick-lists", &json!({"warehouse": "WH1"})).await;
+    ok(&list, 201);
+    let mut stops: Vec<(String, i64, i64)> = list.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["sku"].as_str().unwrap().to_string(), l["line"].as_i64().unwrap(), l["quantity"].as_i64().unwrap()))
+        .collect();
+    stops.sort();
+    assert_eq!(stops, vec![("A".into(), 1, 2), ("B".into(), 2, 4)], "the picker takes components, never the kit");
+    let list_id = list.body["id"].as_i64().unwrap();
+    ok(&s.post(&format!("/v1/pick-lists/{list_id}/complete"), &json!({})).await, 200);
+    let shipped = s.post(&format!("/v1/orders/{id}/shipments"), &json!({})).await;
+    ok(&shipped, 201);
+    assert_eq!(shipped.body["lines"][0]["shipped"], 2);
+    assert_eq!(total(&s, "B").await, (1, 0, 0, 1));
+    verify_clean(&s).await;
+}
