@@ -62,6 +62,7 @@ macro_rules! conformance_suite {
             orders_being_picked_are_on_open_lists_of_the_warehouse,
             bundle_components_round_trip,
             bundle_definitions_are_checked_by_the_database,
+            racing_definitions_never_close_a_loop,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {

@@ -91,3 +91,28 @@ pub async fn bundle_definitions_are_checked_by_the_database(store: Arc<dyn Store
     let (stored, folded) = store.balances_and_ledger().await.unwrap();
     assert_eq!(by_name(&stored), by_name(&folded));
 }
+
+/// Two definitions that would close a loop together, sent at once: the store lets at most one of them through.
+pub async fn racing_definitions_never_close_a_loop(store: Arc<dyn Store>) {
+    let it = items(store.as_ref(), "kits", &["P", "Q", "R"]).await;
+    let (p, q, r) = (it[0], it[1], it[2]);
+    for round in 0..5 {
+        let (s1, s2) = (store.clone(), store.clone());
+        let (first, second) = tokio::join!(async move { s1.set_bundle_components(p, &[c(q, 1)]).await }, async move {
+            s2.set_bundle_components(q, &[c(p, 1)]).await
+        },);
+        let passed = [first.is_ok(), second.is_ok()].iter().filter(|ok| **ok).count();
+        assert_eq!(passed, 1, "round {round}: exactly one of two looping definitions passes");
+        for refused in [first, second].into_iter().filter_map(Result::err) {
+            assert!(
+                matches!(&refused, StoreError::Conflict { constraint } if constraint.contains("cycle")),
+                "{refused}"
+            );
+        }
+        let graph = app::store::bundle_graph(&store.bundle_edges(&[p, q, r]).await.unwrap());
+        assert!(domain::bundle::flatten(p, &graph).is_ok() && domain::bundle::flatten(q, &graph).is_ok(), "no loop");
+        store.set_bundle_components(p, &[]).await.unwrap();
+        store.set_bundle_components(q, &[c(r, 1)]).await.unwrap();
+        store.set_bundle_components(q, &[]).await.unwrap();
+    }
+}
