@@ -303,6 +303,7 @@ mod tests {
         use crate::order::{Carriage, Disposition, NewLine, OrderError, PaymentTerms, Posting};
         use crate::orders::{BinStock, WarehouseStock};
         use chrono::Utc;
+        use proptest::prelude::*;
         use rust_decimal::Decimal;
 
         fn new_line(sku: &str, item: ItemId, quantity: i64, bundle: Option<BundlePart>) -> NewLine {
@@ -382,6 +383,62 @@ mod tests {
                 .collect();
             assert_eq!(items, vec![(10, 1), (11, 3)]);
             assert!(order.cancel_all().is_err(), "nothing is left to cancel");
+        }
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Cancel(i64),
+            Ship(i64),
+            ShipAll,
+            CancelPart(usize),
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                (1i64..4).prop_map(Step::Cancel),
+                (1i64..4).prop_map(Step::Ship),
+                Just(Step::ShipAll),
+                (1usize..3).prop_map(Step::CancelPart),
+            ]
+        }
+
+        proptest! {
+            /// Whatever is cancelled or shipped, each component line stays `per_bundle` times its bundle line, every
+            /// component unit is accounted for, and a component line is never changed alone.
+            #[test]
+            fn component_lines_move_in_step_with_their_bundle_line(
+                a_stock in 0i64..8, b_stock in 0i64..20, kits in 1i64..5, steps in prop::collection::vec(step(), 0..8),
+            ) {
+                let lines = vec![
+                    new_line("KIT", 1, kits, None),
+                    new_line("A", 10, kits, Some(BundlePart { line: 0, per_bundle: 1 })),
+                    new_line("B", 11, 3 * kits, Some(BundlePart { line: 0, per_bundle: 3 })),
+                ];
+                let wh = |bin, available| vec![WarehouseStock { warehouse: 1, bins: vec![BinStock { bin, pick_sequence: None, available }] }];
+                let stock = HashMap::from([(10, wh(100, a_stock)), (11, wh(101, b_stock))]);
+                let mut order = Order::place(lines, &stock).unwrap().0;
+                for s in steps {
+                    let before = order.clone();
+                    let ok = match s {
+                        Step::Cancel(n) => order.cancel(&[(0, n)]).is_ok(),
+                        Step::Ship(n) => order.ship(&[(0, n)], Carriage::default(), PaymentTerms::Invoice, Utc::now()).is_ok(),
+                        Step::ShipAll => order.ship(&[], Carriage::default(), PaymentTerms::Invoice, Utc::now()).is_ok(),
+                        Step::CancelPart(line) => {
+                            prop_assert!(order.cancel(&[(line, 1)]).is_err());
+                            false
+                        }
+                    };
+                    if !ok {
+                        prop_assert_eq!(&order, &before, "a refused step changes nothing");
+                    }
+                    let kit = &order.lines[0];
+                    for (i, per) in order.bundle_parts(0) {
+                        let l = &order.lines[i];
+                        prop_assert_eq!((l.quantity, l.cancelled, l.shipped), (per * kit.quantity, per * kit.cancelled, per * kit.shipped));
+                        prop_assert_eq!(l.committed() + l.open_demand() + l.cancelled + l.shipped, l.quantity);
+                    }
+                }
+            }
         }
 
         #[test]
