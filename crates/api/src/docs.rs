@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::problem::ERROR_CODES;
-use crate::routes::{catalog, inventory, locations, orders, picking};
+use crate::routes::{bundles, catalog, inventory, locations, orders, picking};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,7 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         picking::cancel_pick_list, picking::pack,
         orders::place_hold, orders::get_hold, orders::extend_hold, orders::release_hold,
         orders::create_customer, orders::list_customers, orders::get_customer, orders::update_customer,
+        bundles::get_components, bundles::set_components, bundles::availability,
     ),
     components(schemas(crate::problem::ProblemSchema, crate::problem::ProblemField)),
     tags(

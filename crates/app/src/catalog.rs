@@ -271,6 +271,9 @@ impl App {
 
     pub async fn delete_product(&self, key: &str) -> AppResult<()> {
         let current = self.product(key).await?;
+        let skus: Vec<String> = current.variants.iter().map(|v| v.sku.clone()).collect();
+        let items: Vec<_> = self.store.resolve_skus(&skus).await?.into_values().collect();
+        self.refuse_deleting_components(&items).await?;
         self.store.delete_product(current.id).await.map_err(|e| unique_clash(e, ""))
     }
 
@@ -284,7 +287,9 @@ impl App {
                 found = self.store.get_variant(id).await?;
             }
         }
-        found.map(Into::into).ok_or_else(|| AppError::NotFound { entity: "variant", key: key.to_string() })
+        let found = found.ok_or_else(|| AppError::NotFound { entity: "variant", key: key.to_string() })?;
+        let components = self.component_views(found.item_id).await?;
+        Ok(VariantView { components, ..found.into() })
     }
 
     pub async fn list_variants(&self, filter: VariantFilter, page: PageRequest) -> AppResult<Page<VariantView>> {
@@ -347,6 +352,8 @@ impl App {
 
     pub async fn delete_variant(&self, key: &str) -> AppResult<()> {
         let v = self.variant(key).await?;
+        let items: Vec<_> = self.store.resolve_skus(std::slice::from_ref(&v.sku)).await?.into_values().collect();
+        self.refuse_deleting_components(&items).await?;
         self.store.delete_variant(v.id).await.map_err(|e| unique_clash(e, ""))
     }
 

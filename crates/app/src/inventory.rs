@@ -132,6 +132,13 @@ fn check_line_count(n: usize) -> AppResult<()> {
     Ok(())
 }
 
+/// `(field, item, SKU)` of each line, for the check that no line books a bundle's own SKU.
+fn bundle_check(skus: &[(String, String)], items: &HashMap<String, ItemId>) -> Vec<(String, ItemId, String)> {
+    skus.iter()
+        .filter_map(|(field, sku)| items.get(sku.trim()).map(|i| (field.clone(), *i, sku.trim().to_string())))
+        .collect()
+}
+
 /// Names a location for humans, by path.
 struct Names {
     skus: HashMap<ItemId, String>,
@@ -244,6 +251,7 @@ impl App {
         let bins: Vec<_> =
             req.lines.iter().enumerate().map(|(i, l)| (format!("lines[{i}].location"), l.location.clone())).collect();
         let (items, locations) = self.resolve_lines(&skus, &bins).await?;
+        self.refuse_bundle_items(&bundle_check(&skus, &items)).await?;
         let mut lines = Vec::with_capacity(req.lines.len());
         let mut meta = Vec::with_capacity(req.lines.len());
         for l in &req.lines {
@@ -300,6 +308,7 @@ impl App {
             }
         }
         let (items, locations) = self.resolve_lines(&skus, &bins).await?;
+        self.refuse_bundle_items(&bundle_check(&skus, &items)).await?;
         let loc = |p: &str| locations[p.trim().trim_matches('/')].id;
         let mut lines = Vec::with_capacity(req.lines.len());
         let mut meta = Vec::with_capacity(req.lines.len());
@@ -364,7 +373,7 @@ impl App {
 
     /// A hold stops counting the instant it expires, before the cleanup worker gives its stock back in the ledger:
     /// what it still reserves in the stored balances is shown as available.
-    async fn uncount_expired_holds(&self, rows: &mut [LevelRow]) -> AppResult<()> {
+    pub(crate) async fn uncount_expired_holds(&self, rows: &mut [LevelRow]) -> AppResult<()> {
         let due = self.store.due_holds(Utc::now()).await?;
         if due.is_empty() {
             return Ok(());
@@ -470,6 +479,9 @@ impl App {
         if !unknown.is_empty() {
             return Err(AppError::UnknownReference(unknown));
         }
+        let named: Vec<(String, ItemId, String)> =
+            sku_list.iter().enumerate().map(|(i, s)| (format!("lines[{i}].sku"), known[s], s.clone())).collect();
+        self.refuse_bundle_items(&named).await?;
         let mut created = 0;
         if create_locations {
             let paths: Vec<(String, String)> = rows

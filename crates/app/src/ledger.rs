@@ -146,7 +146,9 @@ pub enum Command {
         lines: Vec<(usize, i64)>,
         actor: Actor,
     },
-    /// Reserve stock for `ttl`; `record` carries the SKUs, quantities and reference.
+    /// Reserve stock for `ttl`; `record` carries the SKUs, quantities and reference. Demand entry k is hold line k,
+    /// unless `record.hold.lines` is given: then its k-th entry's `line` names the hold line of demand entry k (a
+    /// bundle's own line has no demand of its own; its components' lines do).
     PlaceHold {
         record: Box<HoldRecord>,
         demand: Vec<DemandLine>,
@@ -776,7 +778,10 @@ impl Batch<'_> {
         // A hold never promises what is not there, whatever the item's policy at zero.
         let deny: Vec<DemandLine> =
             demand.iter().map(|d| DemandLine { policy: domain::catalog::InventoryPolicy::Deny, ..*d }).collect();
-        let allocation = domain::orders::allocate(&deny, &stock)?;
+        let mut allocation = domain::orders::allocate(&deny, &stock)?;
+        for (line, named) in allocation.lines.iter_mut().zip(&record.hold.lines) {
+            line.line = named.line;
+        }
         let now = self.state.now;
         let hold = Hold::new(allocation.lines, now, now + ttl, max_ttl)?;
         let mut fx = Effects::default();

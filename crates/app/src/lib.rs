@@ -1,6 +1,7 @@
 //! Stockroom's use cases: they read through the store traits, ask the domain, and write through the one write
 //! path (the [`ledger`]), so that every backend and every front end (HTTP, CLI) shares one behaviour.
 
+pub mod bundles;
 pub mod catalog;
 pub mod error;
 pub mod idempotency;

@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use domain::bundle::BundlePart;
 use domain::catalog::InventoryPolicy;
 use domain::codes::validate_currency;
 use domain::order::{
     Carriage, CreditMemo, Disposition, FulfillmentStatus, LineQuantity, NewLine, Order, OrderError, OrderStatus,
     Package, PaymentTerms, Return, Shipment,
 };
-use domain::orders::{AllocationError, DemandLine, Hold, HoldError, HoldStatus, MAX_ORDER_LINES};
+use domain::orders::{AllocationError, DemandLine, Hold, HoldError, HoldStatus, LineAllocation, MAX_ORDER_LINES};
 use domain::payment::{PaymentEntry, PaymentError, PaymentKind, PaymentStatus, PaymentTotals, MAX_AMOUNT};
 use domain::stock::{ItemId, LocationId, MAX_LINE_QUANTITY};
 use domain::{FieldError, Problems};
@@ -196,6 +197,12 @@ pub struct OrderLineView {
     pub shipped: i64,
     pub fulfillment_status: FulfillmentStatus,
     pub allocations: Vec<AllocationView>,
+    /// On a component's line: the bundle line it belongs to and its units per bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<BundlePart>,
+    /// On a bundle's line: the lines of its components (the bundle's own line holds no stock).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -558,6 +565,8 @@ fn order_view(r: OrderRecord, paths: &Paths) -> OrderView {
                 cancelled: l.cancelled,
                 shipped: l.shipped,
                 fulfillment_status: l.fulfillment(),
+                bundle: l.bundle,
+                components: r.order.bundle_parts(i).into_iter().map(|(part, _)| part).collect(),
                 allocations: l
                     .picks
                     .iter()
@@ -662,6 +671,7 @@ fn rejection(e: SubmitError, skus: &HashMap<ItemId, String>) -> AppError {
                     errors: vec![FieldError::new(format!("lines[{line}].quantity"), format!("at most {cancellable}"))],
                 },
                 InvalidQuantity { line } => AppError::field(format!("lines[{line}].quantity"), "must be positive"),
+                PartOfBundle { line, bundle } => part_of_bundle(line, bundle),
             }
         }
         SubmitError::Rejected(Rejection::Hold(h)) => match h {
@@ -740,6 +750,21 @@ fn order_error(e: OrderError, skus: &HashMap<ItemId, String>) -> AppError {
             errors: vec![FieldError::new("amount", format!("at most {available}"))],
         },
         OrderError::InvalidCreditMemo => AppError::field("amount", "must be positive and at most the order's total"),
+        OrderError::PartOfBundle { line, bundle } => part_of_bundle(line, bundle),
+        OrderError::BundleNotEditable { line } => AppError::Conflict {
+            code: "bundle_not_editable",
+            detail: "bundle lines are not edited: cancel the bundle's units, or place another order for more".into(),
+            errors: vec![FieldError::new("lines", format!("line {line} is or would be part of a bundle"))],
+        },
+    }
+}
+
+/// A request that names a component's line instead of its bundle line.
+fn part_of_bundle(line: usize, bundle: usize) -> AppError {
+    AppError::Conflict {
+        code: "bundle_component_line",
+        detail: format!("line {line} is a component of bundle line {bundle}: name the bundle line"),
+        errors: vec![FieldError::new("lines", format!("use line {bundle} instead of line {line}"))],
     }
 }
 
@@ -948,6 +973,7 @@ impl App {
                 tax: l.tax.unwrap_or_default(),
                 policy: r.policy,
                 tracked: r.tracked,
+                bundle: None,
             });
         }
         if p.0.iter().any(|e| e.message.contains("catalog price is in")) {
@@ -959,6 +985,7 @@ impl App {
             });
         }
         p.into_result().map_err(AppError::Validation)?;
+        let lines = self.expand_bundle_lines(lines).await?;
         let customer_id = match &req.customer {
             Some(c) => self.order_customer(c).await?,
             None => None,
@@ -977,7 +1004,8 @@ impl App {
             placed_at: now,
             updated_at: now,
         };
-        let names: HashMap<ItemId, String> = resolved.iter().map(|r| (r.item, r.sku.clone())).collect();
+        let names: HashMap<ItemId, String> = lines.iter().map(|l| (l.item, l.sku.clone())).collect();
+        let placed = lines.clone();
         let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor }));
         match self.ledger.submit(cmd).await {
             Ok(receipt) => Ok((self.order_from_receipt(receipt).await?, true)),
@@ -997,7 +1025,7 @@ impl App {
                     None => Err(StoreError::Conflict { constraint }.into()),
                 }
             }
-            Err(e) => Err(rejection(e, &names)),
+            Err(e) => Err(crate::bundles::at_bundle_lines(rejection(e, &names), &placed)),
         }
     }
 
@@ -1265,7 +1293,11 @@ impl App {
                 tax: l.tax.unwrap_or_default(),
                 policy: r.policy,
                 tracked: r.tracked,
+                bundle: None,
             });
+        }
+        if self.expand_bundle_lines(add.clone()).await?.len() != add.len() {
+            return Err(order_error(OrderError::BundleNotEditable { line: rec.order.lines.len() }, &HashMap::new()));
         }
         let quantities = req.lines.iter().map(|l| (l.line, l.quantity)).collect();
         self.order_step(id, OrderStep::Edit { quantities, add }, actor).await
@@ -1301,10 +1333,28 @@ impl App {
         p.into_result().map_err(AppError::Validation)?;
         let skus: Vec<String> = req.lines.iter().map(|l| l.sku.clone()).collect();
         let resolved = self.resolve_order_skus(&skus).await?;
+        // A hold's lines are expanded like an order's, so that an order placed from it has the very same lines.
+        let requested: Vec<NewLine> = req
+            .lines
+            .iter()
+            .zip(&resolved)
+            .map(|(l, r)| NewLine {
+                sku: r.sku.clone(),
+                item: r.item,
+                quantity: l.quantity,
+                unit_price: Decimal::ZERO,
+                discount: Decimal::ZERO,
+                tax: Decimal::ZERO,
+                policy: InventoryPolicy::Deny,
+                tracked: r.tracked,
+                bundle: None,
+            })
+            .collect();
+        let expanded = self.expand_bundle_lines(requested).await?;
         let untracked: Vec<FieldError> = resolved
             .iter()
             .enumerate()
-            .filter(|(_, r)| !r.tracked)
+            .filter(|(i, r)| !r.tracked && !expanded.iter().any(|l| l.bundle.is_some_and(|b| b.line == *i)))
             .map(|(i, r)| {
                 FieldError::new(format!("lines[{i}].sku"), format!("{} is not tracked: nothing to hold", r.sku))
             })
@@ -1312,26 +1362,41 @@ impl App {
         if !untracked.is_empty() {
             return Err(AppError::Validation(untracked));
         }
-        let demand: Vec<DemandLine> = req
-            .lines
+        // Only lines that hold stock reserve any: a bundle's own line and untracked components do not. The template
+        // tells the write path which hold line each demand entry belongs to.
+        let stocked: Vec<(usize, &NewLine)> = expanded.iter().enumerate().filter(|(_, l)| l.tracked).collect();
+        let demand: Vec<DemandLine> = stocked
             .iter()
-            .zip(&resolved)
-            .map(|(l, r)| DemandLine { item: r.item, quantity: l.quantity, policy: InventoryPolicy::Deny })
+            .map(|(_, l)| DemandLine { item: l.item, quantity: l.quantity, policy: InventoryPolicy::Deny })
+            .collect();
+        let template: Vec<LineAllocation> = stocked
+            .iter()
+            .map(|(i, l)| LineAllocation { line: *i, item: l.item, picks: vec![], backordered: 0, oversold: 0 })
             .collect();
         let now = Utc::now();
         let record = HoldRecord {
             id: 0,
-            hold: Hold { expires_at: now + ttl, status: HoldStatus::Active, lines: vec![] },
-            skus: resolved.iter().map(|r| r.sku.clone()).collect(),
-            quantities: req.lines.iter().map(|l| l.quantity).collect(),
+            hold: Hold { expires_at: now + ttl, status: HoldStatus::Active, lines: template },
+            skus: expanded.iter().map(|l| l.sku.clone()).collect(),
+            quantities: expanded.iter().map(|l| l.quantity).collect(),
             reference: req.reference.clone(),
             order_id: None,
             created_at: now,
             updated_at: now,
         };
-        let names: HashMap<ItemId, String> = resolved.iter().map(|r| (r.item, r.sku.clone())).collect();
+        let names: HashMap<ItemId, String> = expanded.iter().map(|l| (l.item, l.sku.clone())).collect();
         let cmd = Command::PlaceHold { record: Box::new(record), demand, ttl, max_ttl: self.holds.max_ttl, actor };
-        let receipt = self.ledger.submit(cmd).await.map_err(|e| rejection(e, &names))?;
+        // Allocation numbers the demand entries; name each short line by the hold line it belongs to.
+        let receipt = self.ledger.submit(cmd).await.map_err(|e| {
+            let e = match e {
+                SubmitError::Rejected(Rejection::Allocation(AllocationError::Shortage(mut s))) => {
+                    s.lines.iter_mut().for_each(|l| l.line = stocked.get(l.line).map(|(i, _)| *i).unwrap_or(l.line));
+                    SubmitError::Rejected(Rejection::Allocation(AllocationError::Shortage(s)))
+                }
+                other => other,
+            };
+            crate::bundles::at_bundle_lines(rejection(e, &names), &expanded)
+        })?;
         self.hold_from_receipt(receipt).await
     }
 

@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 
+mod bundles;
+pub use bundles::{bundle_graph, BundleEdge, BundleStore};
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A product as stored, with its variants in position order.
@@ -551,6 +554,12 @@ pub trait OrderStore: Send + Sync {
 }
 
 /// Everything a backend implements.
-pub trait Store: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + 'static {}
+pub trait Store:
+    CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + BundleStore + 'static
+{
+}
 
-impl<T: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + 'static> Store for T {}
+impl<T: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + BundleStore + 'static> Store
+    for T
+{
+}

@@ -50,6 +50,10 @@ pub struct VariantView {
     pub height_mm: Option<i64>,
     pub tracked: bool,
     pub inventory_policy: InventoryPolicy,
+    /// A bundle's components (`PUT /v1/variants/{key}/components`); absent for an ordinary variant. Shown when one
+    /// variant is read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<crate::bundles::ComponentView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -73,6 +77,7 @@ impl From<VariantRecord> for VariantView {
             height_mm: f.height_mm,
             tracked: f.tracked,
             inventory_policy: f.inventory_policy,
+            components: vec![],
             created_at: r.created_at,
             updated_at: r.updated_at,
         }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::BundlePart;
 use crate::catalog::InventoryPolicy;
 use crate::orders::{allocate, Allocation, AllocationError, DemandLine, Pick, WarehouseStock};
 use crate::payment::{PaymentEntry, PaymentError, PaymentTotals};
@@ -60,6 +61,9 @@ pub struct OrderLine {
     /// Units that left with a shipment.
     #[serde(default)]
     pub shipped: i64,
+    /// Set on a component's line: the bundle line it belongs to (see [`crate::bundle`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<BundlePart>,
 }
 
 impl OrderLine {
@@ -108,6 +112,8 @@ pub struct NewLine {
     pub tax: Decimal,
     pub policy: InventoryPolicy,
     pub tracked: bool,
+    /// Set on a component's line of a bundle; the bundle's own line is untracked.
+    pub bundle: Option<BundlePart>,
 }
 
 /// How far a line or an order has shipped.
@@ -264,6 +270,10 @@ pub enum OrderError {
     Payment(#[from] PaymentError),
     #[error("the credit memo's amount must be positive and at most what the order is still worth")]
     InvalidCreditMemo,
+    #[error("line {line} is a component of bundle line {bundle}: ask for the bundle line's units")]
+    PartOfBundle { line: usize, bundle: usize },
+    #[error("line {line} belongs to a bundle: bundle lines are not edited; cancel units or add an order")]
+    BundleNotEditable { line: usize },
 }
 
 /// Why a cancellation was refused; `line` is the index of the offending line.
@@ -279,6 +289,8 @@ pub enum CancelError {
     TooMany { line: usize, cancellable: i64, requested: i64 },
     #[error("line {line}: the quantity to cancel must be positive")]
     InvalidQuantity { line: usize },
+    #[error("line {line} is a component of bundle line {bundle}: cancel the bundle line's units")]
+    PartOfBundle { line: usize, bundle: usize },
 }
 
 impl Order {
@@ -351,6 +363,7 @@ impl Order {
                     oversold: 0,
                     cancelled: 0,
                     shipped: 0,
+                    bundle: l.bundle,
                 })
                 .collect(),
             ..Order::empty()
@@ -385,6 +398,7 @@ impl Order {
                 oversold: 0,
                 cancelled: 0,
                 shipped: 0,
+                bundle: l.bundle,
             });
         }
         order
@@ -413,9 +427,12 @@ impl Order {
         if self.status == OrderStatus::Cancelled {
             return Err(CancelError::AlreadyCancelled);
         }
+        let requests = self
+            .expand_bundle_requests(requests)
+            .map_err(|(line, bundle)| CancelError::PartOfBundle { line, bundle })?;
         let mut next = self.clone();
         let mut moves = Vec::new();
-        for &(line, quantity) in requests {
+        for &(line, quantity) in &requests {
             let l = next.lines.get_mut(line).ok_or(CancelError::NoSuchLine { line })?;
             if quantity <= 0 {
                 return Err(CancelError::InvalidQuantity { line });
@@ -462,7 +479,8 @@ impl Order {
             .lines
             .iter()
             .enumerate()
-            .filter(|(_, l)| l.quantity > l.cancelled + l.shipped)
+            // A component's line is cancelled through its bundle line.
+            .filter(|(_, l)| l.quantity > l.cancelled + l.shipped && l.bundle.is_none())
             .map(|(i, l)| (i, l.quantity - l.cancelled - l.shipped))
             .collect();
         if requests.is_empty() {
@@ -562,19 +580,38 @@ impl Order {
             return Err(OrderError::NotPaid);
         }
         let requests: Vec<(usize, i64)> = if requests.is_empty() {
-            self.lines.iter().enumerate().filter(|(_, l)| l.committed() > 0).map(|(i, l)| (i, l.committed())).collect()
+            // Bundles ship whole: as many as every component has committed units for.
+            (0..self.lines.len())
+                .filter(|i| self.lines[*i].bundle.is_none())
+                .map(|i| (i, if self.is_bundle_line(i) { self.complete_bundles(i) } else { self.lines[i].committed() }))
+                .filter(|(_, q)| *q > 0)
+                .collect()
         } else {
             requests.to_vec()
         };
         if requests.is_empty() {
             return Err(OrderError::NothingToShip);
         }
+        let requests = self
+            .expand_bundle_requests(&requests)
+            .map_err(|(line, bundle)| OrderError::PartOfBundle { line, bundle })?;
         let mut next = self.clone();
         let mut postings = Vec::new();
         for &(line, quantity) in &requests {
+            let stockless =
+                self.is_bundle_line(line) || self.lines.get(line).is_some_and(|l| l.bundle.is_some() && !l.tracked);
             let l = next.line_mut(line)?;
             if quantity <= 0 {
                 return Err(OrderError::InvalidQuantity { line });
+            }
+            // A bundle's own line and its untracked components hold no stock: they ship with the tracked components.
+            if stockless {
+                let due = l.quantity - l.cancelled - l.shipped;
+                if quantity > due {
+                    return Err(OrderError::TooMany { line, what: "shipped", available: due, requested: quantity });
+                }
+                l.shipped += quantity;
+                continue;
             }
             // Only committed units ship: what is backordered or oversold has no stock behind it yet.
             if quantity > l.committed() {
@@ -680,7 +717,10 @@ impl Order {
     pub fn request_return(&mut self, lines: &[(usize, i64, String)], now: DateTime<Utc>) -> Result<usize, OrderError> {
         let mut ret = Return { lines: vec![], requested_at: now, received_at: None };
         for (line, quantity, reason) in lines {
-            self.lines.get(*line).ok_or(OrderError::NoSuchLine { line: *line })?;
+            let l = self.lines.get(*line).ok_or(OrderError::NoSuchLine { line: *line })?;
+            if let Some(part) = l.bundle {
+                return Err(OrderError::PartOfBundle { line: *line, bundle: part.line });
+            }
             if *quantity <= 0 {
                 return Err(OrderError::InvalidQuantity { line: *line });
             }
@@ -729,8 +769,10 @@ impl Order {
             };
             if let Some(state) = state {
                 let bin = bin.ok_or(OrderError::BinRequired { line: rl, disposition })?;
-                let item = self.lines[r.line].item;
-                postings.push(Posting::FromCustomer { item, bin, state, quantity });
+                // A returned bundle comes back as its components.
+                for (item, per) in self.stock_items(r.line) {
+                    postings.push(Posting::FromCustomer { item, bin, state, quantity: quantity * per });
+                }
             }
             r.received += quantity;
             match r.dispositions.iter_mut().find(|(d, _)| *d == disposition) {
@@ -788,6 +830,9 @@ impl Order {
         stock: &HashMap<ItemId, Vec<WarehouseStock>>,
     ) -> Result<Vec<Posting>, OrderError> {
         self.check_open()?;
+        if self.lines.get(line).is_some_and(|l| l.bundle.is_some()) || self.is_bundle_line(line) {
+            return Err(OrderError::BundleNotEditable { line });
+        }
         let mut next = self.clone();
         let l = next.line_mut(line)?;
         if quantity < 0 {
@@ -871,6 +916,9 @@ impl Order {
         stock: &HashMap<ItemId, Vec<WarehouseStock>>,
     ) -> Result<(usize, Vec<Posting>), OrderError> {
         self.check_open()?;
+        if new.bundle.is_some() {
+            return Err(OrderError::BundleNotEditable { line: self.lines.len() });
+        }
         let quantity = new.quantity;
         let mut next = self.clone();
         next.lines.push(OrderLine { quantity: 0, ..Order::from_hold(vec![new], &[]).lines.remove(0) });
@@ -911,6 +959,7 @@ mod tests {
             tax: Decimal::ZERO,
             policy,
             tracked: true,
+            bundle: None,
         }
     }
 
@@ -988,6 +1037,7 @@ mod replan_tests {
             tax: Decimal::ZERO,
             policy: InventoryPolicy::Deny,
             tracked: true,
+            bundle: None,
         };
         let bins = |a: i64, b: i64, c: i64| {
             vec![

@@ -20,6 +20,7 @@
 //! rows it writes: one prepared statement serves every batch size, and there is no limit on parameters to chunk
 //! around.
 
+mod bundles;
 mod catalog;
 mod codec;
 mod idempotency;

@@ -5,6 +5,7 @@
 //! `BEGIN IMMEDIATE`: SQLite has a single writer anyway, and taking the write lock up front avoids the deadlock of
 //! two deferred transactions that both try to upgrade from reading to writing.
 
+mod bundles;
 mod catalog;
 mod codec;
 mod idempotency;

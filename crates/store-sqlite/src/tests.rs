@@ -86,7 +86,12 @@ async fn migrations_run_once_and_data_survives_reopening() {
     let reopened = SqliteStore::connect(&url).await.unwrap();
     assert!(reopened.get_location("WH1").await.unwrap().is_some());
     assert_eq!(count(&reopened, "locations").await, 6, "the virtual locations were seeded once");
-    assert_eq!(count(&reopened, "_sqlx_migrations").await, 3, "each migration is recorded once");
+    // As many rows as there are migration files, however often the store was opened.
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|f| f.as_ref().is_ok_and(|f| f.path().extension().is_some_and(|e| e == "sql")))
+        .count();
+    assert_eq!(count(&reopened, "_sqlx_migrations").await, files as i64, "each migration is recorded once");
     assert_eq!(reopened.virtual_locations().await.unwrap().len(), VirtualKind::ALL.len());
 }
 
@@ -337,6 +342,7 @@ async fn order_and_hold_columns_follow_their_documents() {
         tax: Decimal::ZERO,
         policy: InventoryPolicy::Backorder,
         tracked: true,
+        bundle: None,
     };
     let stock = std::collections::HashMap::from([(item, vec![WarehouseStock { warehouse: wh, bins: vec![] }])]);
     let (order, _) = Order::place(vec![line], &stock).unwrap();
@@ -421,6 +427,7 @@ async fn pick_list_orders_follow_the_lines() {
         tax: Decimal::ZERO,
         policy: InventoryPolicy::Backorder,
         tracked: true,
+        bundle: None,
     };
     let stock = std::collections::HashMap::from([(item, vec![WarehouseStock { warehouse: wh, bins: vec![] }])]);
     let order = |n: &str| OrderRecord {

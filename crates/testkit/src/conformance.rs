@@ -27,6 +27,9 @@ use domain::orders::{BinStock, Hold, HoldStatus, LineAllocation, Pick, Warehouse
 use domain::stock::{Balance, ItemId, LocationId, Reason, StockState, VirtualKind};
 use rust_decimal::Decimal;
 
+mod bundles;
+pub use bundles::*;
+
 /// Expands to one `#[tokio::test]` per suite function. `$make` is an expression of a future that yields
 /// `(guard, store)`: the guard (a temporary directory, a database handle to drop, or `()`) lives until the test
 /// ends, and the store is a fresh, empty, migrated `Arc<dyn app::Store>`. The calling crate needs `tokio` with
@@ -57,6 +60,9 @@ macro_rules! conformance_suite {
             sellable_bins_skip_unsellable,
             pick_lists_round_trip,
             orders_being_picked_are_on_open_lists_of_the_warehouse,
+            bundle_components_round_trip,
+            bundle_definitions_are_checked_by_the_database,
+            racing_definitions_never_close_a_loop,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
@@ -1243,6 +1249,7 @@ fn new_line(sku: &str, item: ItemId, quantity: i64) -> NewLine {
         tax: Decimal::new(380, 2),
         policy: InventoryPolicy::Backorder,
         tracked: true,
+        bundle: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `/v1` endpoints, grouped by resource.
 
+pub mod bundles;
 pub mod catalog;
 pub mod inventory;
 pub mod locations;

@@ -93,6 +93,7 @@ fn new_line(item: ItemId, quantity: i64, policy: InventoryPolicy) -> NewLine {
         tax: rust_decimal::Decimal::ZERO,
         policy,
         tracked: true,
+        bundle: None,
     }
 }
 
