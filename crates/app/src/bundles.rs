@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, AppResult, StoreError};
-use crate::store::{bundle_graph, LevelFilter, VariantFilter};
+use crate::store::{bundle_graph, LevelFilter};
 use crate::App;
 
 /// A bundle's definition: its components with units per bundle. An empty list makes the variant an ordinary one.
@@ -312,21 +312,20 @@ impl App {
         if parts.is_empty() {
             return Ok(lines);
         }
+        // The components' own policies, in one read.
+        let mut part_items: Vec<ItemId> = parts.values().flatten().map(|c| c.item).collect();
+        part_items.sort_unstable();
+        part_items.dedup();
+        let mut skus = Vec::with_capacity(part_items.len());
+        for item in &part_items {
+            skus.push(
+                names.get(item).cloned().ok_or_else(|| StoreError::Internal(format!("no variant for item {item}")))?,
+            );
+        }
+        let variants = self.store.variants_by_skus(&skus).await?;
         let mut resolved: HashMap<ItemId, Part> = HashMap::new();
-        let part_items: Vec<ItemId> = parts.values().flatten().map(|c| c.item).collect();
-        for item in part_items {
-            if resolved.contains_key(&item) {
-                continue;
-            }
-            let sku =
-                names.get(&item).cloned().ok_or_else(|| StoreError::Internal(format!("no variant for item {item}")))?;
-            let f = VariantFilter { sku: Some(sku.clone()), ..Default::default() };
-            let v = self
-                .store
-                .list_variants(&f, None, 1)
-                .await?
-                .pop()
-                .ok_or_else(|| StoreError::Internal(format!("no variant for SKU {sku}")))?;
+        for (item, sku) in part_items.into_iter().zip(skus) {
+            let v = variants.get(&sku).ok_or_else(|| StoreError::Internal(format!("no variant for SKU {sku}")))?;
             resolved.insert(item, Part { sku, policy: v.fields.inventory_policy, tracked: v.fields.tracked });
         }
         let mut out = lines.clone();
