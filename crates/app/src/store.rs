@@ -544,6 +544,19 @@ pub trait OrderStore: Send + Sync {
 }
 
 /// Everything a backend implements.
-pub trait Store: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + 'static {}
+pub trait Store:
+    CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + crate::webhook_store::WebhookStore + 'static
+{
+}
 
-impl<T: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + 'static> Store for T {}
+impl<
+        T: CatalogStore
+            + LocationStore
+            + LedgerStore
+            + IdempotencyStore
+            + OrderStore
+            + crate::webhook_store::WebhookStore
+            + 'static,
+    > Store for T
+{
+}
