@@ -45,6 +45,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("payment_required", 409, "Capture the payment first; only orders on invoice ship unpaid"),
     ("amount_too_large", 409, "More than can be authorized, captured, voided or refunded"),
     ("duplicate_customer", 409, "Another customer has this email or phone"),
+    ("replay_too_large", 409, "The replay's time range holds too many events; replay a shorter one"),
     ("conflict", 409, "The request conflicts with the current state"),
     ("payload_too_large", 413, "The body is larger than the server accepts"),
     ("unsupported_media_type", 415, "Send JSON with Content-Type: application/json"),

@@ -93,6 +93,12 @@ struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "STOCKROOM_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
+    /// A webhook endpoint failing without one success for this many hours is disabled.
+    #[arg(long, env = "STOCKROOM_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120)]
+    webhook_disable_after_hours: u64,
+    /// How often the webhook worker looks for new events when idle, in milliseconds.
+    #[arg(long, env = "STOCKROOM_WEBHOOK_POLL_MS", default_value_t = 100)]
+    webhook_poll_ms: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -298,7 +304,17 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
             }
         }
     }
+    if args.webhook_disable_after_hours == 0 || !(10..=60_000).contains(&args.webhook_poll_ms) {
+        return fail("--webhook-disable-after-hours must be at least 1, --webhook-poll-ms 10 to 60000");
+    }
+    let webhooks = app::webhooks::WebhookConfig {
+        disable_after: std::time::Duration::from_secs(args.webhook_disable_after_hours.saturating_mul(3600)),
+        poll_interval: std::time::Duration::from_millis(args.webhook_poll_ms),
+        ..Default::default()
+    };
     let app = App::start_with(store, ledger, holds).await?;
+    // Runs until the process ends; deliveries in flight then are sent again by the next start (or another node).
+    let _webhooks = app.start_webhooks(webhooks);
     if args.demo {
         match demo::load(&app).await? {
             Some(report) => tracing::info!("demo data loaded: {report}"),

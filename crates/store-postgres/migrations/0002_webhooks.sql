@@ -64,6 +64,8 @@ CREATE TABLE webhook_deliveries (
 
 -- The claim query's "earliest pending delivery of each endpoint".
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (endpoint_id, id) WHERE status = 'pending';
+-- "Is anything due?": the worker's cheap look before it takes locks.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (due_at) WHERE status = 'pending';
 -- A fan-out never makes two deliveries of one event to one endpoint (replays are not fan-out).
 CREATE UNIQUE INDEX webhook_deliveries_fanned_out ON webhook_deliveries (endpoint_id, event_id) WHERE NOT replay;
 

@@ -264,6 +264,16 @@ impl WebhookStore for SqliteStore {
         limit: u32,
         token: i64,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
+        // Most polls find nothing due: look before taking the write lock, which the ledger needs.
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM webhook_deliveries WHERE status = 'pending' AND due_at <= ? LIMIT 1")
+                .bind(micros(now))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let mut w = self.write().await?;
         let result = async {
             let conn = &mut *w.tx;
