@@ -173,7 +173,7 @@ mod tests {
         let t0 = DateTime::<Utc>::from_timestamp(1_000_000, 0).unwrap();
         assert_eq!(p.next(true, 3, t0, t0, 0.5), Next::Delivered);
         assert_eq!(p.next(false, 1, t0, t0, 0.0), Next::RetryAt(t0 + chrono::Duration::milliseconds(500)));
-        assert_eq!(p.next(false, 9, t0, t0 + chrono::Duration::seconds(95), 0.0), Next::GiveUp);
+        assert_eq!(p.next(false, 9, t0, t0 + chrono::Duration::seconds(96), 0.0), Next::GiveUp);
     }
 
     #[test]
