@@ -492,3 +492,49 @@ async fn replay_sends_one_event_or_a_time_range_again() {
     assert_eq!(got[4..].iter().map(|g| g.id.clone()).collect::<Vec<_>>(), first_arrivals(&got));
     assert!(got.iter().all(|g| g.verified));
 }
+
+#[tokio::test]
+async fn a_hanging_endpoint_never_blocks_the_others_and_is_given_up_then_disabled() {
+    let (_db, url) = database().await;
+    let config = app::webhooks::WebhookConfig {
+        retry: domain::webhooks::RetryPolicy {
+            base: Duration::from_millis(50),
+            max_wait: Duration::from_millis(100),
+            give_up_after: Duration::from_millis(1500),
+        },
+        timeout: Duration::from_millis(500),
+        disable_after: Duration::from_secs(3),
+        ..fast()
+    };
+    let s = server_on(&url, config).await;
+    // Accepts connections (the kernel does) but never answers: every request times out.
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let r = s.post("/v1/webhook-endpoints", &json!({"url": format!("http://{}/", hanging.local_addr().unwrap())})).await;
+    ok(&r, 201);
+    let dead = r.body["id"].as_i64().unwrap();
+    let rx = Receiver::start().await;
+    rx.register(&s, "/live", json!({"event_types": ["inventory.changed"]})).await;
+    for _ in 0..3 {
+        receive(&s, "A", B1, 1).await;
+    }
+    let got = rx.wait_for("/live", "three changes", |g| g.len() == 3).await;
+    assert!(got.iter().all(|g| g.verified));
+
+    let disabled = loop {
+        let r = s.get(&format!("/v1/webhook-endpoints/{dead}")).await;
+        if r.body["enabled"] == false {
+            break r.body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(disabled["disabled_reason"].as_str().unwrap().contains("failed"), "{disabled}");
+    assert!(disabled["failing_since"].is_string());
+    let log = s.get(&format!("/v1/webhook-endpoints/{dead}/deliveries?limit=500")).await.body;
+    let attempts = log["items"].as_array().unwrap();
+    assert!(attempts.iter().all(|a| a["status_code"].is_null() && a["error"].as_str().unwrap().contains("timed out")));
+    assert!(attempts.iter().any(|a| a["next_attempt_at"].is_null()), "a delivery was given up: {log}");
+    // The next event goes out after the given-up one: the first event is not retried for ever.
+    let events: std::collections::BTreeSet<i64> = attempts.iter().map(|a| a["event_id"].as_i64().unwrap()).collect();
+    assert!(events.len() >= 2, "{log}");
+    drop(hanging);
+}
