@@ -1,6 +1,7 @@
 //! The `stockroom` binary: the command line (serve, verify, import, export) and the server's main.
 
 mod bench;
+mod bench_webhooks;
 mod csvio;
 mod demo;
 mod error;
