@@ -545,7 +545,13 @@ pub trait OrderStore: Send + Sync {
 
 /// Everything a backend implements.
 pub trait Store:
-    CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + crate::webhook_store::WebhookStore + 'static
+    CatalogStore
+    + LocationStore
+    + LedgerStore
+    + IdempotencyStore
+    + OrderStore
+    + crate::webhook_store::WebhookStore
+    + 'static
 {
 }
 

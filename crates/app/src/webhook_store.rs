@@ -130,8 +130,12 @@ pub trait WebhookStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<EndpointRecord>;
     /// Writes the fields; enabling an endpoint also forgets its run of failures. `NotFound` for an unknown id.
-    async fn update_endpoint(&self, id: i64, fields: &EndpointFields, now: DateTime<Utc>)
-        -> StoreResult<EndpointRecord>;
+    async fn update_endpoint(
+        &self,
+        id: i64,
+        fields: &EndpointFields,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EndpointRecord>;
     async fn set_endpoint_secret(&self, id: i64, secret: &str, now: DateTime<Utc>) -> StoreResult<EndpointRecord>;
     /// Deletes an endpoint with its deliveries and log; `NotFound` for an unknown id.
     async fn delete_endpoint(&self, id: i64) -> StoreResult<()>;

@@ -314,7 +314,8 @@ impl App {
 
     /// Replaces the secret with a new random one; messages signed from now on use it.
     pub async fn rotate_webhook_secret(&self, id: i64) -> AppResult<EndpointWithSecret> {
-        let rec = self.store.set_endpoint_secret(id, &generate_secret(), Utc::now()).await.map_err(store_not_found(id))?;
+        let rec =
+            self.store.set_endpoint_secret(id, &generate_secret(), Utc::now()).await.map_err(store_not_found(id))?;
         Ok(with_secret(rec))
     }
 
@@ -350,25 +351,21 @@ impl App {
             (None, None, _) => return Err(AppError::field("from", "give event_id, or both from and to")),
             (None, Some(_), None) => return Err(AppError::field("to", "give event_id, or both from and to")),
         };
-        let n = self
-            .store
-            .replay_events(id, selector, MAX_REPLAY, &passes, Utc::now())
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => match selector {
-                    EventSelector::One(e) => AppError::UnknownReference(vec![domain::FieldError::new(
-                        "event_id",
-                        format!("no event {e}, or no webhook endpoint {id}"),
-                    )]),
-                    EventSelector::Range { .. } => not_found(id),
-                },
-                StoreError::Conflict { .. } => AppError::Conflict {
-                    code: "replay_too_large",
-                    detail: format!("more than {MAX_REPLAY} events in the range; replay a shorter one"),
-                    errors: vec![domain::FieldError::new("to", "range too long")],
-                },
-                e => e.into(),
-            })?;
+        let n = self.store.replay_events(id, selector, MAX_REPLAY, &passes, Utc::now()).await.map_err(|e| match e {
+            StoreError::NotFound => match selector {
+                EventSelector::One(e) => AppError::UnknownReference(vec![domain::FieldError::new(
+                    "event_id",
+                    format!("no event {e}, or no webhook endpoint {id}"),
+                )]),
+                EventSelector::Range { .. } => not_found(id),
+            },
+            StoreError::Conflict { .. } => AppError::Conflict {
+                code: "replay_too_large",
+                detail: format!("more than {MAX_REPLAY} events in the range; replay a shorter one"),
+                errors: vec![domain::FieldError::new("to", "range too long")],
+            },
+            e => e.into(),
+        })?;
         Ok(ReplayResult { deliveries: n })
     }
 }

@@ -43,14 +43,21 @@ pub fn validate_pattern(pattern: &str) -> Result<(), String> {
 pub fn topic_matches(patterns: &[String], topic: &str) -> bool {
     patterns.is_empty()
         || patterns.iter().any(|p| match p.strip_suffix(".*") {
-            Some(prefix) => topic.len() > prefix.len() + 1 && topic.starts_with(prefix) && topic[prefix.len()..].starts_with('.'),
+            Some(prefix) => {
+                topic.len() > prefix.len() + 1 && topic.starts_with(prefix) && topic[prefix.len()..].starts_with('.')
+            }
             None => p == topic,
         })
 }
 
 /// Whether an event goes to an endpoint: its topic is subscribed, and either the endpoint has no channel filter or
 /// the event names that channel (`event_channel`: the payload's `channel`, or an order event's `source`).
-pub fn event_passes(patterns: &[String], channel_filter: Option<&str>, topic: &str, event_channel: Option<&str>) -> bool {
+pub fn event_passes(
+    patterns: &[String],
+    channel_filter: Option<&str>,
+    topic: &str,
+    event_channel: Option<&str>,
+) -> bool {
     topic_matches(patterns, topic)
         && match channel_filter {
             None => true,
@@ -164,7 +171,11 @@ mod tests {
 
     #[test]
     fn waits_double_up_to_the_cap_and_give_up_after_the_deadline() {
-        let p = RetryPolicy { base: Duration::from_secs(1), max_wait: Duration::from_secs(10), give_up_after: Duration::from_secs(100) };
+        let p = RetryPolicy {
+            base: Duration::from_secs(1),
+            max_wait: Duration::from_secs(10),
+            give_up_after: Duration::from_secs(100),
+        };
         assert_eq!(p.wait(1), Duration::from_secs(1));
         assert_eq!(p.wait(2), Duration::from_secs(2));
         assert_eq!(p.wait(4), Duration::from_secs(8));

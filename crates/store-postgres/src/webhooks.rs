@@ -8,8 +8,8 @@
 
 use app::store::StoreResult;
 use app::webhook_store::{
-    AttemptRecord, ClaimedDelivery, DeliveryOutcome, EndpointFields, EndpointRecord, EventFilter, EventSelector, FanOut,
-    NewAttempt, OutboxRecord, Recorded, WebhookStore,
+    AttemptRecord, ClaimedDelivery, DeliveryOutcome, EndpointFields, EndpointRecord, EventFilter, EventSelector,
+    FanOut, NewAttempt, OutboxRecord, Recorded, WebhookStore,
 };
 use app::StoreError;
 use async_trait::async_trait;
@@ -156,13 +156,8 @@ impl WebhookStore for PgStore {
         let sql = format!(
             "UPDATE webhook_endpoints SET secret = $1, updated_at = $2 WHERE id = $3 RETURNING {ENDPOINT_COLUMNS}"
         );
-        let row = sqlx::query(&sql)
-            .bind(secret)
-            .bind(micros(now))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
+        let row =
+            sqlx::query(&sql).bind(secret).bind(micros(now)).bind(id).fetch_optional(&self.pool).await.map_err(db)?;
         endpoint(&row.ok_or(StoreError::NotFound)?)
     }
 

@@ -6,8 +6,8 @@
 
 use app::store::StoreResult;
 use app::webhook_store::{
-    AttemptRecord, ClaimedDelivery, DeliveryOutcome, EndpointFields, EndpointRecord, EventFilter, EventSelector, FanOut,
-    NewAttempt, OutboxRecord, Recorded, WebhookStore,
+    AttemptRecord, ClaimedDelivery, DeliveryOutcome, EndpointFields, EndpointRecord, EventFilter, EventSelector,
+    FanOut, NewAttempt, OutboxRecord, Recorded, WebhookStore,
 };
 use app::StoreError;
 use async_trait::async_trait;
@@ -205,8 +205,7 @@ impl WebhookStore for SqliteStore {
 
     async fn list_endpoints(&self, after: Option<i64>, limit: u32) -> StoreResult<Vec<EndpointRecord>> {
         let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id > ? ORDER BY id LIMIT ?");
-        let rows =
-            sqlx::query(&sql).bind(after.unwrap_or(0)).bind(limit).fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query(&sql).bind(after.unwrap_or(0)).bind(limit).fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(endpoint).collect()
     }
 
@@ -223,9 +222,8 @@ impl WebhookStore for SqliteStore {
         let mut w = self.write().await?;
         let result = async {
             let conn = &mut *w.tx;
-            let sql = format!(
-                "SELECT {EVENT_COLUMNS} FROM outbox o WHERE o.delivered_at IS NULL ORDER BY o.id LIMIT ?"
-            );
+            let sql =
+                format!("SELECT {EVENT_COLUMNS} FROM outbox o WHERE o.delivered_at IS NULL ORDER BY o.id LIMIT ?");
             let rows = sqlx::query(&sql).bind(limit).fetch_all(&mut *conn).await.map_err(db)?;
             let events = rows.iter().map(outbox).collect::<StoreResult<Vec<_>>>()?;
             let Some(last) = events.last().map(|e| e.id) else { return Ok(FanOut::default()) };
@@ -456,8 +454,12 @@ impl WebhookStore for SqliteStore {
                         "SELECT {EVENT_COLUMNS} FROM outbox o WHERE o.created_at >= ? AND o.created_at < ? \
                          ORDER BY o.id"
                     );
-                    let rows =
-                        sqlx::query(&sql).bind(micros(from)).bind(micros(to)).fetch_all(&mut *conn).await.map_err(db)?;
+                    let rows = sqlx::query(&sql)
+                        .bind(micros(from))
+                        .bind(micros(to))
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(db)?;
                     let all = rows.iter().map(outbox).collect::<StoreResult<Vec<_>>>()?;
                     all.into_iter().filter(|e| passes(&endpoint, e)).collect()
                 }

@@ -211,9 +211,13 @@ pub async fn webhook_claims_are_exclusive_ordered_and_leased(store: Arc<dyn Stor
     let lease = Duration::seconds(30);
 
     let first = s.claim_deliveries(t, t + lease, 10, 1).await.unwrap();
-    let heads: Vec<(i64, i64)> = first.iter().map(|d| (d.endpoint_id, d.event.payload["n"].as_i64().unwrap())).collect();
+    let heads: Vec<(i64, i64)> =
+        first.iter().map(|d| (d.endpoint_id, d.event.payload["n"].as_i64().unwrap())).collect();
     assert_eq!(heads, [(e1.id, 1), (e2.id, 3)], "the head of each endpoint's queue");
-    assert_eq!((first[0].url.as_str(), first[0].secret.as_str(), first[0].attempts), ("https://one.example", SECRET, 0));
+    assert_eq!(
+        (first[0].url.as_str(), first[0].secret.as_str(), first[0].attempts),
+        ("https://one.example", SECRET, 0)
+    );
     assert!(s.claim_deliveries(t, t + lease, 10, 2).await.unwrap().is_empty(), "claimed heads block their queues");
 
     // A failure with a retry later keeps the queue behind it waiting.
@@ -244,11 +248,15 @@ pub async fn webhook_claims_are_exclusive_ordered_and_leased(store: Arc<dyn Stor
 
     // The log, newest first, with the next attempt of retried ones.
     let log = s.list_attempts(e1.id, None, 10).await.unwrap();
-    let summary: Vec<(Option<u16>, Option<DateTime<Utc>>, &str)> =
-        log.iter().map(|a| (a.status_code, a.next_attempt_at, a.topic.as_str())).collect();
+    type Line<'a> = (Option<u16>, Option<DateTime<Utc>>, &'a str);
+    let summary: Vec<Line> = log.iter().map(|a| (a.status_code, a.next_attempt_at, a.topic.as_str())).collect();
     assert_eq!(
         summary,
-        [(Some(200), None, "order.updated"), (Some(500), None, "order.created"), (Some(503), Some(retry_at), "order.created")]
+        [
+            (Some(200), None, "order.updated"),
+            (Some(500), None, "order.created"),
+            (Some(503), Some(retry_at), "order.created")
+        ]
     );
     assert_eq!(log[2].error.as_deref(), Some("HTTP 503"));
     assert_eq!(s.list_attempts(e1.id, Some(log[1].id), 10).await.unwrap(), log[2..].to_vec());

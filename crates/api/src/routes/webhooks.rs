@@ -10,7 +10,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use app::page::{Page, PageRequest};
-use app::webhooks::{AttemptView, EndpointPatch, EndpointView, EndpointWithSecret, NewEndpoint, ReplayRequest, ReplayResult};
+use app::webhooks::{
+    AttemptView, EndpointPatch, EndpointView, EndpointWithSecret, NewEndpoint, ReplayRequest, ReplayResult,
+};
 use app::App;
 
 use crate::extract::{Json, Query};

@@ -60,7 +60,8 @@ fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     if (now - ts_secs).abs() > 300 {
         return false;
     }
-    let Some(key) = secret.strip_prefix("whsec_").and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
+    let Some(key) =
+        secret.strip_prefix("whsec_").and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
     else {
         return false;
     };
@@ -72,7 +73,10 @@ fn verify(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     mac.update(body);
     let expected = mac.finalize().into_bytes();
     sigs.split(' ').filter_map(|s| s.strip_prefix("v1,")).any(|b64| {
-        base64::engine::general_purpose::STANDARD.decode(b64).map(|d| d.as_slice() == expected.as_slice()).unwrap_or(false)
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map(|d| d.as_slice() == expected.as_slice())
+            .unwrap_or(false)
     })
 }
 
@@ -332,7 +336,9 @@ async fn two_servers_on_one_database_deliver_each_event_once_per_endpoint() {
     receive(&a, "A", B1, 100).await;
     for path in ["/one", "/two"] {
         let got = rx
-            .wait_for(path, "the last change", |g| g.iter().any(|m| m.data["balances"][0]["on_hand"].as_i64() >= Some(100)))
+            .wait_for(path, "the last change", |g| {
+                g.iter().any(|m| m.data["balances"][0]["on_hand"].as_i64() >= Some(100))
+            })
             .await;
         assert_eq!(got.len(), 21, "{path}: each of 21 events exactly once: {got:#?}");
         assert_eq!(first_arrivals(&got).len(), 21);
@@ -349,9 +355,7 @@ async fn event_type_and_channel_filters_pick_what_each_endpoint_gets() {
     rx.register(&s, "/de", json!({"channel": "webshop-de"})).await;
     rx.register(&s, "/stock", json!({"event_types": ["inventory.changed", "hold.expired"]})).await;
     receive(&s, "A", B1, 10).await;
-    let place = |source: &str, number: &str| {
-        json!({"source": source, "external_number": number, "currency": "EUR", "lines": [{"sku": "A", "quantity": 1}]})
-    };
+    let place = |source: &str, number: &str| json!({"source": source, "external_number": number, "currency": "EUR", "lines": [{"sku": "A", "quantity": 1}]});
     let phone = s.post("/v1/orders", &place("phone", "p-1")).await;
     ok(&phone, 201);
     let de = s.post("/v1/orders", &place("webshop-de", "d-1")).await;
@@ -390,7 +394,12 @@ async fn endpoints_crud_secrets_and_bad_input() {
     for (body, status, code, field) in [
         (json!({"url": "ftp://example.org/x"}), 422, "validation_failed", "url"),
         (json!({"url": "not a url"}), 422, "validation_failed", "url"),
-        (json!({"url": "https://example.org", "event_types": ["order.created", "order.shipped"]}), 422, "validation_failed", "event_types[1]"),
+        (
+            json!({"url": "https://example.org", "event_types": ["order.created", "order.shipped"]}),
+            422,
+            "validation_failed",
+            "event_types[1]",
+        ),
         (json!({"url": "https://example.org", "event_types": ["*"]}), 422, "validation_failed", "event_types[0]"),
         (json!({"url": "https://example.org", "secret": "whsec_short"}), 422, "validation_failed", "secret"),
         (json!({"url": "https://example.org", "channel": "has space"}), 422, "validation_failed", "channel"),
@@ -401,7 +410,11 @@ async fn endpoints_crud_secrets_and_bad_input() {
         assert_eq!(r.status, status, "{body}: {}", r.text);
         assert_eq!(r.code(), code, "{body}");
         assert_eq!(r.header("content-type"), Some("application/problem+json"));
-        assert!(r.body["errors"].as_array().unwrap().iter().any(|e| e["field"].as_str().unwrap().contains(field)), "{body}: {}", r.text);
+        assert!(
+            r.body["errors"].as_array().unwrap().iter().any(|e| e["field"].as_str().unwrap().contains(field)),
+            "{body}: {}",
+            r.text
+        );
     }
     assert_eq!(s.get("/v1/webhook-endpoints").await.body["items"], json!([]), "nothing was created");
 
@@ -437,7 +450,10 @@ async fn endpoints_crud_secrets_and_bad_input() {
     let bad = s.patch(&format!("/v1/webhook-endpoints/{ib}"), &json!({"url": "mailto:x@example.org"})).await;
     assert_eq!(bad.status, 422);
     let patched = s
-        .patch(&format!("/v1/webhook-endpoints/{ib}"), &json!({"channel": null, "event_types": ["stock.low"], "enabled": false}))
+        .patch(
+            &format!("/v1/webhook-endpoints/{ib}"),
+            &json!({"channel": null, "event_types": ["stock.low"], "enabled": false}),
+        )
         .await;
     ok(&patched, 200);
     assert!(patched.body["channel"].is_null());
@@ -509,7 +525,8 @@ async fn a_hanging_endpoint_never_blocks_the_others_and_is_given_up_then_disable
     let s = server_on(&url, config).await;
     // Accepts connections (the kernel does) but never answers: every request times out.
     let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let r = s.post("/v1/webhook-endpoints", &json!({"url": format!("http://{}/", hanging.local_addr().unwrap())})).await;
+    let r =
+        s.post("/v1/webhook-endpoints", &json!({"url": format!("http://{}/", hanging.local_addr().unwrap())})).await;
     ok(&r, 201);
     let dead = r.body["id"].as_i64().unwrap();
     let rx = Receiver::start().await;
