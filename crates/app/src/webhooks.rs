@@ -343,6 +343,8 @@ impl App {
     }
 
     pub async fn replay_webhook(&self, id: i64, req: ReplayRequest) -> AppResult<ReplayResult> {
+        // An unknown endpoint is a 404 whatever the body says.
+        self.endpoint_record(id).await?;
         let selector = match (req.event_id, req.from, req.to) {
             (Some(e), None, None) => EventSelector::One(e),
             (Some(_), _, _) => return Err(AppError::field("event_id", "give event_id, or from and to, not both")),
@@ -353,10 +355,9 @@ impl App {
         };
         let n = self.store.replay_events(id, selector, MAX_REPLAY, &passes, Utc::now()).await.map_err(|e| match e {
             StoreError::NotFound => match selector {
-                EventSelector::One(e) => AppError::UnknownReference(vec![domain::FieldError::new(
-                    "event_id",
-                    format!("no event {e}, or no webhook endpoint {id}"),
-                )]),
+                EventSelector::One(e) => {
+                    AppError::UnknownReference(vec![domain::FieldError::new("event_id", format!("no event {e}"))])
+                }
                 EventSelector::Range { .. } => not_found(id),
             },
             StoreError::Conflict { .. } => AppError::Conflict {

@@ -479,6 +479,7 @@ async fn endpoints_crud_secrets_and_bad_input() {
     assert_eq!(s.get(&format!("/v1/webhook-endpoints/{ia}")).await.status, 404);
     assert_eq!(s.delete(&format!("/v1/webhook-endpoints/{ia}")).await.code(), "not_found");
     assert_eq!(s.get("/v1/webhook-endpoints/999/deliveries").await.status, 404);
+    assert_eq!(s.post("/v1/webhook-endpoints/999/replay", &json!({"event_id": 1})).await.status, 404);
 }
 
 #[tokio::test]
