@@ -194,3 +194,30 @@ pub fn fill_new_order_ids(events: &mut [crate::store::OutboxEvent], order_ids: &
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OutboxEvent;
+
+    #[test]
+    fn placeholders_become_the_ids_the_store_gave_and_nothing_else_changes() {
+        let mut events = vec![
+            OutboxEvent {
+                topic: "order.created".into(),
+                payload: serde_json::json!({"order_id": new_order_placeholder(1)}),
+            },
+            OutboxEvent { topic: "order.updated".into(), payload: serde_json::json!({"order_id": 7}) },
+            OutboxEvent {
+                topic: "order.created".into(),
+                payload: serde_json::json!({"order_id": new_order_placeholder(0), "source": "x"}),
+            },
+            OutboxEvent { topic: "inventory.changed".into(), payload: serde_json::json!({"balances": []}) },
+        ];
+        fill_new_order_ids(&mut events, &[40, 41]);
+        assert_eq!(events[0].payload, serde_json::json!({"order_id": 41}));
+        assert_eq!(events[1].payload, serde_json::json!({"order_id": 7}));
+        assert_eq!(events[2].payload, serde_json::json!({"order_id": 40, "source": "x"}));
+        assert_eq!(events[3].payload, serde_json::json!({"balances": []}));
+    }
+}
