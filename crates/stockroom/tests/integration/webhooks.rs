@@ -132,9 +132,13 @@ impl Receiver {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        if let Some(t) = self.task.take() {
-            // Graceful shutdown waits for open connections; the sender keeps some alive, so cut it short.
-            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        if let Some(mut t) = self.task.take() {
+            // Graceful shutdown waits for open connections, which the sender may keep alive: cut it short, and
+            // wait until the listener is really gone, so that the port can be bound again.
+            if tokio::time::timeout(Duration::from_secs(2), &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
+            }
         }
     }
 
@@ -177,6 +181,19 @@ impl Receiver {
         }
         panic!("{path} never received {what}; got {:#?}", self.got(path));
     }
+}
+
+/// GETs `path` until `done` holds for the body (for up to a minute), and returns that body.
+async fn poll(s: &TestServer, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..600 {
+        let r = s.get(path).await;
+        ok(&r, 200);
+        if done(&r.body) {
+            return r.body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} never showed {what}");
 }
 
 /// Short waits, so that tests see several retries in seconds; a lease long enough for a request to finish.
@@ -243,14 +260,10 @@ async fn a_receiver_that_is_down_then_failing_then_up_gets_everything_latest_sta
         receive(&s, "A", B1, 1).await;
     }
     // Refused connections are logged and retried.
-    let log = loop {
-        let r = s.get(&format!("/v1/webhook-endpoints/{id}/deliveries")).await;
-        ok(&r, 200);
-        if r.body["items"].as_array().unwrap().len() >= 2 {
-            break r.body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let log = poll(&s, &format!("/v1/webhook-endpoints/{id}/deliveries"), "two attempts", |b| {
+        b["items"].as_array().unwrap().len() >= 2
+    })
+    .await;
     let newest = &log["items"][0];
     assert!(newest["status_code"].is_null(), "{newest}");
     assert!(newest["error"].as_str().unwrap().contains("connect"), "{newest}");
@@ -262,13 +275,10 @@ async fn a_receiver_that_is_down_then_failing_then_up_gets_everything_latest_sta
     for _ in 0..4 {
         receive(&s, "A", B1, 1).await;
     }
-    let log = loop {
-        let r = s.get(&format!("/v1/webhook-endpoints/{id}/deliveries?limit=500")).await;
-        if r.body["items"].as_array().unwrap().iter().any(|a| a["status_code"] == 503) {
-            break r.body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let log = poll(&s, &format!("/v1/webhook-endpoints/{id}/deliveries?limit=500"), "a 503", |b| {
+        b["items"].as_array().unwrap().iter().any(|a| a["status_code"] == 503)
+    })
+    .await;
     assert!(log["items"].as_array().unwrap().iter().all(|a| a["next_attempt_at"].is_string()));
     rx.fail_with(None);
 
@@ -293,13 +303,10 @@ async fn a_server_restarted_in_the_middle_of_retries_still_delivers_everything()
     for _ in 0..5 {
         receive(&first, "B", B1, 2).await;
     }
-    loop {
-        let r = first.get(&format!("/v1/webhook-endpoints/{id}/deliveries")).await;
-        if r.body["items"].as_array().unwrap().len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll(&first, &format!("/v1/webhook-endpoints/{id}/deliveries"), "three attempts", |b| {
+        b["items"].as_array().unwrap().len() >= 3
+    })
+    .await;
     // The process goes away with retries pending and, likely, a claim in flight.
     drop(first);
     rx.fail_with(None);
@@ -538,13 +545,7 @@ async fn a_hanging_endpoint_never_blocks_the_others_and_is_given_up_then_disable
     let got = rx.wait_for("/live", "three changes", |g| g.len() == 3).await;
     assert!(got.iter().all(|g| g.verified));
 
-    let disabled = loop {
-        let r = s.get(&format!("/v1/webhook-endpoints/{dead}")).await;
-        if r.body["enabled"] == false {
-            break r.body;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let disabled = poll(&s, &format!("/v1/webhook-endpoints/{dead}"), "it disabled", |b| b["enabled"] == false).await;
     assert!(disabled["disabled_reason"].as_str().unwrap().contains("failed"), "{disabled}");
     assert!(disabled["failing_since"].is_string());
     let log = s.get(&format!("/v1/webhook-endpoints/{dead}/deliveries?limit=500")).await.body;
