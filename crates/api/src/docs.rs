@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::problem::ERROR_CODES;
-use crate::routes::{bundles, catalog, inventory, locations, orders, picking};
+use crate::routes::{bundles, catalog, inventory, locations, orders, picking, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,9 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         orders::place_hold, orders::get_hold, orders::extend_hold, orders::release_hold,
         orders::create_customer, orders::list_customers, orders::get_customer, orders::update_customer,
         bundles::get_components, bundles::set_components, bundles::availability,
+        webhooks::list_endpoints, webhooks::create_endpoint, webhooks::get_endpoint, webhooks::update_endpoint,
+        webhooks::delete_endpoint, webhooks::get_secret, webhooks::rotate_secret, webhooks::list_deliveries,
+        webhooks::replay,
     ),
     components(schemas(crate::problem::ProblemSchema, crate::problem::ProblemField)),
     tags(
@@ -44,6 +47,7 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         (name = "orders", description = "Orders from every channel, and their customers: stock is committed when placed"),
         (name = "holds", description = "Cart and checkout reservations that expire"),
         (name = "fulfillment", description = "Pick lists in walking order, and packing"),
+        (name = "webhooks", description = "Signed event deliveries (Standard Webhooks), their log and replay"),
         (name = "operations", description = "Health and documentation"),
     )
 )]

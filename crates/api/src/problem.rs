@@ -51,6 +51,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("bundle_component_line", 409, "The line is a bundle's component; name the bundle line"),
     ("bundle_not_editable", 409, "Bundle lines are not edited; cancel units or place another order"),
     ("component_of_bundle", 409, "A bundle is made of it; take it out of the bundle first"),
+    ("replay_too_large", 409, "The replay's time range holds too many events; replay a shorter one"),
     ("conflict", 409, "The request conflicts with the current state"),
     ("payload_too_large", 413, "The body is larger than the server accepts"),
     ("unsupported_media_type", 415, "Send JSON with Content-Type: application/json"),

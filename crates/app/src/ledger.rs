@@ -569,6 +569,21 @@ impl Batch<'_> {
         self.writes.events.push(OutboxEvent { topic: topic.into(), payload });
     }
 
+    /// An order event, carrying the order's id and `source` (a receiver filters by channel on it). An order placed
+    /// in this batch has no id yet: the store puts it in when it inserts the order.
+    fn order_event(&mut self, topic: &str, order: OrderRef, mut payload: serde_json::Value) {
+        let (id, source) = match order {
+            OrderRef::Stored(id) => (serde_json::json!(id), self.state.orders.get(&id).map(|r| r.source.clone())),
+            OrderRef::New(i) => (
+                crate::webhook_store::new_order_placeholder(i),
+                self.writes.new_orders.get(i).map(|r| r.source.clone()),
+            ),
+        };
+        payload["order_id"] = id;
+        payload["source"] = serde_json::json!(source);
+        self.event(topic, payload);
+    }
+
     /// Applies one command, all or nothing: should it fail halfway, everything it changed in the batch is undone.
     fn apply(&mut self, cmd: &Command) -> Result<Effects, Rejection> {
         let snapshot = Snapshot {
@@ -727,12 +742,10 @@ impl Batch<'_> {
         record.placed_at = self.state.now;
         record.updated_at = self.state.now;
         let owes = !record.order.open_demand_items().is_empty();
-        self.event(
-            "order.created",
-            serde_json::json!({ "source": record.source, "external_number": record.external_number }),
-        );
+        let external_number = serde_json::json!({ "external_number": record.external_number });
         self.writes.new_orders.push(record);
         let index = self.writes.new_orders.len() - 1;
+        self.order_event("order.created", OrderRef::New(index), external_number);
         if owes {
             self.queue.push(OrderRef::New(index));
         }
@@ -761,7 +774,7 @@ impl Batch<'_> {
         rec.order = order;
         rec.updated_at = now;
         self.changed_orders.insert(id);
-        self.event(topic, serde_json::json!({ "order_id": id }));
+        self.order_event(topic, OrderRef::Stored(id), serde_json::json!({}));
         Ok(fx)
     }
 
@@ -942,9 +955,7 @@ impl Batch<'_> {
         rec.order = order;
         rec.updated_at = now;
         self.changed_orders.insert(id);
-        let mut payload = detail;
-        payload["order_id"] = serde_json::json!(id);
-        self.event(topic, payload);
+        self.order_event(topic, OrderRef::Stored(id), detail);
         // An edit may leave the order owing units: it joins the queue at its placement time.
         if rec_owes(self.state.orders.get(&id)) && !self.queue.contains(&OrderRef::Stored(id)) {
             let key = (self.state.orders[&id].placed_at, id);
@@ -1101,7 +1112,7 @@ impl Batch<'_> {
                     }
                     OrderRef::New(i) => self.writes.new_orders[i].order = order,
                 }
-                self.event("order.updated", serde_json::json!({ "order_id": id, "backorder_filled_item": item }));
+                self.order_event("order.updated", *r, serde_json::json!({ "backorder_filled_item": item }));
             }
         }
     }

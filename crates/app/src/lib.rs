@@ -14,6 +14,8 @@ pub mod picking;
 pub mod store;
 pub mod store_codec;
 pub mod views;
+pub mod webhook_store;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

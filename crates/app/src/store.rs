@@ -555,11 +555,26 @@ pub trait OrderStore: Send + Sync {
 
 /// Everything a backend implements.
 pub trait Store:
-    CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + BundleStore + 'static
+    CatalogStore
+    + LocationStore
+    + LedgerStore
+    + IdempotencyStore
+    + OrderStore
+    + BundleStore
+    + crate::webhook_store::WebhookStore
+    + 'static
 {
 }
 
-impl<T: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + BundleStore + 'static> Store
-    for T
+impl<
+        T: CatalogStore
+            + LocationStore
+            + LedgerStore
+            + IdempotencyStore
+            + OrderStore
+            + BundleStore
+            + crate::webhook_store::WebhookStore
+            + 'static,
+    > Store for T
 {
 }

@@ -10,6 +10,7 @@ pub mod order;
 pub mod orders;
 pub mod payment;
 pub mod stock;
+pub mod webhooks;
 
 /// A field-level validation failure: which field (a JSON-pointer-like path such as `variants[2].sku`) and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

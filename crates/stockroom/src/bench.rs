@@ -20,6 +20,8 @@ pub enum Scenario {
     Catalog,
     /// Level lookups of popular SKUs by half the clients while the other half runs `catalog`.
     Reads,
+    /// Time from a committed order to its webhook at a local receiver, under order load (`--requests` probes).
+    WebhookLatency,
 }
 
 pub struct BenchArgs {
@@ -99,6 +101,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 pub async fn run(args: BenchArgs) -> CliResult<()> {
     if args.clients == 0 || args.requests == 0 {
         return fail("--clients and --requests must be positive");
+    }
+    if let Scenario::WebhookLatency = args.scenario {
+        return crate::bench_webhooks::run(&args).await;
     }
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
@@ -181,6 +186,8 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
                                "lines": [{"sku": names[0], "quantity": 1}]}),
                     ),
                     Scenario::FlashSaleHolds => ("/v1/holds", json!({"lines": [{"sku": names[0], "quantity": 1}]})),
+                    // Handled by `bench_webhooks` before the clients start.
+                    Scenario::WebhookLatency => break,
                     Scenario::Catalog | Scenario::Reads => {
                         let n = 1 + (rng.next() % 5) as usize;
                         let mut picked: Vec<usize> = (0..n).map(|_| rng.zipf(names.len())).collect();

@@ -1,6 +1,7 @@
 //! The `stockroom` binary: the command line (serve, verify, import, export) and the server's main.
 
 mod bench;
+mod bench_webhooks;
 mod csvio;
 mod demo;
 mod error;
@@ -97,6 +98,12 @@ struct ServeArgs {
     /// (WAL) survives a crash of the process but may lose the last commits on power loss, for much faster commits.
     #[arg(long, env = "STOCKROOM_SQLITE_SYNC", default_value = "full")]
     sqlite_sync: SqliteSync,
+    /// A webhook endpoint failing without one success for this many hours is disabled.
+    #[arg(long, env = "STOCKROOM_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120)]
+    webhook_disable_after_hours: u64,
+    /// How often the webhook worker looks for new events when idle, in milliseconds.
+    #[arg(long, env = "STOCKROOM_WEBHOOK_POLL_MS", default_value_t = 100)]
+    webhook_poll_ms: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -317,7 +324,17 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
             }
         }
     }
+    if args.webhook_disable_after_hours == 0 || !(10..=60_000).contains(&args.webhook_poll_ms) {
+        return fail("--webhook-disable-after-hours must be at least 1, --webhook-poll-ms 10 to 60000");
+    }
+    let webhooks = app::webhooks::WebhookConfig {
+        disable_after: std::time::Duration::from_secs(args.webhook_disable_after_hours.saturating_mul(3600)),
+        poll_interval: std::time::Duration::from_millis(args.webhook_poll_ms),
+        ..Default::default()
+    };
     let app = App::start_with(store, ledger, holds).await?;
+    // Runs until the process ends; deliveries in flight then are sent again by the next start (or another node).
+    let _webhooks = app.start_webhooks(webhooks);
     if args.demo {
         match demo::load(&app).await? {
             Some(report) => tracing::info!("demo data loaded: {report}"),

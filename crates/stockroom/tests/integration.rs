@@ -21,3 +21,5 @@ mod nodes;
 mod orders;
 #[path = "integration/stress.rs"]
 mod stress;
+#[path = "integration/webhooks.rs"]
+mod webhooks;

@@ -411,10 +411,11 @@ async fn run_batch(
     let now = state.now;
     let (balances_before, orders_before, holds_before) =
         (state.balances.clone(), state.orders.clone(), state.holds.clone());
-    let writes = decide(&mut state);
+    let mut writes = decide(&mut state);
 
     let ids = draw_ids(conn, writes.movements.len(), writes.new_orders.len(), writes.new_holds.len()).await?;
     insert_movements(conn, &ids.movements, &writes.movements).await?;
+    app::webhook_store::fill_new_order_ids(&mut writes.events, &ids.orders);
     insert_events(conn, &writes.events, now).await?;
     write_balances(conn, &balances_before, &state.balances).await?;
     orders::insert_orders(conn, &ids.orders, &writes.new_orders).await?;

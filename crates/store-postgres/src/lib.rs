@@ -28,6 +28,7 @@ mod ledger;
 mod locations;
 mod orders;
 mod pick_lists;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -12,3 +12,8 @@ testkit::conformance_suite!({
     let Some(db) = TestDb::create().await else { return };
     conformance_store(db)
 });
+
+testkit::webhook_conformance_suite!({
+    let Some(db) = TestDb::create().await else { return };
+    conformance_store(db)
+});

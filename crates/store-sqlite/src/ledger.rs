@@ -284,10 +284,9 @@ impl LedgerStore for SqliteStore {
             let mut state = load_state(conn, scope, now).await?;
             let (balances_before, orders_before, holds_before) =
                 (state.balances.clone(), state.orders.clone(), state.holds.clone());
-            let writes = decide(&mut state);
+            let mut writes = decide(&mut state);
 
             let movements = insert_movements(conn, &writes.movements).await?;
-            insert_events(conn, &writes.events, now).await?;
             let mut changed: Vec<(BalanceKey, Balance)> = state
                 .balances
                 .iter()
@@ -299,6 +298,8 @@ impl LedgerStore for SqliteStore {
             upsert_balances(conn, &changed).await?;
 
             let orders = orders::insert_orders(conn, &writes.new_orders).await?;
+            app::webhook_store::fill_new_order_ids(&mut writes.events, &orders);
+            insert_events(conn, &writes.events, now).await?;
             let changed_orders = changed_ids(&orders_before, &state.orders, &writes.changed_orders);
             orders::update_orders(conn, &state.orders, &changed_orders).await?;
             let holds = orders::insert_holds(conn, &writes.new_holds).await?;

@@ -13,6 +13,7 @@ mod ledger;
 mod locations;
 mod orders;
 mod pick_lists;
+mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -22,9 +22,11 @@ async fn memory_store() -> ((), Arc<dyn Store>) {
 mod file {
     use super::*;
     testkit::conformance_suite!(file_store());
+    testkit::webhook_conformance_suite!(file_store());
 }
 
 mod memory {
     use super::*;
     testkit::conformance_suite!(memory_store());
+    testkit::webhook_conformance_suite!(memory_store());
 }

@@ -4,3 +4,4 @@
 pub mod conformance;
 pub mod pg;
 pub mod server;
+pub mod webhooks;

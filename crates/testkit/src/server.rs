@@ -12,6 +12,8 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub app: App,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    // The webhook delivery worker; stops with the server, like a process that ends.
+    _webhooks: app::webhooks::WebhookWorker,
     // Keeps the store's files (a temporary directory) alive as long as the server.
     _guard: Box<dyn Any + Send + Sync>,
 }
@@ -45,7 +47,18 @@ impl TestServer {
         guard: impl Any + Send + Sync,
         config: api::ApiConfig,
     ) -> TestServer {
+        Self::start_configured(store, guard, config, app::webhooks::WebhookConfig::default()).await
+    }
+
+    /// A server whose webhook worker runs with `webhooks` (tests shorten its backoff and lease).
+    pub async fn start_configured(
+        store: Arc<dyn Store>,
+        guard: impl Any + Send + Sync,
+        config: api::ApiConfig,
+        webhooks: app::webhooks::WebhookConfig,
+    ) -> TestServer {
         let app = App::start(store, LedgerConfig::default()).await.expect("app starts");
+        let worker = app.start_webhooks(webhooks);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -61,6 +74,7 @@ impl TestServer {
             client: reqwest::Client::new(),
             app,
             shutdown: Some(tx),
+            _webhooks: worker,
             _guard: Box::new(guard),
         }
     }

@@ -6,6 +6,7 @@ pub mod inventory;
 pub mod locations;
 pub mod orders;
 pub mod picking;
+pub mod webhooks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

@@ -1,0 +1,225 @@
+//! The webhook delivery worker: fans new outbox events out into deliveries, claims due deliveries under a lease,
+//! POSTs them signed (Standard Webhooks), and records each attempt with its retry or its end.
+//!
+//! All state lives in the database, so a crash or restart loses nothing: an unfanned event is still unstamped in
+//! the outbox, and a delivery claimed by a dead process comes back when its lease runs out (the receiver may then
+//! see it twice: delivery is at least once, and `webhook-id` lets it drop the duplicate).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use domain::webhooks::{should_disable, Next, RetryPolicy};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::webhook_store::{ClaimedDelivery, DeliveryOutcome, NewAttempt, Recorded};
+use crate::App;
+
+use super::{message_id, passes, sign};
+
+/// Settings of the delivery worker.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookConfig {
+    /// How long the worker sleeps when it found nothing to do.
+    pub poll_interval: Duration,
+    pub retry: RetryPolicy,
+    /// How long a claim lasts; must exceed `timeout`, else a slow send is claimed twice.
+    pub lease: Duration,
+    pub connect_timeout: Duration,
+    /// Whole request, connect included.
+    pub timeout: Duration,
+    /// An endpoint failing without one success for this long is disabled.
+    pub disable_after: Duration,
+    /// Outbox events fanned out per transaction.
+    pub fan_out_batch: u32,
+    /// Sends in flight at once, per process.
+    pub max_in_flight: usize,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(100),
+            retry: RetryPolicy::default(),
+            lease: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(15),
+            disable_after: Duration::from_secs(120 * 3600),
+            fan_out_batch: 500,
+            max_in_flight: 32,
+        }
+    }
+}
+
+/// The running worker. Dropping it stops the worker and abandons its sends in flight, like a crash would: their
+/// claims expire and another worker (or the next start) sends them.
+pub struct WebhookWorker {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for WebhookWorker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The largest body kept from a failing receiver's answer, for the log.
+const MAX_ERROR_BODY: usize = 200;
+
+impl App {
+    /// Starts the delivery worker for this app's store. Any number of workers (processes) may share a database.
+    pub fn start_webhooks(&self, config: WebhookConfig) -> WebhookWorker {
+        let app = self.clone();
+        let task = tokio::spawn(async move { run(app, config).await });
+        WebhookWorker { task }
+    }
+}
+
+async fn run(app: App, config: WebhookConfig) {
+    let client = match reqwest::Client::builder()
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.timeout)
+        // A redirect would send a signed message somewhere the merchant did not register.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Stockroom-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook worker cannot build its HTTP client; webhooks are not delivered");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
+    // Owned by this task: aborting the worker drops the set, which aborts every send in flight.
+    let mut sends = JoinSet::new();
+    loop {
+        while sends.try_join_next().is_some() {}
+        let mut busy = false;
+        match app.store.fan_out(config.fan_out_batch, Utc::now(), &passes).await {
+            Ok(f) => busy |= f.events == config.fan_out_batch as usize,
+            Err(e) => tracing::warn!(error = %e, "webhook fan-out failed"),
+        }
+        let free = slots.available_permits() as u32;
+        if free > 0 {
+            let now = Utc::now();
+            let lease = chrono::Duration::from_std(config.lease).unwrap_or(chrono::Duration::seconds(60));
+            let token: i64 = rand::random::<i64>() & i64::MAX;
+            match app.store.claim_deliveries(now, now + lease, free, token).await {
+                Ok(claimed) => {
+                    busy |= claimed.len() as u32 == free;
+                    for d in claimed {
+                        let permit = slots.clone().acquire_owned().await.expect("the semaphore is never closed");
+                        let (app, client) = (app.clone(), client.clone());
+                        sends.spawn(async move {
+                            deliver(&app, &client, &config, d).await;
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming webhook deliveries failed"),
+            }
+        }
+        if !busy {
+            tokio::time::sleep(config.poll_interval).await;
+        }
+    }
+}
+
+/// What one POST came to.
+struct Sent {
+    status_code: Option<u16>,
+    error: Option<String>,
+}
+
+async fn post(client: &reqwest::Client, d: &ClaimedDelivery) -> Sent {
+    let body = serde_json::json!({
+        "type": d.event.topic,
+        "timestamp": d.event.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "data": d.event.payload,
+    })
+    .to_string();
+    let id = message_id(d.event.id, d.endpoint_id);
+    let timestamp = Utc::now().timestamp();
+    let signature = sign(&d.secret, &id, timestamp, &body);
+    let result = client
+        .post(&d.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    match result {
+        Ok(resp) => {
+            let status = resp.status();
+            if status.is_success() {
+                Sent { status_code: Some(status.as_u16()), error: None }
+            } else {
+                let text = resp.text().await.unwrap_or_default();
+                let snippet: String = text.chars().take(MAX_ERROR_BODY).collect();
+                Sent { status_code: Some(status.as_u16()), error: Some(format!("HTTP {status}: {snippet}")) }
+            }
+        }
+        Err(e) => {
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "could not connect"
+            } else {
+                "request failed"
+            };
+            Sent { status_code: None, error: Some(format!("{kind}: {e}")) }
+        }
+    }
+}
+
+async fn deliver(app: &App, client: &reqwest::Client, config: &WebhookConfig, d: ClaimedDelivery) {
+    let attempted_at = Utc::now();
+    let started = Instant::now();
+    let sent = post(client, &d).await;
+    let duration_ms = started.elapsed().as_millis() as i64;
+    let succeeded = sent.error.is_none();
+    let now = Utc::now();
+    let outcome = match config.retry.next(
+        succeeded,
+        d.attempts + 1,
+        d.first_attempt_at.unwrap_or(attempted_at),
+        now,
+        rand::random::<f64>(),
+    ) {
+        Next::Delivered => DeliveryOutcome::Delivered,
+        Next::RetryAt(at) => DeliveryOutcome::RetryAt(at),
+        Next::GiveUp => DeliveryOutcome::Failed,
+    };
+    let attempt = NewAttempt {
+        delivery_id: d.id,
+        claim_token: d.claim_token,
+        attempted_at,
+        status_code: sent.status_code,
+        error: sent.error,
+        duration_ms,
+        outcome,
+    };
+    match app.store.record_attempt(&attempt).await {
+        Ok(Recorded::Logged { endpoint_id, failing_since }) => {
+            if should_disable(failing_since, now, config.disable_after) {
+                let since = failing_since.map(|t| t.to_rfc3339()).unwrap_or_default();
+                let reason = format!(
+                    "every attempt since {since} failed (disabled after {} hours)",
+                    config.disable_after.as_secs() / 3600
+                );
+                match app.store.disable_endpoint(endpoint_id, &reason, now).await {
+                    Ok(()) => tracing::warn!(endpoint_id, %reason, "webhook endpoint disabled"),
+                    Err(e) => tracing::warn!(endpoint_id, error = %e, "could not disable a failing webhook endpoint"),
+                }
+            }
+        }
+        Ok(Recorded::ClaimLost) => {
+            tracing::info!(delivery = d.id, "webhook claim expired before the attempt was recorded; it is sent again")
+        }
+        Err(e) => tracing::warn!(delivery = d.id, error = %e, "could not record a webhook attempt; it is sent again"),
+    }
+}
