@@ -299,6 +299,9 @@ pub struct Ledger {
     tx: mpsc::Sender<Job>,
     /// Bumped when locations change, so that the worker re-reads the sellable bins before its next batch.
     locations_generation: Arc<AtomicU64>,
+    /// Counts committed batches, so that outbox readers (webhooks, feeds) wake when there is news instead of
+    /// polling often.
+    commits: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Ledger {
@@ -306,14 +309,21 @@ impl Ledger {
     pub fn start(store: Arc<dyn Store>, config: LedgerConfig) -> (Ledger, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let locations_generation = Arc::new(AtomicU64::new(0));
+        let (committed, commits) = tokio::sync::watch::channel(0);
         let ctx = Arc::new(WorkerContext {
             priority: config.warehouses,
             customer: tokio::sync::OnceCell::new(),
             warehouses: tokio::sync::Mutex::new(None),
             locations_generation: locations_generation.clone(),
+            committed,
         });
         let handle = tokio::spawn(worker(store, rx, config.max_batch.max(1), config.max_wait, ctx));
-        (Ledger { tx, locations_generation }, handle)
+        (Ledger { tx, locations_generation, commits }, handle)
+    }
+
+    /// A receiver that sees a change whenever a batch has committed (with its outbox events).
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.clone()
     }
 
     /// Tells the worker that locations were created, changed or deleted: its cached sellable bins are stale.
@@ -354,6 +364,7 @@ struct WorkerContext {
     /// The sellable bins, with the generation and time they were read at.
     warehouses: tokio::sync::Mutex<Option<CachedWarehouses>>,
     locations_generation: Arc<AtomicU64>,
+    committed: tokio::sync::watch::Sender<u64>,
 }
 
 struct CachedWarehouses {
@@ -426,6 +437,7 @@ async fn worker(
 async fn apply_and_reply(store: &dyn Store, ctx: &WorkerContext, batch: Vec<Job>) {
     match run_batch(store, ctx, &batch).await {
         Ok(results) => {
+            ctx.committed.send_modify(|n| *n = n.wrapping_add(1));
             for (job, result) in batch.into_iter().zip(results) {
                 let _ = job.reply.send(result);
             }

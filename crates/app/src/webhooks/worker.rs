@@ -21,8 +21,12 @@ use super::{message_id, passes, sign};
 /// Settings of the delivery worker.
 #[derive(Debug, Clone, Copy)]
 pub struct WebhookConfig {
-    /// How long the worker sleeps when it found nothing to do.
+    /// How long the worker sleeps when it found nothing to do, unless this node commits something first (events
+    /// committed by another node are seen after this long).
     pub poll_interval: Duration,
+    /// After a wake-up by a local commit, how long the worker waits for more, so that a busy node fans out a few
+    /// dozen times a second rather than once per batch.
+    pub wake_delay: Duration,
     pub retry: RetryPolicy,
     /// How long a claim lasts; must exceed `timeout`, else a slow send is claimed twice.
     pub lease: Duration,
@@ -41,6 +45,7 @@ impl Default for WebhookConfig {
     fn default() -> Self {
         Self {
             poll_interval: Duration::from_millis(100),
+            wake_delay: Duration::from_millis(25),
             retry: RetryPolicy::default(),
             lease: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
@@ -94,6 +99,7 @@ async fn run(app: App, config: WebhookConfig) {
     let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
     // Owned by this task: aborting the worker drops the set, which aborts every send in flight.
     let mut sends = JoinSet::new();
+    let mut commits = app.ledger.commits();
     loop {
         while sends.try_join_next().is_some() {}
         let mut busy = false;
@@ -122,7 +128,17 @@ async fn run(app: App, config: WebhookConfig) {
             }
         }
         if !busy {
-            tokio::time::sleep(config.poll_interval).await;
+            tokio::select! {
+                _ = tokio::time::sleep(config.poll_interval) => {}
+                changed = commits.changed() => {
+                    if changed.is_ok() {
+                        tokio::time::sleep(config.wake_delay).await;
+                    } else {
+                        // The write path is gone: only polling is left.
+                        tokio::time::sleep(config.poll_interval).await;
+                    }
+                }
+            }
         }
     }
 }
