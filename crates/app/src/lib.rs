@@ -2,6 +2,8 @@
 //! path (the [`ledger`]), so that every backend and every front end (HTTP, CLI) shares one behaviour.
 
 pub mod catalog;
+pub mod channel_store;
+pub mod channels;
 pub mod error;
 pub mod idempotency;
 pub mod inventory;
@@ -33,6 +35,7 @@ pub struct App {
     virtuals: Arc<HashMap<VirtualKind, LocationId>>,
     holds: HoldConfig,
     paths: Arc<RwLock<HashMap<LocationId, String>>>,
+    channels: Arc<channels::ChannelState>,
 }
 
 /// How often the cleanup worker ends expired holds. Reads never count an expired hold anyway; the worker only
@@ -54,7 +57,9 @@ impl App {
             }
         }
         let (ledger, _worker) = Ledger::start(store.clone(), config);
-        let app = App { store, ledger, virtuals: Arc::new(virtuals), holds, paths: Arc::default() };
+        let app =
+            App { store, ledger, virtuals: Arc::new(virtuals), holds, paths: Arc::default(), channels: Arc::default() };
+        app.start_availability_worker(channels::FeedConfig::default());
         let sweeper = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HOLD_SWEEP_INTERVAL);

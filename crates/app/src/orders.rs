@@ -990,7 +990,9 @@ impl App {
             updated_at: now,
         };
         let names: HashMap<ItemId, String> = resolved.iter().map(|r| (r.item, r.sku.clone())).collect();
-        let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor }));
+        // An order from a channel allocates from the channel's warehouses, in the channel's order.
+        let warehouses = self.channel_allocation(&source).await?;
+        let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor, warehouses }));
         match self.ledger.submit(cmd).await {
             Ok(receipt) => Ok((self.order_from_receipt(receipt).await?, true)),
             // Two identical orders raced (in one batch, or on two nodes): the loser finds the winner's order.

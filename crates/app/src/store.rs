@@ -543,7 +543,15 @@ pub trait OrderStore: Send + Sync {
     async fn orders_being_picked(&self, warehouse_id: LocationId) -> StoreResult<Vec<OrderId>>;
 }
 
-/// Everything a backend implements.
-pub trait Store: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + 'static {}
+pub use crate::channel_store::ChannelStore;
 
-impl<T: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + 'static> Store for T {}
+/// Everything a backend implements.
+pub trait Store:
+    CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + ChannelStore + 'static
+{
+}
+
+impl<T: CatalogStore + LocationStore + LedgerStore + IdempotencyStore + OrderStore + ChannelStore + 'static> Store
+    for T
+{
+}

@@ -6,6 +6,7 @@
 //! two deferred transactions that both try to upgrade from reading to writing.
 
 mod catalog;
+mod channels;
 mod codec;
 mod idempotency;
 mod ledger;
