@@ -21,6 +21,7 @@
 //! around.
 
 mod catalog;
+mod channels;
 mod codec;
 mod idempotency;
 mod ledger;

@@ -1,6 +1,7 @@
 //! The `/v1` endpoints, grouped by resource.
 
 pub mod catalog;
+pub mod channels;
 pub mod inventory;
 pub mod locations;
 pub mod orders;
