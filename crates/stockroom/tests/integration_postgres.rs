@@ -3,6 +3,8 @@
 
 #[path = "integration/catalog.rs"]
 mod catalog;
+#[path = "integration/channels.rs"]
+mod channels;
 #[path = "integration/cli.rs"]
 mod cli;
 #[path = "integration/common.rs"]
