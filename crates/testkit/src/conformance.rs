@@ -27,6 +27,9 @@ use domain::orders::{BinStock, Hold, HoldStatus, LineAllocation, Pick, Warehouse
 use domain::stock::{Balance, ItemId, LocationId, Reason, StockState, VirtualKind};
 use rust_decimal::Decimal;
 
+mod channels;
+pub use channels::*;
+
 /// Expands to one `#[tokio::test]` per suite function. `$make` is an expression of a future that yields
 /// `(guard, store)`: the guard (a temporary directory, a database handle to drop, or `()`) lives until the test
 /// ends, and the store is a fresh, empty, migrated `Arc<dyn app::Store>`. The calling crate needs `tokio` with
@@ -57,6 +60,9 @@ macro_rules! conformance_suite {
             sellable_bins_skip_unsellable,
             pick_lists_round_trip,
             orders_being_picked_are_on_open_lists_of_the_warehouse,
+            channels_crud_and_rules,
+            channel_item_facts_and_stock,
+            availability_feed_sequences_and_lease,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
