@@ -834,15 +834,22 @@ impl App {
 
     async fn availability_round(&self, node: &str, tail: &mut Option<Tail>) -> AppResult<()> {
         let now = Utc::now();
-        let until = now + chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
-        if !self.store.acquire_feed_lease(node, until, now).await? {
-            *tail = None;
-            return Ok(());
+        let lease = chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
+        // The lease is renewed once a third of it has passed, not every round: each renewal is a write.
+        let renew = tail.as_ref().is_none_or(|t| now >= t.lease_until - lease * 2 / 3);
+        if renew {
+            if !self.store.acquire_feed_lease(node, now + lease, now).await? {
+                *tail = None;
+                return Ok(());
+            }
+            if tail.is_none() {
+                *tail = Some(Tail::new(self.store.feed_watermark().await?));
+            }
+            if let Some(t) = tail.as_mut() {
+                t.lease_until = now + lease;
+            }
         }
-        if tail.is_none() {
-            *tail = Some(Tail::new(self.store.feed_watermark().await?));
-        }
-        let t = tail.as_mut().expect("set above");
+        let t = tail.as_mut().expect("set when the lease was taken");
         let events = self.store.outbox_after(t.watermark, OUTBOX_PAGE).await?;
         let mut items: BTreeSet<ItemId> = BTreeSet::new();
         let mut whole: HashSet<String> = HashSet::new();
@@ -910,6 +917,8 @@ fn node_id() -> String {
 /// The worker's position in the outbox: everything up to `watermark` is processed; `seen` holds processed ids
 /// above it (ids can commit out of order, leaving a gap that fills in later).
 struct Tail {
+    /// Until when this node holds the feed lease, as it last renewed it.
+    lease_until: DateTime<Utc>,
     watermark: i64,
     stored: i64,
     seen: BTreeSet<i64>,
@@ -918,7 +927,13 @@ struct Tail {
 
 impl Tail {
     fn new(watermark: i64) -> Tail {
-        Tail { watermark, stored: watermark, seen: BTreeSet::new(), gap_since: None }
+        Tail {
+            lease_until: DateTime::<Utc>::MIN_UTC,
+            watermark,
+            stored: watermark,
+            seen: BTreeSet::new(),
+            gap_since: None,
+        }
     }
 
     /// Moves the watermark over every processed id, and over a gap that stayed open longer than [`GAP_GRACE`].

@@ -1,6 +1,7 @@
 //! The `stockroom` binary: the command line (serve, verify, import, export) and the server's main.
 
 mod bench;
+mod bench_snapshot;
 mod csvio;
 mod demo;
 mod error;
@@ -64,6 +65,9 @@ struct BenchCli {
     /// Also run the row-lock baseline (pgbench) against this PostgreSQL database and print the ratio.
     #[arg(long)]
     baseline_postgres: Option<String>,
+    /// The server's process id: the snapshot scenario samples its resident memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Args)]
@@ -225,6 +229,7 @@ async fn run(cli: Cli) -> CliResult<ExitCode> {
                 stock: b.stock,
                 skus: b.skus,
                 baseline: b.baseline_postgres,
+                server_pid: b.server_pid,
             })
             .await?;
             if let Some(db) = b.verify_database {

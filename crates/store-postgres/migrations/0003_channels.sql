@@ -86,6 +86,9 @@ CREATE TABLE channel_availability (
 -- The pull feed: one channel's changes in sequence order.
 CREATE INDEX channel_availability_feed ON channel_availability (channel_id, seq);
 
+-- The worker reads every channel's row of the items that changed; also what deleting an item looks up.
+CREATE INDEX channel_availability_item ON channel_availability (item_id);
+
 -- The availability writer's state: one row. Every availability write updates it first: the row lock it takes is
 -- held until commit, so writers on every node run one at a time, and the sequence they hand out follows commit
 -- order (a reader never sees seq N+1 committed while N is still to come).

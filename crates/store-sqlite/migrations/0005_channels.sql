@@ -86,6 +86,9 @@ CREATE TABLE channel_availability (
 -- The pull feed: one channel's changes in sequence order.
 CREATE INDEX channel_availability_feed ON channel_availability (channel_id, seq);
 
+-- The worker reads every channel's row of the items that changed; also what deleting an item looks up.
+CREATE INDEX channel_availability_item ON channel_availability (item_id);
+
 -- The availability writer's state: one row. Every availability write updates it first, which serializes the
 -- writers (one at a time, across nodes too), and hands out the feed sequence.
 CREATE TABLE feed_state (
