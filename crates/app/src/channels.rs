@@ -65,11 +65,14 @@ pub struct ChannelSnapshot {
     pub rules: Vec<(RuleSource, RuleSet)>,
 }
 
+/// The warehouse of each sellable bin.
+type BinWarehouses = Arc<HashMap<LocationId, LocationId>>;
+
 /// What the channel use cases keep in the process.
 #[derive(Default)]
 pub struct ChannelState {
     cache: RwLock<HashMap<String, (Instant, Arc<ChannelSnapshot>)>>,
-    bins: RwLock<Option<(Instant, Arc<HashMap<LocationId, LocationId>>)>>,
+    bins: RwLock<Option<(Instant, BinWarehouses)>>,
     /// Wakes the worker early (a change made on this node).
     wake: tokio::sync::Notify,
 }
@@ -358,13 +361,13 @@ impl App {
     }
 
     /// Which warehouse each sellable bin belongs to, cached briefly.
-    async fn bin_warehouses(&self) -> AppResult<Arc<HashMap<LocationId, LocationId>>> {
+    async fn bin_warehouses(&self) -> AppResult<BinWarehouses> {
         if let Some((at, map)) = &*self.channel_state().bins.read().unwrap_or_else(|e| e.into_inner()) {
             if at.elapsed() < CACHE_TTL {
                 return Ok(map.clone());
             }
         }
-        let map: Arc<HashMap<LocationId, LocationId>> =
+        let map: BinWarehouses =
             Arc::new(self.store.sellable_bins().await?.into_iter().map(|b| (b.bin, b.warehouse)).collect());
         *self.channel_state().bins.write().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), map.clone()));
         Ok(map)
