@@ -65,13 +65,17 @@ pub struct ChannelSnapshot {
     pub rules: Vec<(RuleSource, RuleSet)>,
 }
 
+/// A cached channel, or the knowledge that there is none.
+type CachedChannel = Option<Arc<ChannelSnapshot>>;
+
 /// The warehouse of each sellable bin.
 type BinWarehouses = Arc<HashMap<LocationId, LocationId>>;
 
 /// What the channel use cases keep in the process.
 #[derive(Default)]
 pub struct ChannelState {
-    cache: RwLock<HashMap<String, (Instant, Arc<ChannelSnapshot>)>>,
+    /// By code; `None` remembers that no channel has the code (orders from `phone` ask on every order).
+    cache: RwLock<HashMap<String, (Instant, CachedChannel)>>,
     bins: RwLock<Option<(Instant, BinWarehouses)>>,
     /// Wakes the worker early (a change made on this node).
     wake: tokio::sync::Notify,
@@ -340,24 +344,25 @@ impl App {
 
     /// The channel with its rules, from the cache when fresh.
     pub async fn channel_snapshot(&self, code: &str) -> AppResult<Arc<ChannelSnapshot>> {
+        let not_found = || AppError::NotFound { entity: "channel", key: code.to_string() };
         if let Some((at, snap)) = self.channel_state().cache.read().unwrap_or_else(|e| e.into_inner()).get(code) {
             if at.elapsed() < CACHE_TTL {
-                return Ok(snap.clone());
+                return snap.clone().ok_or_else(not_found);
             }
         }
-        let record = self
-            .store
-            .get_channel(code)
-            .await?
-            .ok_or_else(|| AppError::NotFound { entity: "channel", key: code.to_string() })?;
-        let rules = self.store.channel_rules(record.id).await?;
-        let snap = Arc::new(ChannelSnapshot { record, rules });
+        let snap = match self.store.get_channel(code).await? {
+            Some(record) => {
+                let rules = self.store.channel_rules(record.id).await?;
+                Some(Arc::new(ChannelSnapshot { record, rules }))
+            }
+            None => None,
+        };
         self.channel_state()
             .cache
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(code.to_string(), (Instant::now(), snap.clone()));
-        Ok(snap)
+        snap.ok_or_else(not_found)
     }
 
     /// Which warehouse each sellable bin belongs to, cached briefly.
@@ -656,6 +661,7 @@ impl App {
             Err(AppError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
+        // Read fresh, as the ledger reads its own list: a bin made unsellable must never be allocated from.
         let bins = self.store.sellable_bins().await?;
         Ok(Some(Warehouses(
             snap.record
