@@ -265,7 +265,12 @@ proptest! {
             prop_assert_eq!(w[0].after, w[1].before);
         }
         prop_assert_eq!(e.steps.last().unwrap().after, e.quantity);
-        prop_assert_eq!(e.quantity > 0, matches!(e.status, AvailabilityStatus::InStock | AvailabilityStatus::LowStock) && e.quantity > 0);
+        // A positive quantity is always sellable; zero is in stock only when the policy keeps selling.
+        if e.quantity > 0 {
+            prop_assert!(matches!(e.status, AvailabilityStatus::InStock | AvailabilityStatus::LowStock));
+        } else {
+            prop_assert!(e.status != AvailabilityStatus::LowStock);
+        }
     }
 
     #[test]
