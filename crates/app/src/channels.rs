@@ -654,13 +654,18 @@ impl App {
         Ok(view(v.fields.price, v.fields.currency, "catalog".into()))
     }
 
-    /// The warehouses an order from `source` allocates from, when `source` is a channel's code.
-    pub(crate) async fn channel_allocation(&self, source: &str) -> AppResult<Option<Warehouses>> {
-        let snap = match self.channel_snapshot(source).await {
-            Ok(s) => s,
-            Err(AppError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        };
+    /// The channel whose code is `source`, if any.
+    pub(crate) async fn channel_of(&self, source: &str) -> AppResult<Option<Arc<ChannelSnapshot>>> {
+        match self.channel_snapshot(source).await {
+            Ok(s) => Ok(Some(s)),
+            Err(AppError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The warehouses an order from a channel allocates from: the channel's, in its order.
+    pub(crate) async fn channel_allocation(&self, channel: Option<&ChannelSnapshot>) -> AppResult<Option<Warehouses>> {
+        let Some(snap) = channel else { return Ok(None) };
         // Read fresh, as the ledger reads its own list: a bin made unsellable must never be allocated from.
         let bins = self.store.sellable_bins().await?;
         Ok(Some(Warehouses(

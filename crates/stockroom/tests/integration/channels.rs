@@ -248,6 +248,17 @@ async fn orders_from_a_channel_allocate_in_its_warehouse_order() {
     // Availability pools the channel's warehouses only.
     assert_eq!(explain(&s, "west", "A").await.body["quantity"], 4);
     assert_eq!(explain(&s, "east", "A").await.body["quantity"], 7);
+
+    // A channel's price overrides the catalog's on its orders; a line's own price still wins.
+    ok(&s.patch("/v1/channels/east", &json!({"prices": {"A": "17.50"}})).await, 200);
+    let r = s.post("/v1/orders", &order("east", 1)).await;
+    ok(&r, 201);
+    assert_eq!(r.body["lines"][0]["unit_price"], "17.50");
+    let r = s.post("/v1/orders", &order("west", 1)).await;
+    assert_eq!(r.body["lines"][0]["unit_price"], "20.00");
+    let mut own = order("east", 1);
+    own["lines"][0]["unit_price"] = json!("5.00");
+    assert_eq!(s.post("/v1/orders", &own).await.body["lines"][0]["unit_price"], "5.00");
 }
 
 #[tokio::test]
