@@ -57,7 +57,9 @@ pub struct ApiDoc;
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let mut v = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+        let mut doc = ApiDoc::openapi();
+        doc.merge(crate::routes::channels::ChannelsDoc::openapi());
+        let mut v = serde_json::to_value(doc).expect("the OpenAPI document serializes");
         v["openapi"] = Value::String("3.1.0".into());
         v["info"]["version"] = Value::String(env!("CARGO_PKG_VERSION").into());
         v

@@ -36,6 +36,7 @@ pub fn router(app: App, config: ApiConfig) -> Router {
     let v1 = Router::new()
         .merge(routes::catalog::routes())
         .merge(routes::bundles::routes())
+        .merge(routes::channels::routes())
         .merge(routes::locations::routes())
         .merge(routes::inventory::routes())
         .merge(routes::orders::routes())

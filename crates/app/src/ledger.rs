@@ -126,6 +126,8 @@ pub struct PlaceOrder {
     /// A hold to convert instead of allocating: its reserved stock becomes the order's commitment.
     pub hold: Option<HoldId>,
     pub actor: Actor,
+    /// The warehouses to allocate from instead of the node's (an order from a channel: the channel's list).
+    pub warehouses: Option<Warehouses>,
 }
 
 /// A change to a hold.
@@ -739,7 +741,9 @@ impl Batch<'_> {
                     .lines
                     .iter()
                     .filter(|l| l.tracked)
-                    .map(|l| (l.item, self.warehouses.stock(l.item, &self.state.balances)))
+                    .map(|l| {
+                        (l.item, p.warehouses.as_ref().unwrap_or(self.warehouses).stock(l.item, &self.state.balances))
+                    })
                     .collect();
                 let (order, op) = Order::place(p.lines.clone(), &stock)?;
                 if let Some(op) = op {

@@ -3,6 +3,8 @@
 
 pub mod bundles;
 pub mod catalog;
+pub mod channel_store;
+pub mod channels;
 pub mod error;
 pub mod idempotency;
 pub mod inventory;
@@ -36,6 +38,7 @@ pub struct App {
     virtuals: Arc<HashMap<VirtualKind, LocationId>>,
     holds: HoldConfig,
     paths: Arc<RwLock<HashMap<LocationId, String>>>,
+    channels: Arc<channels::ChannelState>,
 }
 
 /// How often the cleanup worker ends expired holds. Reads never count an expired hold anyway; the worker only
@@ -57,7 +60,9 @@ impl App {
             }
         }
         let (ledger, _worker) = Ledger::start(store.clone(), config);
-        let app = App { store, ledger, virtuals: Arc::new(virtuals), holds, paths: Arc::default() };
+        let app =
+            App { store, ledger, virtuals: Arc::new(virtuals), holds, paths: Arc::default(), channels: Arc::default() };
+        app.start_availability_worker(channels::FeedConfig::default());
         let sweeper = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HOLD_SWEEP_INTERVAL);

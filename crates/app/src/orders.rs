@@ -944,9 +944,24 @@ impl App {
         let resolved = self.resolve_order_skus(&skus).await?;
         let mut p = Problems::default();
         let mut lines = Vec::with_capacity(req.lines.len());
+        let channel = self.channel_of(&source).await?;
         for (i, (l, r)) in req.lines.iter().zip(&resolved).enumerate() {
             let unit_price = match l.unit_price {
                 Some(p) => p,
+                // A channel's own price for the SKU, in the channel's currency, overrides the catalog's.
+                None if channel.as_ref().is_some_and(|c| c.record.fields.prices.contains_key(&r.sku)) => {
+                    let c = &channel.as_ref().expect("checked above").record.fields;
+                    if c.currency != req.currency {
+                        p.push(
+                            format!("lines[{i}].unit_price"),
+                            format!(
+                                "the channel price is in {}, the order in {}: give the price",
+                                c.currency, req.currency
+                            ),
+                        );
+                    }
+                    c.prices[&r.sku]
+                }
                 None => {
                     if r.currency != req.currency {
                         p.push(
@@ -976,7 +991,7 @@ impl App {
                 bundle: None,
             });
         }
-        if p.0.iter().any(|e| e.message.contains("catalog price is in")) {
+        if p.0.iter().any(|e| e.message.contains("catalog price is in") || e.message.contains("channel price is in")) {
             let errors = p.0;
             return Err(AppError::Conflict {
                 code: "currency_mismatch",
@@ -1006,7 +1021,9 @@ impl App {
         };
         let names: HashMap<ItemId, String> = lines.iter().map(|l| (l.item, l.sku.clone())).collect();
         let placed = lines.clone();
-        let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor }));
+        // An order from a channel allocates from the channel's warehouses, in the channel's order.
+        let warehouses = self.channel_allocation(channel.as_deref()).await?;
+        let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor, warehouses }));
         match self.ledger.submit(cmd).await {
             Ok(receipt) => Ok((self.order_from_receipt(receipt).await?, true)),
             // The same source and number was placed before (the batch found it stored, or earlier in the same

@@ -553,6 +553,8 @@ pub trait OrderStore: Send + Sync {
     async fn orders_being_picked(&self, warehouse_id: LocationId) -> StoreResult<Vec<OrderId>>;
 }
 
+pub use crate::channel_store::ChannelStore;
+
 /// Everything a backend implements.
 pub trait Store:
     CatalogStore
@@ -561,6 +563,7 @@ pub trait Store:
     + IdempotencyStore
     + OrderStore
     + BundleStore
+    + ChannelStore
     + crate::webhook_store::WebhookStore
     + 'static
 {
@@ -573,6 +576,7 @@ impl<
             + IdempotencyStore
             + OrderStore
             + BundleStore
+            + ChannelStore
             + crate::webhook_store::WebhookStore
             + 'static,
     > Store for T

@@ -3,6 +3,7 @@
 //! Everything here decides; nothing here fetches or saves. Time, when a rule needs it, is passed in.
 
 pub mod bundle;
+pub mod availability;
 pub mod catalog;
 pub mod codes;
 pub mod location;

@@ -18,10 +18,14 @@ pub enum Scenario {
     FlashSaleHolds,
     /// Orders of 1 to 5 lines over many SKUs, popular ones far more often (Zipf-like).
     Catalog,
-    /// Level lookups of popular SKUs by half the clients while the other half runs `catalog`.
+    /// Level and channel availability lookups of popular SKUs by half the clients while the other half runs
+    /// `catalog`.
     Reads,
     /// Time from a committed order to its webhook at a local receiver, under order load (`--requests` probes).
     WebhookLatency,
+    /// `--skus` SKUs (100,000 for the reference run) × 5 channels: full snapshot export time and the server's
+    /// peak memory (give `--server-pid`).
+    Snapshot,
 }
 
 pub struct BenchArgs {
@@ -33,6 +37,8 @@ pub struct BenchArgs {
     pub skus: usize,
     /// A PostgreSQL URL to run the row-lock baseline (pgbench) against, with the same client count.
     pub baseline: Option<String>,
+    /// The server's process id, to sample its memory (the snapshot scenario).
+    pub server_pid: Option<u32>,
 }
 
 struct Client {
@@ -105,6 +111,9 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
     if let Scenario::WebhookLatency = args.scenario {
         return crate::bench_webhooks::run(&args).await;
     }
+    if let Scenario::Snapshot = args.scenario {
+        return crate::bench_snapshot::run(&args).await;
+    }
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .timeout(Duration::from_secs(30))
@@ -146,6 +155,10 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
             .collect();
         client.setup("/v1/inventory/adjustments", json!({"lines": lines})).await?;
     }
+    if let Scenario::Reads = args.scenario {
+        let channel = json!({"code": run, "name": run, "market_country": "DE", "currency": "EUR", "warehouses": [run]});
+        client.setup("/v1/channels", channel).await?;
+    }
     eprintln!(
         "bench {:?}: {} clients, {} requests, {} SKU(s) with {} units each, against {}",
         args.scenario, args.clients, args.requests, skus, args.stock, client.base
@@ -162,6 +175,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
             let mut latencies = Vec::new();
             let mut reads = Vec::new();
+            let mut channel_reads = Vec::new();
             let (mut ok, mut refused, mut failed) = (0usize, 0usize, 0usize);
             let reader = matches!(scenario, Scenario::Reads) && c % 2 == 1;
             loop {
@@ -171,12 +185,23 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
                 }
                 if reader {
                     let sku = &names[rng.zipf(names.len())];
+                    // Every other read is what a shop asks: the channel's live availability of the SKU.
+                    let channel = i % 2 == 0;
+                    let path = if channel {
+                        format!("/v1/channels/{run}/availability/{sku}")
+                    } else {
+                        format!("/v1/inventory/levels?sku={sku}")
+                    };
                     let t = Instant::now();
-                    match client.get(&format!("/v1/inventory/levels?sku={sku}")).await {
+                    match client.get(&path).await {
                         Ok(_) => ok += 1,
                         Err(_) => failed += 1,
                     }
-                    reads.push(t.elapsed());
+                    if channel {
+                        channel_reads.push(t.elapsed());
+                    } else {
+                        reads.push(t.elapsed());
+                    }
                     continue;
                 }
                 let (path, body) = match scenario {
@@ -188,7 +213,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
                     Scenario::FlashSaleHolds => ("/v1/holds", json!({"lines": [{"sku": names[0], "quantity": 1}]})),
                     // Handled by `bench_webhooks` before the clients start.
                     Scenario::WebhookLatency => break,
-                    Scenario::Catalog | Scenario::Reads => {
+                    Scenario::Catalog | Scenario::Reads | Scenario::Snapshot => {
                         let n = 1 + (rng.next() % 5) as usize;
                         let mut picked: Vec<usize> = (0..n).map(|_| rng.zipf(names.len())).collect();
                         picked.sort_unstable();
@@ -209,16 +234,18 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
                 }
                 latencies.push(t.elapsed());
             }
-            (latencies, reads, ok, refused, failed)
+            (latencies, reads, channel_reads, ok, refused, failed)
         }));
     }
     let mut latencies = Vec::with_capacity(args.requests);
     let mut reads = Vec::new();
+    let mut channel_reads = Vec::new();
     let (mut ok, mut refused, mut failed) = (0, 0, 0);
     for t in tasks {
-        let (l, r, o, x, f) = t.await.map_err(|e| CliError(e.to_string()))?;
+        let (l, r, cr, o, x, f) = t.await.map_err(|e| CliError(e.to_string()))?;
         latencies.extend(l);
         reads.extend(r);
+        channel_reads.extend(cr);
         ok += o;
         refused += x;
         failed += f;
@@ -251,6 +278,16 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
             ms(percentile(&reads, 0.50)),
             ms(percentile(&reads, 0.99)),
             ms(percentile(&reads, 0.999))
+        );
+    }
+    if !channel_reads.is_empty() {
+        channel_reads.sort_unstable();
+        println!(
+            "channel    {} availability lookups beside the writes: p50 {:.2} ms   p99 {:.2} ms   p99.9 {:.2} ms",
+            channel_reads.len(),
+            ms(percentile(&channel_reads, 0.50)),
+            ms(percentile(&channel_reads, 0.99)),
+            ms(percentile(&channel_reads, 0.999))
         );
     }
     let writes_per_second = latencies.len() as f64 / elapsed.as_secs_f64();

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_webhooks;
+mod bench_snapshot;
 mod csvio;
 mod demo;
 mod error;
@@ -65,6 +66,9 @@ struct BenchCli {
     /// Also run the row-lock baseline (pgbench) against this PostgreSQL database and print the ratio.
     #[arg(long)]
     baseline_postgres: Option<String>,
+    /// The server's process id: the snapshot scenario samples its resident memory.
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 #[derive(Args)]
@@ -247,6 +251,7 @@ async fn run(cli: Cli) -> CliResult<ExitCode> {
                 stock: b.stock,
                 skus: b.skus,
                 baseline: b.baseline_postgres,
+                server_pid: b.server_pid,
             })
             .await?;
             if let Some(db) = b.verify_database {

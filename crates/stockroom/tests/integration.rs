@@ -5,6 +5,8 @@
 mod bundles;
 #[path = "integration/catalog.rs"]
 mod catalog;
+#[path = "integration/channels.rs"]
+mod channels;
 #[path = "integration/cli.rs"]
 mod cli;
 #[path = "integration/common.rs"]

@@ -22,6 +22,7 @@
 
 mod bundles;
 mod catalog;
+mod channels;
 mod codec;
 mod idempotency;
 mod ledger;

@@ -7,6 +7,7 @@
 
 mod bundles;
 mod catalog;
+mod channels;
 mod codec;
 mod idempotency;
 mod ledger;

@@ -29,6 +29,8 @@ use rust_decimal::Decimal;
 
 mod bundles;
 pub use bundles::*;
+mod channels;
+pub use channels::*;
 
 /// Expands to one `#[tokio::test]` per suite function. `$make` is an expression of a future that yields
 /// `(guard, store)`: the guard (a temporary directory, a database handle to drop, or `()`) lives until the test
@@ -63,6 +65,9 @@ macro_rules! conformance_suite {
             bundle_components_round_trip,
             bundle_definitions_are_checked_by_the_database,
             racing_definitions_never_close_a_loop,
+            channels_crud_and_rules,
+            channel_item_facts_and_stock,
+            availability_feed_sequences_and_lease,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {

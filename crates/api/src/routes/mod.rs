@@ -2,6 +2,7 @@
 
 pub mod bundles;
 pub mod catalog;
+pub mod channels;
 pub mod inventory;
 pub mod locations;
 pub mod orders;

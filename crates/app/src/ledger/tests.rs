@@ -316,7 +316,7 @@ proptest! {
                 Step::Place { lines, policy } => {
                     let policy = [InventoryPolicy::Deny, InventoryPolicy::Continue, InventoryPolicy::Backorder][policy as usize];
                     let lines: Vec<NewLine> = lines.iter().map(|(i, q)| new_line(ITEMS[*i], *q, policy)).collect();
-                    Command::PlaceOrder(Box::new(PlaceOrder { record: record(), lines, hold: None, actor: Actor::new("test") }))
+                    Command::PlaceOrder(Box::new(PlaceOrder { record: record(), lines, hold: None, actor: Actor::new("test"), warehouses: None }))
                 }
                 Step::Cancel { order_ix, line, qty, all } => {
                     let Some(id) = order_ids.get(order_ix) else { continue };
@@ -339,7 +339,7 @@ proptest! {
                     let h = &sim.holds[id];
                     let item = h.hold.lines.first().map(|l| l.item).unwrap_or(ITEMS[0]);
                     let lines = vec![new_line(item, h.quantities[0], InventoryPolicy::Deny)];
-                    Command::PlaceOrder(Box::new(PlaceOrder { record: record(), lines, hold: Some(*id), actor: Actor::new("test") }))
+                    Command::PlaceOrder(Box::new(PlaceOrder { record: record(), lines, hold: Some(*id), actor: Actor::new("test"), warehouses: None }))
                 }
                 Step::Wait { seconds } => {
                     sim.now += TimeDelta::seconds(seconds);
