@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel_store::{ChannelFields, ChannelId, ChannelRecord, ComputedAvailability, FeedRow, ItemFacts};
 use crate::error::{AppError, AppResult, StoreError};
-use crate::ledger::Warehouses;
 use crate::page::{Page, PageRequest};
 use crate::store::OutboxEvent;
 use crate::App;
@@ -306,24 +305,60 @@ pub fn availability_events(code: &str, old: Option<&FeedRow>, new: &FeedRow) -> 
 }
 
 /// The evaluation of one item on one channel, from the rules and the stock per bin. Pure apart from its inputs.
+/// `stock` holds the available units per bin of the item, or, for a bundle (`components` given), of its
+/// components.
 pub fn evaluate_item(
     channel: &ChannelSnapshot,
     facts: &ItemFacts,
     bin_warehouse: &HashMap<LocationId, LocationId>,
-    bins: &[(LocationId, i64)],
+    stock: &HashMap<ItemId, Vec<(LocationId, i64)>>,
+    components: Option<&[domain::bundle::Component]>,
     recent_sales: i64,
 ) -> Evaluation {
     let stack = rule_stack(channel, facts);
-    let warehouses = channel
-        .record
-        .warehouses
-        .iter()
-        .map(|(id, code)| {
-            let q: i64 = bins.iter().filter(|(bin, _)| bin_warehouse.get(bin) == Some(id)).map(|(_, q)| *q).sum();
-            (code.clone(), q)
-        })
-        .collect();
-    evaluate(&Input { stock: Stock::Warehouses(warehouses), catalog_policy: facts.policy, recent_sales, rules: stack })
+    let in_warehouse = |item: ItemId, warehouse: LocationId| -> i64 {
+        stock
+            .get(&item)
+            .map(|bins| {
+                bins.iter().filter(|(bin, _)| bin_warehouse.get(bin) == Some(&warehouse)).map(|(_, q)| *q).sum()
+            })
+            .unwrap_or(0)
+    };
+    let stock = match components {
+        // A bundle holds no stock: it pools as many bundles as its scarcest component allows in the channel's
+        // warehouses, and the channel's rules then apply to that count.
+        Some(components) => {
+            let parts: Vec<(i64, i64)> = components
+                .iter()
+                .map(|c| {
+                    let available = channel.record.warehouses.iter().map(|(w, _)| in_warehouse(c.item, *w)).sum();
+                    (c.quantity, available)
+                })
+                .collect();
+            let available = domain::bundle::available(&parts).unwrap_or(0);
+            let listing = components
+                .iter()
+                .zip(&parts)
+                .map(|(c, (per, available))| format!("item {}: {available} available, {per} per bundle", c.item))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Stock::Pooled {
+                available,
+                note: format!(
+                    "a bundle: as many as its scarcest component allows in the channel's warehouses ({listing})"
+                ),
+            }
+        }
+        None => Stock::Warehouses(
+            channel
+                .record
+                .warehouses
+                .iter()
+                .map(|(id, code)| (code.clone(), in_warehouse(facts.item_id, *id)))
+                .collect(),
+        ),
+    };
+    evaluate(&Input { stock, catalog_policy: facts.policy, recent_sales, rules: stack })
 }
 
 fn rule_stack<'a>(channel: &'a ChannelSnapshot, facts: &ItemFacts) -> RuleStack<'a> {
@@ -602,8 +637,16 @@ impl App {
             .await?
             .ok_or_else(|| AppError::NotFound { entity: "variant", key: sku.to_string() })?;
         let bins = self.bin_warehouses().await?;
-        let stock: Vec<(LocationId, i64)> =
-            self.store.bin_available(&[facts.item_id]).await?.into_iter().map(|(_, bin, q)| (bin, q)).collect();
+        let parts = self.bundle_parts(&[facts.item_id]).await?.parts;
+        let components = parts.get(&facts.item_id).map(Vec::as_slice);
+        let stocked: Vec<ItemId> = match components {
+            Some(c) => c.iter().map(|c| c.item).collect(),
+            None => vec![facts.item_id],
+        };
+        let mut stock: HashMap<ItemId, Vec<(LocationId, i64)>> = HashMap::new();
+        for (item, bin, q) in self.store.bin_available(&stocked).await? {
+            stock.entry(item).or_default().push((bin, q));
+        }
         let sales = match velocity_days(&rule_stack(&snap, &facts)) {
             Some(days) => {
                 let since = Utc::now() - chrono::TimeDelta::days(days);
@@ -611,7 +654,7 @@ impl App {
             }
             None => 0,
         };
-        let e = evaluate_item(&snap, &facts, &bins, &stock, sales);
+        let e = evaluate_item(&snap, &facts, &bins, &stock, components, sales);
         Ok(AvailabilityView {
             channel: code.to_string(),
             sku: facts.sku,
@@ -664,19 +707,9 @@ impl App {
     }
 
     /// The warehouses an order from a channel allocates from: the channel's, in its order.
-    pub(crate) async fn channel_allocation(&self, channel: Option<&ChannelSnapshot>) -> AppResult<Option<Warehouses>> {
-        let Some(snap) = channel else { return Ok(None) };
-        // Read fresh, as the ledger reads its own list: a bin made unsellable must never be allocated from.
-        let bins = self.store.sellable_bins().await?;
-        Ok(Some(Warehouses(
-            snap.record
-                .warehouses
-                .iter()
-                .map(|(w, _)| {
-                    (*w, bins.iter().filter(|b| b.warehouse == *w).map(|b| (b.bin, b.pick_sequence)).collect())
-                })
-                .collect(),
-        )))
+    /// The write path finds their bins in its own list of sellable bins.
+    pub(crate) fn channel_allocation(&self, channel: Option<&ChannelSnapshot>) -> Option<Vec<LocationId>> {
+        channel.map(|snap| snap.record.warehouses.iter().map(|(w, _)| *w).collect())
     }
 
     /// Changes of the channel's availability after `cursor` (from the start when absent).
@@ -772,7 +805,11 @@ impl App {
             if facts.is_empty() || snaps.is_empty() {
                 continue;
             }
-            let ids: Vec<ItemId> = facts.iter().map(|f| f.item_id).collect();
+            let mut ids: Vec<ItemId> = facts.iter().map(|f| f.item_id).collect();
+            let parts = self.bundle_parts(&ids).await?.parts;
+            ids.extend(parts.values().flatten().map(|c| c.item));
+            ids.sort_unstable();
+            ids.dedup();
             let mut stock: HashMap<ItemId, Vec<(LocationId, i64)>> = HashMap::new();
             for (item, bin, q) in self.store.bin_available(&ids).await? {
                 stock.entry(item).or_default().push((bin, q));
@@ -801,7 +838,8 @@ impl App {
                     let recent = velocity_days(&rule_stack(s, f))
                         .map(|d| sales.get(&(d, f.item_id)).copied().unwrap_or(0))
                         .unwrap_or(0);
-                    let e = evaluate_item(s, f, &bins, stock.get(&f.item_id).map(Vec::as_slice).unwrap_or(&[]), recent);
+                    let components = parts.get(&f.item_id).map(Vec::as_slice);
+                    let e = evaluate_item(s, f, &bins, &stock, components, recent);
                     rows.push(ComputedAvailability {
                         channel_id: s.record.id,
                         item_id: f.item_id,
@@ -894,7 +932,17 @@ impl App {
         }
         let watermark = t.advance(Instant::now());
         if !items.is_empty() {
-            let items: Vec<ItemId> = items.into_iter().collect();
+            // A component's change changes what its bundles (and the bundles above them) can sell.
+            let mut items: Vec<ItemId> = items.into_iter().collect();
+            let mut frontier = items.clone();
+            while !frontier.is_empty() {
+                let above: Vec<ItemId> =
+                    self.store.bundles_using(&frontier).await?.into_iter().map(|e| e.bundle).collect();
+                frontier = above.into_iter().filter(|b| !items.contains(b)).collect();
+                frontier.sort_unstable();
+                frontier.dedup();
+                items.extend(&frontier);
+            }
             self.recompute_availability(node, None, Some(&items), None).await?;
         }
         for (code, skus) in some {

@@ -126,8 +126,9 @@ pub struct PlaceOrder {
     /// A hold to convert instead of allocating: its reserved stock becomes the order's commitment.
     pub hold: Option<HoldId>,
     pub actor: Actor,
-    /// The warehouses to allocate from instead of the node's (an order from a channel: the channel's list).
-    pub warehouses: Option<Warehouses>,
+    /// The warehouses to allocate from, in priority order, instead of the node's (an order from a channel: the
+    /// channel's list).
+    pub warehouses: Option<Vec<LocationId>>,
 }
 
 /// A change to a hold.
@@ -372,7 +373,13 @@ struct WorkerContext {
 struct CachedWarehouses {
     generation: u64,
     read_at: std::time::Instant,
-    warehouses: Arc<Warehouses>,
+    warehouses: Arc<SellableBins>,
+}
+
+/// The sellable bins: per warehouse, and in the node's default priority order.
+struct SellableBins {
+    by_priority: Warehouses,
+    by_warehouse: HashMap<LocationId, Vec<BinSlot>>,
 }
 
 /// How long the cached sellable bins are trusted. This node's own location changes invalidate the cache at once;
@@ -382,7 +389,7 @@ struct CachedWarehouses {
 const WAREHOUSES_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl WorkerContext {
-    async fn warehouses(&self, store: &dyn Store) -> Result<Arc<Warehouses>, StoreError> {
+    async fn warehouses(&self, store: &dyn Store) -> Result<Arc<SellableBins>, StoreError> {
         let generation = self.locations_generation.load(AtomicOrdering::Relaxed);
         let mut cached = self.warehouses.lock().await;
         if let Some(c) = cached.as_ref() {
@@ -469,8 +476,8 @@ enum OrderRef {
     New(usize),
 }
 
-/// The sellable bins per warehouse in priority order, as the store has them now.
-async fn load_warehouses(store: &dyn Store, priority: &WarehousePriority) -> Result<Warehouses, StoreError> {
+/// The sellable bins per warehouse, and in priority order, as the store has them now.
+async fn load_warehouses(store: &dyn Store, priority: &WarehousePriority) -> Result<SellableBins, StoreError> {
     let bins = store.sellable_bins().await?;
     let mut by_warehouse: HashMap<LocationId, Vec<BinSlot>> = HashMap::new();
     for b in &bins {
@@ -487,7 +494,9 @@ async fn load_warehouses(store: &dyn Store, priority: &WarehousePriority) -> Res
             codes.iter().filter_map(|c| found.get(c)).map(|l| l.id).collect()
         }
     };
-    Ok(Warehouses(order.into_iter().map(|w| (w, by_warehouse.remove(&w).unwrap_or_default())).collect()))
+    let by_priority =
+        Warehouses(order.into_iter().map(|w| (w, by_warehouse.get(&w).cloned().unwrap_or_default())).collect());
+    Ok(SellableBins { by_priority, by_warehouse })
 }
 
 /// Everything a batch decides, kept apart from the store's state until a command succeeds.
@@ -499,6 +508,8 @@ struct Batch<'a> {
     changed_orders: BTreeSet<OrderId>,
     changed_holds: BTreeSet<HoldId>,
     warehouses: &'a Warehouses,
+    /// Every warehouse's sellable bins, for orders that bring their own warehouse list.
+    bins: &'a HashMap<LocationId, Vec<BinSlot>>,
     /// The virtual customer location: where shipped units go and returned units come from.
     customer: LocationId,
     /// (source, external number) of the orders placed in this batch: a second one is a retry, not a new order.
@@ -737,13 +748,21 @@ impl Batch<'_> {
                 order
             }
             None => {
+                let own;
+                let warehouses = match &p.warehouses {
+                    Some(ids) => {
+                        own = Warehouses(
+                            ids.iter().map(|w| (*w, self.bins.get(w).cloned().unwrap_or_default())).collect(),
+                        );
+                        &own
+                    }
+                    None => self.warehouses,
+                };
                 let stock: HashMap<ItemId, Vec<WarehouseStock>> = p
                     .lines
                     .iter()
                     .filter(|l| l.tracked)
-                    .map(|l| {
-                        (l.item, p.warehouses.as_ref().unwrap_or(self.warehouses).stock(l.item, &self.state.balances))
-                    })
+                    .map(|l| (l.item, warehouses.stock(l.item, &self.state.balances)))
                     .collect();
                 let (order, op) = Order::place(p.lines.clone(), &stock)?;
                 if let Some(op) = op {
@@ -1229,7 +1248,8 @@ async fn run_batch(
                 queue,
                 changed_orders: BTreeSet::new(),
                 changed_holds: BTreeSet::new(),
-                warehouses: &warehouses,
+                warehouses: &warehouses.by_priority,
+                bins: &warehouses.by_warehouse,
                 customer,
                 numbers: HashSet::new(),
                 items: scope.items.iter().copied().collect(),

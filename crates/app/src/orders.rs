@@ -1022,7 +1022,7 @@ impl App {
         let names: HashMap<ItemId, String> = lines.iter().map(|l| (l.item, l.sku.clone())).collect();
         let placed = lines.clone();
         // An order from a channel allocates from the channel's warehouses, in the channel's order.
-        let warehouses = self.channel_allocation(channel.as_deref()).await?;
+        let warehouses = self.channel_allocation(channel.as_deref());
         let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor, warehouses }));
         match self.ledger.submit(cmd).await {
             Ok(receipt) => Ok((self.order_from_receipt(receipt).await?, true)),

@@ -2,8 +2,8 @@
 //!
 //! Everything here decides; nothing here fetches or saves. Time, when a rule needs it, is passed in.
 
-pub mod bundle;
 pub mod availability;
+pub mod bundle;
 pub mod catalog;
 pub mod codes;
 pub mod location;

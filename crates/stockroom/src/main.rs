@@ -1,8 +1,8 @@
 //! The `stockroom` binary: the command line (serve, verify, import, export) and the server's main.
 
 mod bench;
-mod bench_webhooks;
 mod bench_snapshot;
+mod bench_webhooks;
 mod csvio;
 mod demo;
 mod error;

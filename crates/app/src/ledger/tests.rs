@@ -139,6 +139,7 @@ impl Sim {
             changed_orders: BTreeSet::new(),
             changed_holds: BTreeSet::new(),
             warehouses: &warehouses,
+            bins: &warehouses.0.iter().cloned().collect(),
             customer: 3,
             numbers: HashSet::new(),
             items: ITEMS.iter().copied().collect(),

@@ -467,3 +467,48 @@ async fn two_nodes_on_one_database_keep_one_feed() {
     assert_eq!(unique.len(), seqs.len());
     assert!(!seqs.is_empty());
 }
+
+#[tokio::test]
+async fn a_bundle_shows_what_its_scarcest_component_allows_and_follows_its_components() {
+    let s = shop().await;
+    // KIT = 1 × A + 2 × C, in the channel's warehouse WH1 only; stock in WH2 does not count for this channel.
+    let kit = json!({"handle": "kit", "title": "Kit", "status": "active", "options": ["Kind"], "variants": [
+        {"sku": "KIT", "options": ["kit"], "price": "50.00", "currency": "EUR"}]});
+    ok(&s.post("/v1/products", &kit).await, 201);
+    let r = put(
+        &s,
+        "/v1/variants/KIT/components",
+        &json!({"components": [{"sku": "A", "quantity": 1},
+        {"sku": "C", "quantity": 2}]}),
+    )
+    .await;
+    ok(&r, 200);
+    receive(&s, "A", "WH1/HALL-1/SHELF-1/BIN-1", 10).await;
+    receive(&s, "C", "WH1/HALL-1/SHELF-1/BIN-1", 7).await;
+    receive(&s, "C", "WH2/BIN-1", 100).await;
+    ok(&s.post("/v1/channels", &channel("web", &["WH1"])).await, 201);
+    ok(
+        &put(&s, "/v1/channels/web/rules", &json!({"scope": "item", "key": "KIT", "rules": {"channel_buffer": 1}}))
+            .await,
+        200,
+    );
+
+    let r = explain(&s, "web", "KIT").await;
+    assert_eq!(r.body["quantity"], 2, "C allows 3 kits in WH1, the buffer holds back 1: {}", r.body);
+    assert_eq!(lines(&r)[0], "stock stock 3->3");
+    assert!(r.body["explanation"][0]["detail"].as_str().unwrap().contains("bundle"), "{}", r.body);
+
+    // The feed follows: selling C changes what the kit shows, with no change to the kit itself.
+    eventually("KIT in the feed", || async {
+        drain(&s, "web", None).await.0.iter().any(|r| r["sku"] == "KIT" && r["quantity"] == 2)
+    })
+    .await;
+    let order = json!({"source": "phone", "currency": "EUR", "lines": [{"sku": "C", "quantity": 4}]});
+    ok(&s.post("/v1/orders", &order).await, 201);
+    assert_eq!(explain(&s, "web", "KIT").await.body["quantity"], 0, "C has 3 left: one kit, held back by the buffer");
+    eventually("KIT at 0 in the feed", || async {
+        let rows = drain(&s, "web", None).await.0;
+        rows.iter().filter(|r| r["sku"] == "KIT").last().is_some_and(|r| r["quantity"] == 0)
+    })
+    .await;
+}
