@@ -859,7 +859,9 @@ impl App {
 
     /// Runs the availability worker until the process ends: while this node holds the feed lease, it tails the
     /// outbox, coalesces what arrived within `window`, and recomputes the affected (channel, item) pairs.
-    pub(crate) fn start_availability_worker(&self, config: FeedConfig) {
+    /// Started by servers only (`stockroom serve`, the test server): a command-line tool taking the lease would keep
+    /// a server started right after it from writing the feed for a while.
+    pub fn start_availability_worker(&self, config: FeedConfig) {
         let app = self.clone();
         tokio::spawn(async move {
             let node = node_id();

@@ -62,7 +62,6 @@ impl App {
         let (ledger, _worker) = Ledger::start(store.clone(), config);
         let app =
             App { store, ledger, virtuals: Arc::new(virtuals), holds, paths: Arc::default(), channels: Arc::default() };
-        app.start_availability_worker(channels::FeedConfig::default());
         let sweeper = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HOLD_SWEEP_INTERVAL);

@@ -340,6 +340,7 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
     let app = App::start_with(store, ledger, holds).await?;
     // Runs until the process ends; deliveries in flight then are sent again by the next start (or another node).
     let _webhooks = app.start_webhooks(webhooks);
+    app.start_availability_worker(app::channels::FeedConfig::default());
     if args.demo {
         match demo::load(&app).await? {
             Some(report) => tracing::info!("demo data loaded: {report}"),

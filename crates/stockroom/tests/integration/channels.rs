@@ -508,7 +508,7 @@ async fn a_bundle_shows_what_its_scarcest_component_allows_and_follows_its_compo
     assert_eq!(explain(&s, "web", "KIT").await.body["quantity"], 0, "C has 3 left: one kit, held back by the buffer");
     eventually("KIT at 0 in the feed", || async {
         let rows = drain(&s, "web", None).await.0;
-        rows.iter().filter(|r| r["sku"] == "KIT").last().is_some_and(|r| r["quantity"] == 0)
+        rows.iter().rev().find(|r| r["sku"] == "KIT").is_some_and(|r| r["quantity"] == 0)
     })
     .await;
 }
