@@ -27,6 +27,10 @@ pub struct WebhookConfig {
     /// After a wake-up by a local commit, how long the worker waits for more, so that a busy node fans out a few
     /// dozen times a second rather than once per batch.
     pub wake_delay: Duration,
+    /// How far before its creation an endpoint still gets events: the write path stamps an event with its batch's
+    /// time, which may be a moment before the endpoint's creation even when the event commits after it. Events
+    /// from longer before (left pending while no endpoint existed) are not sent to a new endpoint; a replay can.
+    pub creation_grace: Duration,
     pub retry: RetryPolicy,
     /// How long a claim lasts; must exceed `timeout`, else a slow send is claimed twice.
     pub lease: Duration,
@@ -46,6 +50,7 @@ impl Default for WebhookConfig {
         Self {
             poll_interval: Duration::from_millis(100),
             wake_delay: Duration::from_millis(25),
+            creation_grace: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             lease: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(5),
@@ -100,10 +105,30 @@ async fn run(app: App, config: WebhookConfig) {
     // Owned by this task: aborting the worker drops the set, which aborts every send in flight.
     let mut sends = JoinSet::new();
     let mut commits = app.ledger.commits();
+    // Whether any endpoint exists, looked up at most once per poll interval.
+    let mut endpoints: Option<(std::time::Instant, bool)> = None;
     loop {
         while sends.try_join_next().is_some() {}
+        if endpoints.is_none_or(|(at, _)| at.elapsed() >= config.poll_interval) {
+            match app.store.list_endpoints(None, 1).await {
+                Ok(list) => endpoints = Some((std::time::Instant::now(), !list.is_empty())),
+                Err(e) => tracing::warn!(error = %e, "webhook worker cannot list endpoints"),
+            }
+        }
+        if endpoints.is_some_and(|(_, any)| !any) {
+            // Nothing to deliver to: no fan-out, so that a node without webhooks takes no write lock for them.
+            // The events stay pending; an endpoint created later skips those from before it (see below).
+            idle(&mut commits, &config).await;
+            continue;
+        }
         let mut busy = false;
-        match app.store.fan_out(config.fan_out_batch, Utc::now(), &passes).await {
+        // The endpoint's filters, for events from (about) its creation on.
+        let grace = chrono::TimeDelta::from_std(config.creation_grace).unwrap_or_default();
+        let for_fan_out = |endpoint: &crate::webhook_store::EndpointRecord,
+                           event: &crate::webhook_store::OutboxRecord| {
+            event.created_at >= endpoint.created_at - grace && passes(endpoint, event)
+        };
+        match app.store.fan_out(config.fan_out_batch, Utc::now(), &for_fan_out).await {
             Ok(f) => busy |= f.events == config.fan_out_batch as usize,
             Err(e) => tracing::warn!(error = %e, "webhook fan-out failed"),
         }
@@ -128,16 +153,21 @@ async fn run(app: App, config: WebhookConfig) {
             }
         }
         if !busy {
-            tokio::select! {
-                _ = tokio::time::sleep(config.poll_interval) => {}
-                changed = commits.changed() => {
-                    if changed.is_ok() {
-                        tokio::time::sleep(config.wake_delay).await;
-                    } else {
-                        // The write path is gone: only polling is left.
-                        tokio::time::sleep(config.poll_interval).await;
-                    }
-                }
+            idle(&mut commits, &config).await;
+        }
+    }
+}
+
+/// Waits for the next poll, or for a commit on this node (then a little longer, to gather a burst).
+async fn idle(commits: &mut tokio::sync::watch::Receiver<u64>, config: &WebhookConfig) {
+    tokio::select! {
+        _ = tokio::time::sleep(config.poll_interval) => {}
+        changed = commits.changed() => {
+            if changed.is_ok() {
+                tokio::time::sleep(config.wake_delay).await;
+            } else {
+                // The write path is gone: only polling is left.
+                tokio::time::sleep(config.poll_interval).await;
             }
         }
     }

@@ -392,6 +392,23 @@ async fn event_type_and_channel_filters_pick_what_each_endpoint_gets() {
 }
 
 #[tokio::test]
+async fn a_new_endpoint_gets_events_from_its_creation_on() {
+    let (_db, url) = database().await;
+    let s = server_on(&url, app::webhooks::WebhookConfig { creation_grace: Duration::ZERO, ..fast() }).await;
+    // No endpoint yet: these events stay pending, and must not reach the endpoint registered afterwards.
+    receive(&s, "A", B1, 10).await;
+    let place = |number: &str| json!({"source": "phone", "external_number": number, "currency": "EUR", "lines": [{"sku": "A", "quantity": 1}]});
+    ok(&s.post("/v1/orders", &place("before")).await, 201);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rx = Receiver::start().await;
+    rx.register(&s, "/late", json!({"event_types": ["order.*"]})).await;
+    ok(&s.post("/v1/orders", &place("after")).await, 201);
+    let got = rx.wait_for("/late", "the later order", |g| g.iter().any(|m| m.data["external_number"] == "after")).await;
+    assert_eq!(got.len(), 1, "only the order placed after the endpoint was registered: {got:#?}");
+    assert!(got[0].verified);
+}
+
+#[tokio::test]
 async fn endpoints_crud_secrets_and_bad_input() {
     let s = server().await;
     let create = |body: Value| {
