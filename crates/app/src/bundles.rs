@@ -325,7 +325,8 @@ impl App {
         let variants = self.store.variants_by_skus(&skus).await?;
         let mut resolved: HashMap<ItemId, Part> = HashMap::new();
         for (item, sku) in part_items.into_iter().zip(skus) {
-            let v = variants.get(&sku).ok_or_else(|| StoreError::Internal(format!("no variant for SKU {sku}")))?;
+            let v =
+                &variants.get(&sku).ok_or_else(|| StoreError::Internal(format!("no variant for SKU {sku}")))?.variant;
             resolved.insert(item, Part { sku, policy: v.fields.inventory_policy, tracked: v.fields.tracked });
         }
         let mut out = lines.clone();

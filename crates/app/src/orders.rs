@@ -24,6 +24,7 @@ use crate::ledger::{Actor, Command, HoldChange, OrderStep, PlaceOrder, Receipt, 
 use crate::page::{Page, PageRequest};
 use crate::store::{
     Address, CustomerFields, CustomerId, CustomerRecord, HoldId, HoldRecord, OrderFilter, OrderId, OrderRecord,
+    SkuVariant,
 };
 use crate::App;
 
@@ -776,6 +777,8 @@ struct ResolvedLine {
     currency: String,
     policy: InventoryPolicy,
     tracked: bool,
+    /// Made of components: the line expands into theirs.
+    is_bundle: bool,
 }
 
 impl App {
@@ -796,13 +799,14 @@ impl App {
         for (i, sku) in skus.iter().enumerate() {
             let sku = sku.trim();
             match found.get(sku) {
-                Some(v) => out.push(ResolvedLine {
+                Some(SkuVariant { variant: v, is_bundle }) => out.push(ResolvedLine {
                     item: v.item_id,
                     sku: v.fields.sku.clone(),
                     price: v.fields.price,
                     currency: v.fields.currency.clone(),
                     policy: v.fields.inventory_policy,
                     tracked: v.fields.tracked,
+                    is_bundle: *is_bundle,
                 }),
                 None => unknown.push(FieldError::new(format!("lines[{i}].sku"), format!("unknown SKU '{sku}'"))),
             }
@@ -1000,7 +1004,8 @@ impl App {
             });
         }
         p.into_result().map_err(AppError::Validation)?;
-        let lines = self.expand_bundle_lines(lines).await?;
+        // Most orders hold no bundle: only those pay for reading bundle definitions.
+        let lines = if resolved.iter().any(|r| r.is_bundle) { self.expand_bundle_lines(lines).await? } else { lines };
         let customer_id = match &req.customer {
             Some(c) => self.order_customer(c).await?,
             None => None,
@@ -1367,7 +1372,8 @@ impl App {
                 bundle: None,
             })
             .collect();
-        let expanded = self.expand_bundle_lines(requested).await?;
+        let expanded =
+            if resolved.iter().any(|r| r.is_bundle) { self.expand_bundle_lines(requested).await? } else { requested };
         let untracked: Vec<FieldError> = resolved
             .iter()
             .enumerate()

@@ -41,6 +41,14 @@ pub struct VariantRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A variant found by its SKU, as orders and holds resolve their lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkuVariant {
+    pub variant: VariantRecord,
+    /// The variant is made of components: its lines expand into theirs.
+    pub is_bundle: bool,
+}
+
 /// Filters for listing products; all given filters must match.
 #[derive(Debug, Clone, Default)]
 pub struct ProductFilter {
@@ -421,8 +429,9 @@ pub trait CatalogStore: Send + Sync {
     ) -> StoreResult<ImportSummary>;
     /// Item ids of the given SKUs; unknown SKUs are simply absent from the map.
     async fn resolve_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, ItemId>>;
-    /// The variants of the given SKUs, in one read; unknown SKUs are absent from the map.
-    async fn variants_by_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, VariantRecord>>;
+    /// The variants of the given SKUs, and whether each is a bundle, in one read; unknown SKUs are absent from the
+    /// map.
+    async fn variants_by_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, SkuVariant>>;
     /// The handle of the product each given SKU's variant belongs to; unknown SKUs are absent from the map.
     async fn sku_owners(&self, skus: &[String]) -> StoreResult<HashMap<String, String>>;
 }

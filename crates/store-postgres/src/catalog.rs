@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use app::store::{
-    CatalogStore, ImportSummary, ProductFilter, ProductRecord, StoreResult, VariantFilter, VariantRecord,
+    CatalogStore, ImportSummary, ProductFilter, ProductRecord, SkuVariant, StoreResult, VariantFilter, VariantRecord,
 };
 use app::StoreError;
 use async_trait::async_trait;
@@ -741,19 +741,26 @@ impl CatalogStore for PgStore {
         Ok(rows.into_iter().collect())
     }
 
-    async fn variants_by_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, VariantRecord>> {
+    async fn variants_by_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, SkuVariant>> {
         if skus.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows = sqlx::query(&format!("{VARIANT_SELECT} WHERE i.sku = ANY($1)"))
+        let select = VARIANT_SELECT.replacen(
+            " FROM variants v",
+            ", EXISTS (SELECT 1 FROM bundle_components bc WHERE bc.bundle_item_id = v.item_id) AS is_bundle \
+             FROM variants v",
+            1,
+        );
+        let rows = sqlx::query(&format!("{select} WHERE i.sku = ANY($1)"))
             .bind(skus)
             .fetch_all(&self.pool)
             .await
             .map_err(db)?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in &rows {
-            let v = variant_record(row)?;
-            out.insert(v.fields.sku.clone(), v);
+            let variant = variant_record(row)?;
+            let is_bundle: bool = get(row, "is_bundle")?;
+            out.insert(variant.fields.sku.clone(), SkuVariant { variant, is_bundle });
         }
         Ok(out)
     }

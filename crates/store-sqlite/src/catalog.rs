@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use app::store::{
-    CatalogStore, ImportSummary, ProductFilter, ProductRecord, StoreResult, VariantFilter, VariantRecord,
+    CatalogStore, ImportSummary, ProductFilter, ProductRecord, SkuVariant, StoreResult, VariantFilter, VariantRecord,
 };
 use app::StoreError;
 use async_trait::async_trait;
@@ -680,17 +680,24 @@ impl CatalogStore for SqliteStore {
         Ok(out)
     }
 
-    async fn variants_by_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, VariantRecord>> {
+    async fn variants_by_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, SkuVariant>> {
         let mut out = HashMap::with_capacity(skus.len());
         for chunk in chunks(skus, 1) {
-            let sql = format!("{VARIANT_SELECT} WHERE i.sku IN ({})", placeholders(chunk.len()));
+            let select = VARIANT_SELECT.replacen(
+                " FROM variants v",
+                ", EXISTS (SELECT 1 FROM bundle_components bc WHERE bc.bundle_item_id = v.item_id) AS is_bundle \
+                 FROM variants v",
+                1,
+            );
+            let sql = format!("{select} WHERE i.sku IN ({})", placeholders(chunk.len()));
             let mut q = sqlx::query(&sql);
             for sku in chunk {
                 q = q.bind(sku);
             }
             for row in q.fetch_all(&self.pool).await.map_err(db)? {
-                let v = variant_record(&row)?;
-                out.insert(v.fields.sku.clone(), v);
+                let variant = variant_record(&row)?;
+                let is_bundle: bool = row.try_get("is_bundle").map_err(db)?;
+                out.insert(variant.fields.sku.clone(), SkuVariant { variant, is_bundle });
             }
         }
         Ok(out)

@@ -355,8 +355,11 @@ pub async fn catalog_crud(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(variants.len(), 2, "one entry per known SKU: {variants:?}");
-    assert_eq!(variants.get("TEE-LIME"), Some(&lime));
-    assert_eq!(variants.get("TEE-RED"), Some(&rec.variants[0]));
+    assert_eq!(variants.get("TEE-LIME"), Some(&app::store::SkuVariant { variant: lime.clone(), is_bundle: false }));
+    assert_eq!(
+        variants.get("TEE-RED"),
+        Some(&app::store::SkuVariant { variant: rec.variants[0].clone(), is_bundle: false })
+    );
     assert!(store.variants_by_skus(&[]).await.unwrap().is_empty());
     assert!(conflict(store.update_variant(green.id, &variant("TEE-BLUE"), t1).await).contains("sku"));
     not_found(store.update_variant(green.id + 1000, &renamed, t1).await);

@@ -37,6 +37,16 @@ pub async fn bundle_components_round_trip(store: Arc<dyn Store>) {
     want.sort();
     assert_eq!(got, want);
     assert_eq!(edges(store, &[a, cc]).await, vec![], "components are not bundles");
+    let flags: BTreeMap<String, bool> = store
+        .variants_by_skus(&["KIT".into(), "GIFT".into(), "A".into(), "C".into()])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(sku, v)| (sku, v.is_bundle))
+        .collect();
+    let want: BTreeMap<String, bool> =
+        [("A", false), ("C", false), ("GIFT", true), ("KIT", true)].map(|(s, b)| (s.to_string(), b)).into();
+    assert_eq!(flags, want, "resolving SKUs tells bundles apart");
     // Upwards: C is in GIFT; A is in KIT, which is in GIFT.
     let above = |edges: Vec<BundleEdge>| {
         let mut v: Vec<(ItemId, ItemId)> = edges.into_iter().map(|e| (e.bundle, e.component)).collect();
