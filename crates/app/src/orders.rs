@@ -944,6 +944,14 @@ impl App {
         }
         p.into_result().map_err(AppError::Validation)?;
 
+        // A retry (the same source and number) gets the first order before anything else happens: no customer is
+        // created again, and a catalog changed since cannot refuse it. Two first attempts racing are told apart by
+        // the batch.
+        if let Some(number) = &req.external_number {
+            if let Some(existing) = self.store.find_order(&source, number.trim()).await? {
+                return self.replay(existing, &fingerprint).await.map(|v| (v, false));
+            }
+        }
         let skus: Vec<String> = req.lines.iter().map(|l| l.sku.clone()).collect();
         let resolved = self.resolve_order_skus(&skus).await?;
         let mut p = Problems::default();

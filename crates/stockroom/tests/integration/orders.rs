@@ -85,6 +85,21 @@ async fn the_same_channel_order_number_never_makes_two_orders() {
     let mut other = body.clone();
     other["source"] = json!("marketplace");
     ok(&s.post("/v1/orders", &other).await, 201);
+
+    // A retry is answered before anything else is done: a customer known only by name is not created twice, and
+    // a catalog changed since (the SKU renamed) cannot refuse it.
+    let mut named = order("X-2", json!([{"sku": "A", "quantity": 1}]));
+    named["customer"] = json!({"name": "Walk-in"});
+    let first = s.post("/v1/orders", &named).await;
+    ok(&first, 201);
+    let variant = s.get("/v1/variants?sku=A").await.body["items"][0]["id"].as_i64().unwrap();
+    let renamed = s.send(s.client.patch(s.url(&format!("/v1/variants/{variant}"))).json(&json!({"sku": "A2"}))).await;
+    ok(&renamed, 200);
+    let again = s.post("/v1/orders", &named).await;
+    ok(&again, 200);
+    assert_eq!(again.body["id"], first.body["id"]);
+    let customers = s.get("/v1/customers?q=Walk-in").await;
+    assert_eq!(customers.body["items"].as_array().unwrap().len(), 1, "{}", customers.body);
 }
 
 #[tokio::test]
