@@ -806,7 +806,7 @@ impl App {
                 continue;
             }
             let mut ids: Vec<ItemId> = facts.iter().map(|f| f.item_id).collect();
-            let parts = self.bundle_parts(&ids).await?.parts;
+            let parts = self.bundle_parts_or_none(&ids).await?;
             ids.extend(parts.values().flatten().map(|c| c.item));
             ids.sort_unstable();
             ids.dedup();
@@ -855,6 +855,29 @@ impl App {
             self.store.write_availability(node, &[], watermark, &events, Utc::now()).await?;
         }
         Ok(written)
+    }
+
+    /// The components of those items that are bundles. A bundle whose definition can no longer be flattened (a
+    /// nested definition made it too deep or too large) is left out, so it shows as holding no stock, rather than
+    /// failing the whole recomputation and so stopping the feed of every item.
+    async fn bundle_parts_or_none(
+        &self,
+        items: &[ItemId],
+    ) -> AppResult<HashMap<ItemId, Vec<domain::bundle::Component>>> {
+        match self.bundle_parts(items).await {
+            Ok(p) => Ok(p.parts),
+            Err(AppError::Store(e)) => Err(AppError::Store(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "a bundle definition cannot be flattened; its bundles show no stock");
+                let mut parts = HashMap::new();
+                for item in items {
+                    if let Ok(p) = self.bundle_parts(&[*item]).await {
+                        parts.extend(p.parts);
+                    }
+                }
+                Ok(parts)
+            }
+        }
     }
 
     /// Runs the availability worker until the process ends: while this node holds the feed lease, it tails the
@@ -986,7 +1009,10 @@ struct Tail {
     watermark: i64,
     stored: i64,
     seen: BTreeSet<i64>,
-    gap_since: Option<(i64, Instant)>,
+    /// The missing ids `start..end` (end: the first id seen above them) and when they were first missed. They are
+    /// waited for, and then skipped, together: a rolled-back batch leaves a whole run of missing ids, and waiting
+    /// for each in turn would stall the feed for minutes.
+    gap_since: Option<(i64, i64, Instant)>,
 }
 
 impl Tail {
@@ -1013,13 +1039,15 @@ impl Tail {
             }
             let gap = self.watermark + 1;
             match self.gap_since {
-                Some((g, since)) if g == gap && now.duration_since(since) >= GAP_GRACE => {
-                    self.watermark = gap;
+                // Skip every id of the run that is still missing once the run has waited long enough.
+                Some((start, end, since)) if start <= gap && gap < end && now.duration_since(since) >= GAP_GRACE => {
+                    self.watermark = end - 1;
                     self.gap_since = None;
                 }
-                Some((g, _)) if g == gap => break,
+                Some((start, end, _)) if start <= gap && gap < end => break,
                 _ => {
-                    self.gap_since = Some((gap, now));
+                    let end = self.seen.first().copied().unwrap_or(gap + 1);
+                    self.gap_since = Some((gap, end, now));
                     break;
                 }
             }
@@ -1055,6 +1083,16 @@ mod tests {
         t.seen.insert(16);
         assert_eq!(t.advance(t0 + Duration::from_secs(3)), 14);
         assert_eq!(t.advance(t0 + Duration::from_secs(3) + GAP_GRACE), 16);
+        // A rolled-back batch leaves a run of missing ids: they are skipped together, after one grace period.
+        t.seen.extend([100, 101]);
+        let t1 = t0 + Duration::from_secs(60);
+        assert_eq!(t.advance(t1), 16);
+        assert_eq!(t.advance(t1 + GAP_GRACE), 101, "17..=99 skipped at once");
+        // A run noticed later stays on its own clock: a late id inside it still moves the watermark at once.
+        t.seen.extend([104]);
+        assert_eq!(t.advance(t1 + GAP_GRACE * 2), 101);
+        t.seen.extend([102, 103]);
+        assert_eq!(t.advance(t1 + GAP_GRACE * 2), 104);
     }
 
     #[test]
