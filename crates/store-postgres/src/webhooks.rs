@@ -55,6 +55,9 @@ fn outbox(row: &PgRow) -> StoreResult<OutboxRecord> {
     })
 }
 
+/// Outbox rows a range replay reads at a time.
+const REPLAY_PAGE: usize = 1000;
+
 async fn endpoint_by_id(conn: &mut PgConnection, id: i64) -> StoreResult<Option<EndpointRecord>> {
     let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await.map_err(db)?;
@@ -421,18 +424,31 @@ impl WebhookStore for PgStore {
                     vec![outbox(&row.ok_or(StoreError::NotFound)?)?]
                 }
                 EventSelector::Range { from, to } => {
+                    // Read in pages and stop once too many match: a wide range never sits in memory whole.
                     let sql = format!(
                         "SELECT {EVENT_COLUMNS} FROM outbox o WHERE o.created_at >= $1 AND o.created_at < $2 \
-                         ORDER BY o.id"
+                         AND o.id > $3 ORDER BY o.id LIMIT {REPLAY_PAGE}"
                     );
-                    let rows = sqlx::query(&sql)
-                        .bind(micros(from))
-                        .bind(micros(to))
-                        .fetch_all(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    let all = rows.iter().map(outbox).collect::<StoreResult<Vec<_>>>()?;
-                    all.into_iter().filter(|e| passes(&endpoint, e)).collect()
+                    let (mut matched, mut after) = (Vec::new(), i64::MIN);
+                    loop {
+                        let rows = sqlx::query(&sql)
+                            .bind(micros(from))
+                            .bind(micros(to))
+                            .bind(after)
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(db)?;
+                        let page = rows.iter().map(outbox).collect::<StoreResult<Vec<_>>>()?;
+                        after = match page.last() {
+                            Some(e) => e.id,
+                            None => break,
+                        };
+                        matched.extend(page.into_iter().filter(|e| passes(&endpoint, e)));
+                        if matched.len() > max as usize || rows.len() < REPLAY_PAGE {
+                            break;
+                        }
+                    }
+                    matched
                 }
             };
             if events.len() > max as usize {

@@ -310,4 +310,20 @@ pub async fn webhook_replays_create_new_deliveries(store: Arc<dyn Store>) {
         s.record_attempt(&attempt(d.id, round, t, 200, DeliveryOutcome::Delivered)).await.unwrap();
     }
     assert_eq!(topics, ["order.created", "stock.low"], "the replays, in the order asked for");
+
+    // A range is read in pages: matches on either side of a page boundary count, and the limit holds across pages.
+    let many: Vec<(&str, serde_json::Value)> = (0..2_500)
+        .map(|i| {
+            if i % 2 == 0 {
+                ("order.updated", serde_json::json!({ "i": i }))
+            } else {
+                ("stock.low", serde_json::json!({}))
+            }
+        })
+        .collect();
+    emit(s, &many).await;
+    let wide = EventSelector::Range { from: DateTime::<Utc>::MIN_UTC + Duration::days(1), to: far + Duration::days(1) };
+    let too_many = s.replay_events(ep.id, wide, 1_000, &matcher, t).await;
+    assert!(matches!(too_many, Err(StoreError::Conflict { .. })), "1,251 match, 1,000 allowed: {too_many:?}");
+    assert_eq!(s.replay_events(ep.id, wide, 2_000, &matcher, t).await.unwrap(), 1_251, "every match of every page");
 }
