@@ -6,6 +6,7 @@ pub mod availability;
 pub mod bundle;
 pub mod catalog;
 pub mod codes;
+pub mod costing;
 pub mod location;
 pub mod order;
 pub mod orders;
