@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod catalog;
 pub mod codes;
 pub mod costing;
+pub mod forecast;
 pub mod journal;
 pub mod location;
 pub mod order;
