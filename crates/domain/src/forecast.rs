@@ -553,7 +553,7 @@ fn yearly_profile(start: NaiveDate, y: &[f64], fit_end: usize, len: usize) -> Op
         sum[b] += v - (my + slope * (t - mx));
         count[b] += 1;
     }
-    if count.iter().any(|&c| c == 0) {
+    if count.contains(&0) {
         return None;
     }
     let raw: Vec<f64> = (0..YEAR_BUCKETS).map(|b| sum[b] / count[b] as f64).collect();
