@@ -14,7 +14,7 @@
 //!
 //! One ledger holds one currency. Costs in another currency are refused, never converted.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::*;
@@ -22,6 +22,7 @@ use rust_decimal::RoundingStrategy;
 use serde::{Deserialize, Serialize};
 
 use crate::codes::validate_currency;
+use crate::stock::{ItemId, LocationId};
 
 /// Decimal places every cost value is held at: finer than any currency's minor unit, so that unit costs of cheap
 /// items survive, and fixed, so that totals reconcile exactly.
@@ -63,7 +64,8 @@ pub enum OutboundReason {
 pub enum CostMovementKind {
     /// Goods received against a purchase order: a new layer at `unit_cost` plus this line's share of landed costs.
     Receipt { quantity: i64, unit_cost: Decimal, landed_cost: Decimal, currency: String },
-    /// Units found (an adjustment up). They take the current cost unless the caller names one.
+    /// Units found (an adjustment up). They take the current cost unless the caller names one (in `currency`, or
+    /// the ledger's when that is absent).
     AdjustmentIn { quantity: i64, unit_cost: Option<Decimal>, currency: Option<String> },
     /// Units leaving for any reason, costed from the layers.
     Outbound { quantity: i64, reason: OutboundReason },
@@ -146,6 +148,8 @@ pub enum CostError {
     OutOfOrder { id: MovementId },
     #[error("movement {0} was already costed")]
     DuplicateMovement(MovementId),
+    #[error("the item ledger is costed by {ledger:?}, not {given:?}")]
+    MethodMismatch { given: CostMethod, ledger: CostMethod },
     #[error("landed costs cannot be allocated: {0}")]
     Allocation(&'static str),
 }
@@ -400,6 +404,64 @@ impl CostLedger {
             }
         }
         value
+    }
+}
+
+/// Which cost ledger a movement belongs to: the item, and the warehouse when the merchant costs per warehouse
+/// (`None`: one ledger for the item across all warehouses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CostKey {
+    pub item: ItemId,
+    pub warehouse: Option<LocationId>,
+}
+
+/// The cost ledgers of many items, each created on its first movement.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostBook {
+    ledgers: BTreeMap<CostKey, CostLedger>,
+}
+
+impl CostBook {
+    pub fn ledger(&self, key: CostKey) -> Option<&CostLedger> {
+        self.ledgers.get(&key)
+    }
+
+    /// Folds one movement into `key`'s ledger, creating it with `method` and `currency` on first use. A ledger keeps
+    /// the method and currency it was created with: asking for others is an error, never a silent switch.
+    pub fn apply(
+        &mut self,
+        key: CostKey,
+        method: CostMethod,
+        currency: &str,
+        m: &CostMovement,
+    ) -> Result<CostedMovement, CostError> {
+        let ledger = match self.ledgers.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => {
+                let l = e.into_mut();
+                if l.currency != currency {
+                    return Err(CostError::CurrencyMismatch {
+                        given: currency.to_string(),
+                        ledger: l.currency.clone(),
+                    });
+                }
+                if l.method != method {
+                    return Err(CostError::MethodMismatch { given: method, ledger: l.method });
+                }
+                l
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let mut fresh = CostLedger::new(method, currency)?;
+                let costed = fresh.apply(m)?;
+                e.insert(fresh);
+                return Ok(costed);
+            }
+        };
+        ledger.apply(m)
+    }
+
+    /// Quantity and value of every ledger as of a time, in key order (ledgers with nothing on hand included).
+    pub fn valuation_as_of(&self, as_of: DateTime<Utc>) -> Vec<(CostKey, Valuation)> {
+        self.ledgers.iter().map(|(k, l)| (*k, l.as_of(as_of))).collect()
     }
 }
 

@@ -501,13 +501,21 @@ struct Pass {
     end: State,
 }
 
-/// Runs `model` over `y`, measuring one-step errors and, at each origin, `h`-day forecasts.
-fn pass(model: Model, y: &[f64], train_end: usize, origins: &[usize], h: usize, yearly: Option<&[f64]>) -> Pass {
+/// Runs `model` over `y[..stop]`, measuring one-step errors and, at each origin, `h`-day forecasts.
+fn pass(
+    model: Model,
+    y: &[f64],
+    stop: usize,
+    train_end: usize,
+    origins: &[usize],
+    h: usize,
+    yearly: Option<&[f64]>,
+) -> Pass {
     let mut s = init(model, y, train_end);
     let warmup = 2 * WEEK;
     let (mut train, mut all, mut backtest) = (Errors::default(), Errors::default(), Errors::default());
     let mut next_origin = 0;
-    for (t, &v) in y.iter().enumerate() {
+    for (t, &v) in y[..stop].iter().enumerate() {
         if next_origin < origins.len() && origins[next_origin] == t {
             next_origin += 1;
             for k in 1..=h.min(y.len() - t) {
@@ -615,15 +623,16 @@ pub fn forecast(series: &DemandSeries, cfg: &ForecastConfig) -> Result<Forecast,
             },
             _ => None,
         };
-        // Grid search on the training part; the pass of the winner also carries its backtest.
-        let mut fitted: Option<(Model, Pass)> = None;
+        // Grid search on the training part only; then one full pass of the winner for its backtest.
+        let mut fitted: Option<(Model, f64)> = None;
         for model in family.grid() {
-            let p = pass(model, &y, train_end, &origins, h, yearly);
-            if fitted.as_ref().is_none_or(|(_, f)| p.train.sq < f.train.sq) {
-                fitted = Some((model, p));
+            let sse = pass(model, &y, train_end, train_end, &[], h, yearly).train.sq;
+            if fitted.is_none_or(|(_, best)| sse < best) {
+                fitted = Some((model, sse));
             }
         }
-        let (model, p) = fitted.expect("every family has a grid");
+        let (model, _) = fitted.expect("every family has a grid");
+        let p = pass(model, &y, n, train_end, &origins, h, yearly);
         if best.as_ref().is_none_or(|(_, b)| p.backtest.mae() < b.backtest.mae()) {
             best = Some((model, p));
         }
@@ -635,7 +644,7 @@ pub fn forecast(series: &DemandSeries, cfg: &ForecastConfig) -> Result<Forecast,
         _ => None,
     };
     if final_profile.is_some() {
-        chosen = pass(model, &y, train_end, &origins, h, final_profile.as_deref());
+        chosen = pass(model, &y, n, train_end, &origins, h, final_profile.as_deref());
     }
     let naive_scale = {
         let mut e = Errors::default();

@@ -177,6 +177,31 @@ fn as_of_reads_the_history() {
     assert_eq!(l.as_of(at(3)).value, d("30"));
 }
 
+#[test]
+fn a_book_keeps_one_ledger_per_item_and_warehouse() {
+    let mut book = CostBook::default();
+    let north = CostKey { item: 1, warehouse: Some(10) };
+    let south = CostKey { item: 1, warehouse: Some(20) };
+    book.apply(north, CostMethod::Fifo, "EUR", &receipt(1, 1, "5", "0")).unwrap();
+    book.apply(south, CostMethod::Fifo, "EUR", &receipt(2, 1, "9", "0")).unwrap();
+    // Each warehouse ships from its own layers.
+    assert_eq!(book.apply(south, CostMethod::Fifo, "EUR", &ship(3, 1)).unwrap().value, d("9"));
+    assert_eq!(
+        book.apply(north, CostMethod::Average, "EUR", &ship(4, 1)),
+        Err(CostError::MethodMismatch { given: CostMethod::Average, ledger: CostMethod::Fifo })
+    );
+    assert!(matches!(book.apply(north, CostMethod::Fifo, "USD", &ship(4, 1)), Err(CostError::CurrencyMismatch { .. })));
+    // A failed first movement creates no ledger.
+    let east = CostKey { item: 1, warehouse: Some(30) };
+    assert!(book.apply(east, CostMethod::Fifo, "EUR", &ship(5, 1)).is_err());
+    assert!(book.ledger(east).is_none());
+    let v = book.valuation_as_of(at(10));
+    assert_eq!(
+        v.iter().map(|(k, v)| (k.warehouse, v.value)).collect::<Vec<_>>(),
+        vec![(Some(10), d("5")), (Some(20), d("0"))]
+    );
+}
+
 /// Abstract steps, resolved against the quantities on hand so that every generated sequence is valid.
 #[derive(Debug, Clone)]
 enum Step {
