@@ -14,7 +14,7 @@ use stockroom_domain::replenishment::{
 };
 
 const DAYS: usize = 730;
-const SEED: u64 = 0x5EED_F0CA_57;
+const SEED: u64 = 0x5EED_F0CA_0057;
 
 /// What one worker saw; merged at the end so that the work cannot be optimised away and the mix is visible.
 #[derive(Default)]
@@ -65,7 +65,10 @@ fn spec(item: usize, rng: &mut Rng) -> (Spec, usize) {
             s.level = 1.0 + rng.uniform() * 4.0;
         }
     }
-    let days = if item % 97 == 0 { 30 } else { DAYS };
+    let days = match item % 97 {
+        0 => 30,
+        _ => DAYS,
+    };
     (s, days)
 }
 
