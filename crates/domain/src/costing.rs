@@ -313,7 +313,12 @@ impl CostLedger {
                 if *quantity > on_hand {
                     return Err(CostError::NotEnoughStock { on_hand, requested: *quantity });
                 }
+                let average_before = self.current_unit_cost();
                 let value = self.take(*quantity);
+                if self.method == CostMethod::Average && self.layers.is_empty() {
+                    // An emptied pool keeps its last average as the current cost for units found later.
+                    self.last_unit_cost = average_before;
+                }
                 let kind = match reason {
                     OutboundReason::Shipment => {
                         self.returnable.insert(m.id, Returnable { quantity: *quantity, value });

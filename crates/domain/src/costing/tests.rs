@@ -168,6 +168,16 @@ fn fifo_adjustment_in_takes_the_latest_cost_even_when_empty() {
 }
 
 #[test]
+fn average_adjustment_in_takes_the_last_average_once_empty() {
+    let mut l = CostLedger::new(CostMethod::Average, "EUR").unwrap();
+    l.apply(&receipt(1, 1, "3", "0")).unwrap();
+    l.apply(&receipt(2, 1, "4", "0")).unwrap();
+    l.apply(&ship(3, 2)).unwrap();
+    assert_eq!(l.current_unit_cost(), Some(d("3.5")));
+    assert_eq!(l.apply(&adj_in(4, 2)).unwrap().value, d("7"));
+}
+
+#[test]
 fn as_of_reads_the_history() {
     let mut l = CostLedger::new(CostMethod::Fifo, "EUR").unwrap();
     l.apply(&receipt(1, 10, "5", "0")).unwrap();
