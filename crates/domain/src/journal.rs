@@ -342,6 +342,54 @@ mod tests {
 
     proptest! {
         #[test]
+        fn the_inventory_account_equals_the_valuation(
+            steps in prop::collection::vec((0u8..4, 1i64..40, 0i64..5_000, 0i64..300), 0..60),
+            fifo: bool,
+        ) {
+            use crate::costing::{CostLedger, CostMethod, CostMovement, CostMovementKind, OutboundReason};
+            let method = if fifo { CostMethod::Fifo } else { CostMethod::Average };
+            let mut ledger = CostLedger::new(method, "EUR").unwrap();
+            let mut on_hand = 0;
+            let mut last_shipment = None;
+            for (i, (op, q, cents, landed)) in steps.into_iter().enumerate() {
+                let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + chrono::Duration::days(i as i64);
+                let kind = match op {
+                    0 | 1 => CostMovementKind::Receipt {
+                        quantity: q,
+                        unit_cost: Decimal::new(cents, 2),
+                        landed_cost: Decimal::new(landed, 2),
+                        currency: "EUR".into(),
+                    },
+                    2 if on_hand > 0 => {
+                        let reason = if q % 3 == 0 { OutboundReason::Scrap } else { OutboundReason::Shipment };
+                        CostMovementKind::Outbound { quantity: q.min(on_hand), reason }
+                    }
+                    3 if last_shipment.is_some() => {
+                        let (id, left): (i64, i64) = last_shipment.unwrap();
+                        CostMovementKind::ReturnRestocked { quantity: left, shipment: id }
+                    }
+                    _ => continue,
+                };
+                let c = ledger.apply(&CostMovement { id: i as i64, at, kind }).unwrap();
+                match c.kind {
+                    CostedKind::Shipment => last_shipment = Some((c.id, c.quantity)),
+                    CostedKind::ReturnRestocked => last_shipment = None,
+                    _ => {}
+                }
+                on_hand = c.on_hand_after;
+            }
+            let locks = PeriodLocks::new([Period::new(2026, 1).unwrap()]);
+            let entries = entries_for(1, ledger.history(), &accounts(), &locks);
+            let inventory: Decimal = entries
+                .iter()
+                .flat_map(|e| e.lines.iter())
+                .filter(|l| l.account == "1400")
+                .map(|l| l.debit - l.credit)
+                .sum();
+            prop_assert_eq!(inventory, ledger.on_hand().value);
+        }
+
+        #[test]
         fn every_entry_balances_and_posts_in_an_open_period(
             ms in prop::collection::vec((kind(), 0i64..10_000_000, 0i64..=100, 1u32..=28), 0..50),
             locked in prop::collection::btree_set(1u32..=12, 0..12),
