@@ -186,6 +186,19 @@ fn demand_over_handles_fractions_and_the_tail() {
     assert_eq!(f.demand_over(-1.0), 0.0);
 }
 
+#[test]
+fn side_by_side_grid_search_measures_what_a_single_pass_does() {
+    let spec = Spec { weekly: WEEKLY, stockout: 0.1, ..Spec::smooth(40.0, 5.0) };
+    let y: Vec<f64> =
+        spec.generate(start(), 200, &mut Rng::new(9)).into_iter().map(|d| d.unwrap_or(f64::NAN)).collect();
+    for family in [Family::Ses, Family::Holt, Family::HoltWinters, Family::Croston, Family::Sba] {
+        let grid = family.grid();
+        for (m, sse) in grid.iter().zip(grid_sse(&grid, &y, 150, None)) {
+            assert_eq!(sse, pass(*m, &y, 150, 150, &[], 28, None).train.sq, "{m:?}");
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
