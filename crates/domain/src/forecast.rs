@@ -492,8 +492,6 @@ impl Errors {
 
 /// What one pass of a model over the series measured.
 struct Pass {
-    /// One-step errors on the training part after the warm-up (grid search criterion).
-    train: Errors,
     /// One-step errors over the whole series after the warm-up.
     all: Errors,
     /// Multi-step errors at the backtest origins.
@@ -513,7 +511,7 @@ fn pass(
 ) -> Pass {
     let mut s = init(model, y, train_end);
     let warmup = 2 * WEEK;
-    let (mut train, mut all, mut backtest) = (Errors::default(), Errors::default(), Errors::default());
+    let (mut all, mut backtest) = (Errors::default(), Errors::default());
     let mut next_origin = 0;
     for (t, &v) in y[..stop].iter().enumerate() {
         if next_origin < origins.len() && origins[next_origin] == t {
@@ -526,22 +524,18 @@ fn pass(
             }
         }
         if t >= warmup && !v.is_nan() {
-            let e = s.forecast(model, t, 1, yearly) - v;
-            if t < train_end {
-                train.add(e);
-            }
-            all.add(e);
+            all.add(s.forecast(model, t, 1, yearly) - v);
         }
         s.step(model, t, v, yearly);
     }
-    Pass { train, all, backtest, end: s }
+    Pass { all, backtest, end: s }
 }
 
 /// Parameter sets evaluated side by side in one sweep of the series.
 const LANES: usize = 4;
 
-/// One-step squared error on `y[..train_end]` (after the warm-up) for each model of `grid`, as [`pass`] would
-/// measure it. Runs [`LANES`] models per sweep: each model's update is a chain of dependent arithmetic, and
+/// One-step squared error on `y[..train_end]` (after the warm-up) for each model of `grid`: the grid search
+/// criterion. Runs [`LANES`] models per sweep: each model's update is a chain of dependent arithmetic, and
 /// independent chains side by side let the processor overlap them instead of waiting on each.
 fn grid_sse(grid: &[Model], y: &[f64], train_end: usize, yearly: Option<&[f64]>) -> Vec<f64> {
     let warmup = 2 * WEEK;
