@@ -51,7 +51,8 @@ pub struct Velocity {
     pub per_day: Option<f64>,
 }
 
-/// Velocity over the last `window` days of `series` (its last day is the newest).
+/// Velocity over the last `window` days of `series` (its last day is the newest). Per channel: pass the series of
+/// that channel's sales (with the item's stocked-out days, which no channel could sell on).
 pub fn velocity(series: &DemandSeries, window: usize) -> Velocity {
     let days = series.days();
     let from = days.len().saturating_sub(window);

@@ -1,15 +1,15 @@
+//! Hand-computed FIFO and average examples (partial receipts, returns, rounding, bad input), and property tests:
+//! value never negative and reconciled, FIFO and average agreeing when all units leave, batching-independence and
+//! valuation as of a time equal to folding the prefix.
+
 use super::*;
 use chrono::TimeZone;
 use proptest::prelude::*;
-use rust_decimal_macros_free::d;
+use std::str::FromStr;
 
 /// Decimal literals without a macro crate: `d("12.5")`.
-mod rust_decimal_macros_free {
-    use rust_decimal::Decimal;
-    use std::str::FromStr;
-    pub fn d(s: &str) -> Decimal {
-        Decimal::from_str(s).unwrap()
-    }
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
 }
 
 fn at(minute: i64) -> DateTime<Utc> {

@@ -1,3 +1,6 @@
+//! Forecasts on synthetic series of known level, trend, seasonality, intermittency and noise; explicit refusals;
+//! and a property test that any series gives a sane forecast or says why not.
+
 use super::synthetic::{Rng, Spec};
 use super::*;
 use proptest::prelude::*;

@@ -1,3 +1,6 @@
+//! Hand-computed reorder points, order quantities, cover, stock-out dates, stock health and alerts; tabled normal
+//! quantiles; and property tests of the inverse normal and of suggestions over random inputs.
+
 use super::*;
 use crate::forecast::{Accuracy, DemandClass, Model};
 use proptest::prelude::*;
