@@ -115,7 +115,8 @@ fn run(items: std::ops::Range<usize>) -> Tally {
         let (alerts, _) = decide_alerts(AlertState::default(), &p, series.next_day(), 10);
         t.alerts += alerts.len();
         let value = Decimal::from(on_hand) * Decimal::new(1250, 2);
-        let health = classify(series.next_day(), on_hand, value, Some(series.next_day()), f.tail_mean(), rules);
+        let health =
+            classify(series.next_day(), on_hand, value, Some(series.next_day()), Some(start), f.tail_mean(), rules);
         if !matches!(health, stockroom_domain::replenishment::StockHealth::Healthy) {
             t.unhealthy += 1;
         }

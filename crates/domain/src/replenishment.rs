@@ -374,7 +374,7 @@ pub struct HealthRules {
 pub enum StockHealth {
     /// No stock: nothing tied up.
     Empty,
-    /// On hand, but no sale in `dead_after_days` (or never); all of its value is tied up.
+    /// On hand, but no sale in `dead_after_days` (or none since it was stocked); all of its value is tied up.
     Dead {
         days_since_sale: Option<i64>,
         value_tied_up: Decimal,
@@ -389,11 +389,14 @@ pub enum StockHealth {
 }
 
 /// Classifies stock of `on_hand` units worth `value_on_hand` (from the cost ledger) with `daily_demand` forecast.
+/// `stocked_since` is when the item was first received: a new item is not dead merely for not having sold yet, so
+/// without a sale its age counts from then (and with neither date it is dead).
 pub fn classify(
     as_of: NaiveDate,
     on_hand: i64,
     value_on_hand: Decimal,
     last_sale: Option<NaiveDate>,
+    stocked_since: Option<NaiveDate>,
     daily_demand: f64,
     rules: HealthRules,
 ) -> StockHealth {
@@ -401,7 +404,8 @@ pub fn classify(
         return StockHealth::Empty;
     }
     let days_since_sale = last_sale.map(|d| (as_of - d).num_days());
-    if days_since_sale.is_none_or(|d| d >= rules.dead_after_days) {
+    let idle_days = last_sale.or(stocked_since).map(|d| (as_of - d).num_days());
+    if idle_days.is_none_or(|d| d >= rules.dead_after_days) {
         return StockHealth::Dead { days_since_sale, value_tied_up: value_on_hand };
     }
     let cover_units = (rules.overstock_cover_days * daily_demand.max(0.0)).ceil();
@@ -441,7 +445,7 @@ impl Alert {
 }
 
 /// Decides which alerts to raise now. The reorder alert is raised when the position first reaches the reorder point
-/// and re-armed once it is back above. The stock-out alert is raised when a stock-out is projected within
+/// with an order due, and re-armed once that is no longer so. The stock-out alert is raised when a stock-out is projected within
 /// `window_days` of `as_of` (typically the lead time: sooner than a new order could arrive), again if the projected
 /// date moves earlier, and re-armed once no stock-out is projected within the window.
 pub fn decide_alerts(
@@ -452,7 +456,9 @@ pub fn decide_alerts(
 ) -> (Vec<Alert>, AlertState) {
     let mut alerts = Vec::new();
     let mut next = previous;
-    let reached = plan.inventory_position <= plan.reorder_point.units;
+    // Due only when an order would actually be suggested: an item without demand sits at a reorder point of zero
+    // without needing anything.
+    let reached = plan.inventory_position <= plan.reorder_point.units && plan.suggested_quantity > 0;
     if reached && !previous.reorder_point_reached {
         alerts.push(Alert::ReorderPointReached {
             inventory_position: plan.inventory_position,

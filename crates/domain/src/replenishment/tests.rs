@@ -149,20 +149,29 @@ fn overstock_and_dead_stock() {
     let rules = HealthRules { dead_after_days: 90, overstock_cover_days: 60.0 };
     let v = Decimal::from(1000);
     assert_eq!(
-        classify(day(100), 500, v, Some(day(5)), 2.0, rules),
+        classify(day(100), 500, v, Some(day(5)), Some(day(0)), 2.0, rules),
         StockHealth::Dead { days_since_sale: Some(95), value_tied_up: v }
     );
     assert_eq!(
-        classify(day(100), 5, v, None, 0.0, rules),
+        classify(day(100), 5, v, None, Some(day(1)), 0.0, rules),
         StockHealth::Dead { days_since_sale: None, value_tied_up: v }
     );
+    assert_eq!(
+        classify(day(100), 5, v, None, None, 0.0, rules),
+        StockHealth::Dead { days_since_sale: None, value_tied_up: v }
+    );
+    // Received last month and not sold yet: too early to call it dead; with no demand forecast it is all excess.
+    assert!(matches!(
+        classify(day(100), 5, v, None, Some(day(70)), 0.0, rules),
+        StockHealth::Overstock { excess_units: 5, .. }
+    ));
     // 60 days × 2 a day = 120 units of cover; 380 of 500 units are excess, 76% of the value.
     assert_eq!(
-        classify(day(100), 500, v, Some(day(99)), 2.0, rules),
+        classify(day(100), 500, v, Some(day(99)), None, 2.0, rules),
         StockHealth::Overstock { excess_units: 380, excess_value: Decimal::from(760), value_on_hand: v }
     );
-    assert_eq!(classify(day(100), 100, v, Some(day(99)), 2.0, rules), StockHealth::Healthy);
-    assert_eq!(classify(day(100), 0, v, None, 2.0, rules), StockHealth::Empty);
+    assert_eq!(classify(day(100), 100, v, Some(day(99)), None, 2.0, rules), StockHealth::Healthy);
+    assert_eq!(classify(day(100), 0, v, None, None, 2.0, rules), StockHealth::Empty);
 }
 
 #[test]
@@ -193,6 +202,11 @@ fn alerts_fire_once_per_episode() {
     assert_eq!(s, AlertState::default());
     let (a, _) = decide_alerts(s, &at(30), day(0), 4);
     assert_eq!(a.len(), 2);
+    // An item nobody buys, with nothing on hand, needs no order and raises nothing.
+    let idle =
+        plan(&flat(0.0, 0.0), Position { on_hand: 0, on_order: 0, committed: 0 }, &[], LEAD, 0.95, &policy()).unwrap();
+    assert_eq!((idle.reorder_point.units, idle.suggested_quantity), (0, 0));
+    assert_eq!(decide_alerts(AlertState::default(), &idle, day(0), 4).0, vec![]);
 }
 
 proptest! {
