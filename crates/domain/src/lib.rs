@@ -10,6 +10,7 @@ pub mod location;
 pub mod order;
 pub mod orders;
 pub mod payment;
+pub mod purchasing;
 pub mod stock;
 pub mod webhooks;
 
