@@ -369,7 +369,19 @@ impl App {
         };
         let mut page = page.finish(group_levels(rows), |(id, _)| *id);
         if as_of.is_none() {
-            self.add_incoming(&mut page.items).await?;
+            // An item asked for by SKU that has nothing on hand yet may still be on its way.
+            if let (Some(item), Some(sku), None) = (filter.item_id, sku, within.as_ref()) {
+                if page.items.is_empty() && page.next_cursor.is_none() {
+                    let empty = ItemLevels { sku: sku.trim().to_string(), total: Quantities::default(), warehouses: vec![] };
+                    page.items.push((item, empty));
+                    self.add_incoming(&mut page.items).await?;
+                    page.items.retain(|(_, l)| !l.warehouses.is_empty());
+                } else {
+                    self.add_incoming(&mut page.items).await?;
+                }
+            } else {
+                self.add_incoming(&mut page.items).await?;
+            }
         }
         Ok(Page { items: page.items.into_iter().map(|(_, l)| l).collect(), next_cursor: page.next_cursor })
     }
