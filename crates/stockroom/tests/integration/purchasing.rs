@@ -318,3 +318,59 @@ async fn a_count_with_a_sale_during_it_ends_with_the_right_balance() {
     assert_eq!(abc.body["lines"][0]["sku"], "A");
     verify_clean(&s).await;
 }
+
+#[tokio::test]
+async fn receipts_are_never_booked_twice_and_announce_themselves() {
+    let s = stocked_server(&["A"]).await;
+    let supplier_id = supplier(&s).await;
+    let po = s
+        .post(
+            "/v1/purchase-orders",
+            &json!({"supplier_id": supplier_id, "warehouse": "WH1", "order": true, "lines": [{"sku": "A", "quantity": 6}]}),
+        )
+        .await;
+    ok(&po, 201);
+    let id = po.body["id"].as_i64().unwrap();
+    let url = format!("/v1/purchase-orders/{id}/receipts");
+
+    // A retry with the same key is answered with the first receipt.
+    let body = json!({"lines": [{"sku": "A", "quantity": 2, "location": B1}]});
+    ok(&s.post_with_key(&url, "dn-1", &body).await, 201);
+    let again = s.post_with_key(&url, "dn-1", &body).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 2);
+
+    // Eight receivers race for the four units left, two each: exactly two win, the rest are over_receipt.
+    let body = json!({"lines": [{"sku": "A", "quantity": 2, "location": B1}]});
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let req = s.client.post(s.url(&url)).json(&body);
+        tasks.push(tokio::spawn(async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (status, body["code"].as_str().unwrap_or("").to_string())
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    assert_eq!(results.iter().filter(|(s, _)| *s == 201).count(), 2, "{results:?}");
+    assert!(results.iter().all(|(s, c)| *s == 201 || (*s == 409 && (c == "over_receipt" || c == "invalid_status"))), "{results:?}");
+    assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 6);
+    let po = s.get(&format!("/v1/purchase-orders/{id}")).await;
+    assert_eq!((po.body["status"].as_str(), po.body["lines"][0]["received"].as_i64()), (Some("received"), Some(6)));
+    assert_eq!(po.body["receipts"].as_array().unwrap().len(), 3);
+
+    let events = s.app.store.outbox_after(0, 1_000).await.unwrap();
+    let count = |topic: &str| events.iter().filter(|e| e.topic == topic).count();
+    assert_eq!(count("purchase_order.created"), 1);
+    assert_eq!(count("purchase_order.ordered"), 1);
+    assert_eq!(count("receipt.created"), 3, "one per receipt, none for refused ones");
+    assert_eq!(count("purchase_order.received"), 3);
+    let receipt = events.iter().find(|e| e.topic == "receipt.created").unwrap();
+    assert_eq!(receipt.payload["purchase_order_id"], id);
+    assert_eq!(receipt.payload["lines"][0]["unit_cost"], "4.50");
+    verify_clean(&s).await;
+}
