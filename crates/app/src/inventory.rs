@@ -372,7 +372,8 @@ impl App {
             // An item asked for by SKU that has nothing on hand yet may still be on its way.
             if let (Some(item), Some(sku), None) = (filter.item_id, sku, within.as_ref()) {
                 if page.items.is_empty() && page.next_cursor.is_none() {
-                    let empty = ItemLevels { sku: sku.trim().to_string(), total: Quantities::default(), warehouses: vec![] };
+                    let empty =
+                        ItemLevels { sku: sku.trim().to_string(), total: Quantities::default(), warehouses: vec![] };
                     page.items.push((item, empty));
                     self.add_incoming(&mut page.items).await?;
                     page.items.retain(|(_, l)| !l.warehouses.is_empty());

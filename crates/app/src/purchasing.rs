@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use domain::location::LocationKind;
 use domain::purchasing::{
     abc_classes, count_due, AbcClass, Count, CountLine, CountStatus, PoLine, PoStatus, PurchaseOrder, PurchasingError,
-    ReceiveLine, ReceiptLine, Transfer, TransferArrival, TransferLine, TransferStatus, MAX_DOCUMENT_LINES,
+    ReceiptLine, ReceiveLine, Transfer, TransferArrival, TransferLine, TransferStatus, MAX_DOCUMENT_LINES,
     MAX_TOLERANCE_PERCENT,
 };
 use domain::stock::{
@@ -28,8 +28,8 @@ use crate::ledger::{
 };
 use crate::page::{Page, PageRequest};
 use crate::store::{
-    DocKind, DocumentFilter, DocumentRecord, LevelFilter, LocationFilter, LocationRecord, MovementFilter,
-    OutboxEvent, VariantFilter,
+    DocKind, DocumentFilter, DocumentRecord, LevelFilter, LocationFilter, LocationRecord, MovementFilter, OutboxEvent,
+    VariantFilter,
 };
 use crate::App;
 
@@ -557,7 +557,9 @@ fn purchasing_error(e: PurchasingError, lines: &str) -> AppError {
     match e {
         PurchasingError::WrongStatus { .. } => AppError::conflict("invalid_status", e.to_string()),
         PurchasingError::NoSuchLine { line } => AppError::field(lines, format!("there is no line {line}")),
-        PurchasingError::InvalidQuantity { line, .. } => AppError::field(format!("{lines}[{line}].quantity"), e.to_string()),
+        PurchasingError::InvalidQuantity { line, .. } => {
+            AppError::field(format!("{lines}[{line}].quantity"), e.to_string())
+        }
         PurchasingError::OverReceipt { line, allowed, .. } => AppError::Conflict {
             code: "over_receipt",
             detail: e.to_string(),
@@ -589,7 +591,10 @@ fn step_error(e: SubmitError, lines: &str) -> AppError {
             ..
         })) => {
             let detail = format!("line {line}: only {on_hand_in_state} {state} in the bin, {requested} needed");
-            AppError::InsufficientStock { detail: detail.clone(), errors: vec![FieldError::new(format!("{lines}[{line}]"), detail)] }
+            AppError::InsufficientStock {
+                detail: detail.clone(),
+                errors: vec![FieldError::new(format!("{lines}[{line}]"), detail)],
+            }
         }
         SubmitError::Rejected(other) => AppError::Store(StoreError::Internal(format!("unexpected rejection: {other}"))),
         SubmitError::Store(e) => version_conflict(e),
@@ -625,8 +630,7 @@ impl App {
         page: PageRequest,
         view: impl Fn(&DocumentRecord, &HashMap<LocationId, String>) -> AppResult<V>,
     ) -> AppResult<Page<V>> {
-        let rows =
-            self.store.list_documents(kind, &DocumentFilter { status }, page.after, page.fetch_limit()).await?;
+        let rows = self.store.list_documents(kind, &DocumentFilter { status }, page.after, page.fetch_limit()).await?;
         let page = page.finish(rows, |r| r.id);
         let paths = self.paths_snapshot(std::iter::empty()).await?;
         let items = page.items.iter().map(|r| view(r, &paths)).collect::<AppResult<Vec<_>>>()?;
@@ -636,11 +640,15 @@ impl App {
     /// A location by path that must be of `kind`; `field` names it in errors.
     async fn location_of(&self, path: &str, kind: LocationKind, field: &str) -> AppResult<LocationRecord> {
         let path = path.trim().trim_matches('/');
-        let loc = self.store.get_location(path).await?.ok_or_else(|| {
-            AppError::UnknownReference(vec![FieldError::new(field, format!("no location '{path}'"))])
-        })?;
+        let loc =
+            self.store.get_location(path).await?.ok_or_else(|| {
+                AppError::UnknownReference(vec![FieldError::new(field, format!("no location '{path}'"))])
+            })?;
         if loc.kind != kind {
-            return Err(AppError::field(field, format!("'{path}' is a {}, not a {}", loc.kind.as_str(), kind.as_str())));
+            return Err(AppError::field(
+                field,
+                format!("'{path}' is a {}, not a {}", loc.kind.as_str(), kind.as_str()),
+            ));
         }
         Ok(loc)
     }
@@ -938,7 +946,8 @@ impl App {
                 return Ok(Some((loc, "holds_item")));
             }
         }
-        let filter = LocationFilter { kind: Some(LocationKind::Bin), within: Some(warehouse.to_string()), parent_id: None };
+        let filter =
+            LocationFilter { kind: Some(LocationKind::Bin), within: Some(warehouse.to_string()), parent_id: None };
         let bins = self.store.list_locations(&filter, None, 50).await?;
         for bin in bins {
             let f = LevelFilter { item_id: None, within: Some(bin.path.clone()) };
@@ -1024,7 +1033,11 @@ impl App {
         self.transfer_view(&rec).await
     }
 
-    pub async fn list_transfers(&self, status: Option<TransferStatus>, page: PageRequest) -> AppResult<Page<TransferView>> {
+    pub async fn list_transfers(
+        &self,
+        status: Option<TransferStatus>,
+        page: PageRequest,
+    ) -> AppResult<Page<TransferView>> {
         self.list_docs(DocKind::Transfer, status.map(|s| s.as_str().to_string()), page, transfer_view).await
     }
 
@@ -1056,7 +1069,12 @@ impl App {
         self.transfer(id).await
     }
 
-    pub async fn receive_transfer(&self, id: i64, req: TransferReceiptRequest, actor: Actor) -> AppResult<TransferView> {
+    pub async fn receive_transfer(
+        &self,
+        id: i64,
+        req: TransferReceiptRequest,
+        actor: Actor,
+    ) -> AppResult<TransferView> {
         check_lines(req.lines.len())?;
         let rec = self.document(DocKind::Transfer, id, "transfer").await?;
         let t: Transfer = decode(&rec)?;
@@ -1129,7 +1147,10 @@ impl App {
                 }
             }
             if out.len() > MAX_DOCUMENT_LINES {
-                return Err(AppError::field("location", format!("the count would have more than {MAX_DOCUMENT_LINES} lines; count a smaller part")));
+                return Err(AppError::field(
+                    "location",
+                    format!("the count would have more than {MAX_DOCUMENT_LINES} lines; count a smaller part"),
+                ));
             }
         }
         Ok(out)
@@ -1146,15 +1167,16 @@ impl App {
             let Some(last) = rows.last() else { break };
             after = Some(last.id);
             for r in rows.iter().filter(|r| r.movement.recorded_at >= since) {
-                let order = r.movement.reference.as_deref().and_then(|s| s.strip_prefix("order ")).and_then(|s| s.parse().ok());
+                let order =
+                    r.movement.reference.as_deref().and_then(|s| s.strip_prefix("order ")).and_then(|s| s.parse().ok());
                 *shipped.entry((order.unwrap_or(0), r.movement.item_id)).or_default() += r.movement.quantity;
             }
         }
         let mut values: HashMap<ItemId, Decimal> = HashMap::new();
         let mut orders: HashMap<i64, Option<crate::store::OrderRecord>> = HashMap::new();
         for ((order, item), q) in shipped {
-            if !orders.contains_key(&order) {
-                orders.insert(order, self.store.get_order(order).await?);
+            if let std::collections::hash_map::Entry::Vacant(e) = orders.entry(order) {
+                e.insert(self.store.get_order(order).await?);
             }
             let price = orders[&order]
                 .as_ref()
@@ -1199,7 +1221,10 @@ impl App {
         };
         let kinds = [req.skus.is_some(), req.abc.is_some()].iter().filter(|b| **b).count();
         if kinds > 1 || (kinds == 0 && within.is_none()) {
-            return Err(AppError::field("location", "give a location, a list of skus, or abc settings (skus and abc exclude each other)"));
+            return Err(AppError::field(
+                "location",
+                "give a location, a list of skus, or abc settings (skus and abc exclude each other)",
+            ));
         }
         let mut rows = Vec::new();
         if let Some(skus) = &req.skus {
@@ -1334,7 +1359,8 @@ impl App {
     pub async fn count_variance(&self, id: i64) -> AppResult<VarianceView> {
         let rec = self.document(DocKind::Count, id, "count").await?;
         let count: Count = decode(&rec)?;
-        let lines: Vec<CountLineView> = count.lines.iter().enumerate().map(|(i, l)| count_line_view(i, l, true)).collect();
+        let lines: Vec<CountLineView> =
+            count.lines.iter().enumerate().map(|(i, l)| count_line_view(i, l, true)).collect();
         let counted: Vec<&CountLine> = count.lines.iter().filter(|l| l.counted.is_some()).collect();
         Ok(VarianceView {
             id,
@@ -1407,15 +1433,18 @@ impl App {
             }
         };
         let note = Some(req.note.clone().unwrap_or_else(|| format!("inspection: {:?}", req.result).to_lowercase()));
-        let cmd = LedgerCommand {
-            op,
-            lines: vec![LineMeta { reason, note }],
-            reference: Some("inspection".into()),
-            actor,
-        };
+        let cmd =
+            LedgerCommand { op, lines: vec![LineMeta { reason, note }], reference: Some("inspection".into()), actor };
         let receipt = self.ledger.submit(Command::Stock(cmd)).await.map_err(|e| step_error(e, "lines"))?;
-        let left = receipt.balances.iter().find(|(k, _)| *k == (item, bin.id)).map(|(_, b)| b.quality_control).unwrap_or(0);
-        Ok(InspectionView { sku, location: bin.path, quantity: req.quantity, result: req.result, quality_control_left: left })
+        let left =
+            receipt.balances.iter().find(|(k, _)| *k == (item, bin.id)).map(|(_, b)| b.quality_control).unwrap_or(0);
+        Ok(InspectionView {
+            sku,
+            location: bin.path,
+            quantity: req.quantity,
+            result: req.result,
+            quality_control_left: left,
+        })
     }
 
     /// Units lost to damage and shrinkage, and found or lost by cycle counts, per reason and SKU, in `[from, to)`.
@@ -1504,7 +1533,14 @@ impl App {
     pub(crate) async fn next_promise_date(&self, item: ItemId) -> AppResult<Option<NaiveDate>> {
         let supplies = self.supplies().await?;
         let Some(s) = supplies.get(&item) else { return Ok(None) };
-        let owed = self.owing_orders().await?.iter().flat_map(|o| o.order.lines.iter()).filter(|l| l.item == item).map(|l| l.open_demand()).sum::<i64>();
+        let owed = self
+            .owing_orders()
+            .await?
+            .iter()
+            .flat_map(|o| o.order.lines.iter())
+            .filter(|l| l.item == item)
+            .map(|l| l.open_demand())
+            .sum::<i64>();
         Ok(domain::purchasing::promise_dates(&[owed + 1], s).pop().flatten())
     }
 
@@ -1525,10 +1561,7 @@ impl App {
 
     /// Promise dates of the backordered lines of every order owing `item`, oldest order first:
     /// `(order, line) → date`.
-    pub(crate) async fn promise_dates_for(
-        &self,
-        items: &[ItemId],
-    ) -> AppResult<HashMap<(i64, usize), NaiveDate>> {
+    pub(crate) async fn promise_dates_for(&self, items: &[ItemId]) -> AppResult<HashMap<(i64, usize), NaiveDate>> {
         let supplies = self.supplies().await?;
         let mut out = HashMap::new();
         if items.iter().all(|i| !supplies.contains_key(i)) {

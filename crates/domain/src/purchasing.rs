@@ -233,11 +233,8 @@ impl PurchaseOrder {
                 unit_cost: l.unit_cost,
             });
         }
-        next.status = if next.lines.iter().all(|l| l.open() == 0) {
-            PoStatus::Received
-        } else {
-            PoStatus::PartiallyReceived
-        };
+        next.status =
+            if next.lines.iter().all(|l| l.open() == 0) { PoStatus::Received } else { PoStatus::PartiallyReceived };
         let number = next.receipts.len() + 1;
         next.receipts.push(PoReceipt { number, lines: out, received_at: now, reference });
         *self = next;
@@ -361,7 +358,11 @@ impl Transfer {
             }
             let l = next.lines.get_mut(a.line).ok_or(PurchasingError::NoSuchLine { line: a.line })?;
             if total > l.in_transit() {
-                return Err(PurchasingError::MoreThanInTransit { line: i, in_transit: l.in_transit(), requested: total });
+                return Err(PurchasingError::MoreThanInTransit {
+                    line: i,
+                    in_transit: l.in_transit(),
+                    requested: total,
+                });
             }
             l.received += a.received;
             l.damaged += a.damaged;

@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use app::store::{
-    DocKind, DocumentFilter, DocumentId, DocumentRecord, OutboxEvent, PurchasingStore, StoreResult,
-};
+use app::store::{DocKind, DocumentFilter, DocumentId, DocumentRecord, OutboxEvent, PurchasingStore, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
@@ -67,8 +65,11 @@ async fn write(conn: &mut SqliteConnection, doc: &DocumentRecord) -> StoreResult
     .await
     .map_err(db)?;
     if done.rows_affected() == 0 {
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM documents WHERE id = ?").bind(doc.id).fetch_optional(&mut *conn).await.map_err(db)?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM documents WHERE id = ?")
+            .bind(doc.id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
         return Err(match exists {
             Some(_) => app::StoreError::Conflict { constraint: "documents.version".into() },
             None => app::StoreError::NotFound,
@@ -91,7 +92,12 @@ pub(crate) async fn write_changed(
     Ok(())
 }
 
-async fn insert_events(conn: &mut SqliteConnection, id: DocumentId, events: &[OutboxEvent], now: DateTime<Utc>) -> StoreResult<()> {
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    id: DocumentId,
+    events: &[OutboxEvent],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     for e in events {
         let mut payload = e.payload.clone();
         payload["id"] = serde_json::json!(id);
@@ -176,7 +182,8 @@ impl PurchasingStore for SqliteStore {
     }
 
     async fn open_documents(&self, kinds: &[DocKind]) -> StoreResult<Vec<DocumentRecord>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM documents WHERE open = 1 AND kind IN ("));
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM documents WHERE open = 1 AND kind IN ("));
         let mut sep = qb.separated(", ");
         for k in kinds {
             sep.push_bind(k.as_str());

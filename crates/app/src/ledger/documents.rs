@@ -187,8 +187,12 @@ impl Batch<'_> {
                             sink: v.adjustment,
                         })
                         .collect();
-                    let meta =
-                        Meta { reason: Reason::CycleCount, reference: format!("count {id}"), note: "count approved", actor };
+                    let meta = Meta {
+                        reason: Reason::CycleCount,
+                        reference: format!("count {id}"),
+                        note: "count approved",
+                        actor,
+                    };
                     fx.extend(self.post(&LedgerOp::Adjust(adjust), &meta)?);
                 }
                 let adjustments: Vec<serde_json::Value> = count

@@ -95,7 +95,8 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     // Bad input changes nothing.
     let over = s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 6, "location": B1}]})).await;
     assert_eq!((over.status, over.code()), (409, "over_receipt"), "{}", over.text);
-    let not_bin = s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 1, "location": "WH1/HALL-1"}]})).await;
+    let not_bin =
+        s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 1, "location": "WH1/HALL-1"}]})).await;
     assert_eq!((not_bin.status, not_bin.code()), (422, "validation_failed"), "{}", not_bin.text);
     assert_eq!(not_bin.body["errors"][0]["field"], "lines[0].location");
     let other_wh = s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 1, "location": W2}]})).await;
@@ -131,13 +132,11 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
 
     let again = s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 1, "location": B1}]})).await;
     assert_eq!((again.status, again.code()), (409, "invalid_status"), "{}", again.text);
-    let too_many = s
-        .post("/v1/inspections", &json!({"sku": "A", "location": B2, "quantity": 4, "result": "pass"}))
-        .await;
+    let too_many =
+        s.post("/v1/inspections", &json!({"sku": "A", "location": B2, "quantity": 4, "result": "pass"})).await;
     assert_eq!(too_many.code(), "insufficient_stock", "{}", too_many.text);
 
-    let passed =
-        s.post("/v1/inspections", &json!({"sku": "A", "location": B2, "quantity": 3, "result": "pass"})).await;
+    let passed = s.post("/v1/inspections", &json!({"sku": "A", "location": B2, "quantity": 3, "result": "pass"})).await;
     ok(&passed, 201);
     assert_eq!(passed.body["quality_control_left"], 0);
     let (l1, l2) = (line(&s, &first).await, line(&s, &second).await);
@@ -147,7 +146,8 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     // The receipts' movements carry their reference and reason.
     let moves = s.get("/v1/inventory/movements?reason=received").await;
     ok(&moves, 200);
-    let refs: Vec<&str> = moves.body["items"].as_array().unwrap().iter().map(|m| m["reference"].as_str().unwrap()).collect();
+    let refs: Vec<&str> =
+        moves.body["items"].as_array().unwrap().iter().map(|m| m["reference"].as_str().unwrap()).collect();
     assert_eq!(refs, vec![format!("receipt {id}/1"), format!("receipt {id}/2")]);
 
     // A cancelled order takes nothing; a closed one neither, and its rest leaves incoming.
@@ -161,8 +161,12 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     ok(&po2, 201);
     let id2 = po2.body["id"].as_i64().unwrap();
     ok(&s.post(&format!("/v1/purchase-orders/{id2}/cancel"), &json!({})).await, 200);
-    let cancelled =
-        s.post(&format!("/v1/purchase-orders/{id2}/receipts"), &json!({"lines": [{"line": 0, "quantity": 1, "location": B1}]})).await;
+    let cancelled = s
+        .post(
+            &format!("/v1/purchase-orders/{id2}/receipts"),
+            &json!({"lines": [{"line": 0, "quantity": 1, "location": B1}]}),
+        )
+        .await;
     assert_eq!((cancelled.status, cancelled.code()), (409, "invalid_status"));
     let po3 = s
         .post(
@@ -174,15 +178,20 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     ok(&po3, 201);
     let id3 = po3.body["id"].as_i64().unwrap();
     // Without a bin named, putaway picks the bin that holds the SKU most.
-    let r = s.post(&format!("/v1/purchase-orders/{id3}/receipts"), &json!({"lines": [{"line": 0, "quantity": 4}]})).await;
+    let r =
+        s.post(&format!("/v1/purchase-orders/{id3}/receipts"), &json!({"lines": [{"line": 0, "quantity": 4}]})).await;
     ok(&r, 201);
     assert_eq!(r.body["receipts"][0]["lines"][0]["location"], B2);
     let closed = s.post(&format!("/v1/purchase-orders/{id3}/close"), &json!({})).await;
     ok(&closed, 200);
     assert_eq!(closed.body["lines"][0]["closed"], 6);
     assert_eq!(incoming(&s, "A").await.0, 0);
-    let after_close =
-        s.post(&format!("/v1/purchase-orders/{id3}/receipts"), &json!({"lines": [{"line": 0, "quantity": 1, "location": B1}]})).await;
+    let after_close = s
+        .post(
+            &format!("/v1/purchase-orders/{id3}/receipts"),
+            &json!({"lines": [{"line": 0, "quantity": 1, "location": B1}]}),
+        )
+        .await;
     assert_eq!(after_close.code(), "invalid_status");
     let list = s.get("/v1/purchase-orders?status=closed").await;
     ok(&list, 200);
@@ -236,7 +245,8 @@ async fn a_transfer_with_a_loss_in_transit() {
     assert_eq!(negative.status, 422);
     assert_eq!(bin_level(&s, "A", W2).await["available"], 3, "refusals changed nothing");
 
-    let rest = s.post(&url("/receipts"), &json!({"lines": [{"line": 0, "damaged": 1, "lost": 1, "location": W2}]})).await;
+    let rest =
+        s.post(&url("/receipts"), &json!({"lines": [{"line": 0, "damaged": 1, "lost": 1, "location": W2}]})).await;
     ok(&rest, 201);
     assert_eq!(rest.body["status"], "received");
     let (lost, damaged) = (rest.body["lines"][0]["lost"].clone(), rest.body["lines"][0]["damaged"].clone());
@@ -308,9 +318,8 @@ async fn a_count_with_a_sale_during_it_ends_with_the_right_balance() {
     assert_eq!(moves.body["items"].as_array().unwrap().len(), 1);
 
     // The SKU was just counted: an ABC count finds nothing due with a 30-day frequency for every class.
-    let abc = s
-        .post("/v1/counts", &json!({"abc": {"period_days": 30, "frequency_days": {"A": 30, "B": 30, "C": 30}}}))
-        .await;
+    let abc =
+        s.post("/v1/counts", &json!({"abc": {"period_days": 30, "frequency_days": {"A": 30, "B": 30, "C": 30}}})).await;
     assert_eq!(abc.status, 422, "{}", abc.text);
     // With a zero-day frequency everything is due again.
     let abc = s.post("/v1/counts", &json!({"abc": {"frequency_days": {"A": 0, "B": 0, "C": 0}}})).await;
@@ -357,7 +366,10 @@ async fn receipts_are_never_booked_twice_and_announce_themselves() {
         results.push(t.await.unwrap());
     }
     assert_eq!(results.iter().filter(|(s, _)| *s == 201).count(), 2, "{results:?}");
-    assert!(results.iter().all(|(s, c)| *s == 201 || (*s == 409 && (c == "over_receipt" || c == "invalid_status"))), "{results:?}");
+    assert!(
+        results.iter().all(|(s, c)| *s == 201 || (*s == 409 && (c == "over_receipt" || c == "invalid_status"))),
+        "{results:?}"
+    );
     assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 6);
     let po = s.get(&format!("/v1/purchase-orders/{id}")).await;
     assert_eq!((po.body["status"].as_str(), po.body["lines"][0]["received"].as_i64()), (Some("received"), Some(6)));

@@ -69,8 +69,10 @@ pub async fn documents_change_with_their_batch(store: Arc<dyn Store>) {
     let item = items(store, "docs", &["D"]).await[0];
     let [b1, ..] = bins(store).await;
     let supplier = virtual_id(store, VirtualKind::Supplier).await;
-    let rec =
-        store.insert_document(&doc(DocKind::PurchaseOrder, "ordered", true, serde_json::json!({"received": 0})), &[]).await.unwrap();
+    let rec = store
+        .insert_document(&doc(DocKind::PurchaseOrder, "ordered", true, serde_json::json!({"received": 0})), &[])
+        .await
+        .unwrap();
 
     // A batch that receives: the document and the movement commit together.
     let receive = |quantity: i64, version: Option<i64>| {
