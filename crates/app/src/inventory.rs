@@ -370,18 +370,18 @@ impl App {
         let mut page = page.finish(group_levels(rows), |(id, _)| *id);
         if as_of.is_none() {
             // An item asked for by SKU that has nothing on hand yet may still be on its way.
-            if let (Some(item), Some(sku), None) = (filter.item_id, sku, within.as_ref()) {
-                if page.items.is_empty() && page.next_cursor.is_none() {
+            let placeholder = match (filter.item_id, sku) {
+                (Some(item), Some(sku)) if page.items.is_empty() && page.next_cursor.is_none() => {
                     let empty =
                         ItemLevels { sku: sku.trim().to_string(), total: Quantities::default(), warehouses: vec![] };
                     page.items.push((item, empty));
-                    self.add_incoming(&mut page.items).await?;
-                    page.items.retain(|(_, l)| !l.warehouses.is_empty());
-                } else {
-                    self.add_incoming(&mut page.items).await?;
+                    true
                 }
-            } else {
-                self.add_incoming(&mut page.items).await?;
+                _ => false,
+            };
+            self.add_incoming(&mut page.items, filter.within.as_deref()).await?;
+            if placeholder {
+                page.items.retain(|(_, l)| !l.warehouses.is_empty());
             }
         }
         Ok(Page { items: page.items.into_iter().map(|(_, l)| l).collect(), next_cursor: page.next_cursor })
@@ -389,7 +389,8 @@ impl App {
 
     /// Adds what open purchase orders and transfers bring to each warehouse (derived, never booked) to the
     /// warehouse totals and the item total.
-    async fn add_incoming(&self, items: &mut [(ItemId, ItemLevels)]) -> AppResult<()> {
+    /// Under a `within` filter only the warehouse it names gets its incoming: incoming belongs to no bin.
+    async fn add_incoming(&self, items: &mut [(ItemId, ItemLevels)], within: Option<&str>) -> AppResult<()> {
         let incoming = self.incoming().await?;
         if incoming.is_empty() {
             return Ok(());
@@ -400,6 +401,7 @@ impl App {
                 .iter()
                 .filter(|((i, _), _)| i == item)
                 .filter_map(|((_, w), q)| paths.get(w).map(|p| (p.clone(), *q)))
+                .filter(|(p, _)| within.is_none_or(|w| w == p))
                 .collect();
             mine.sort();
             for (warehouse, q) in mine {

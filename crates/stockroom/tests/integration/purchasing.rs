@@ -72,7 +72,7 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     let po = s
         .post(
             "/v1/purchase-orders",
-            &json!({"supplier_id": supplier_id, "warehouse": "WH1", "lines": [{"sku": "A", "quantity": 5}]}),
+            &json!({"supplier_id": supplier_id, "warehouse": "WH1", "lines": [{"sku": "A", "quantity": 6}]}),
         )
         .await;
     ok(&po, 201);
@@ -87,13 +87,19 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     let ordered = s.post(&url("/order"), &json!({})).await;
     ok(&ordered, 200);
     assert_eq!(ordered.body["status"], "ordered");
-    assert_eq!(incoming(&s, "A").await, (5, vec![("WH1".to_string(), 5)]));
+    assert_eq!(incoming(&s, "A").await, (6, vec![("WH1".to_string(), 6)]));
     // Both waiting orders are covered by this order: they get its date.
     assert_eq!(line(&s, &first).await["expected_date"], expected_date);
     assert_eq!(line(&s, &second).await["expected_date"], expected_date);
+    // Six come, five are owed: a shop selling the backordered SKU promises the sixth for the same date.
+    let web = json!({"code": "web", "name": "Web", "market_country": "DE", "currency": "EUR", "warehouses": ["WH1"]});
+    ok(&s.post("/v1/channels", &web).await, 201);
+    let avail = s.get("/v1/channels/web/availability/A").await;
+    ok(&avail, 200);
+    assert_eq!((avail.body["status"].as_str(), &avail.body["expected_date"]), (Some("backorder"), &expected_date));
 
     // Bad input changes nothing.
-    let over = s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 6, "location": B1}]})).await;
+    let over = s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 7, "location": B1}]})).await;
     assert_eq!((over.status, over.code()), (409, "over_receipt"), "{}", over.text);
     let not_bin =
         s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 1, "location": "WH1/HALL-1"}]})).await;
@@ -111,32 +117,32 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     ok(&part1, 201);
     assert_eq!(part1.body["status"], "partially_received");
     assert_eq!(part1.body["receipts"][0]["lines"][0]["unit_cost"], "4.50");
-    assert_eq!(incoming(&s, "A").await.0, 3);
+    assert_eq!(incoming(&s, "A").await.0, 4);
     let l1 = line(&s, &first).await;
     assert_eq!((l1["committed"].as_i64(), l1["backordered"].as_i64()), (Some(2), Some(1)));
     assert_eq!(line(&s, &second).await["backordered"], 2);
 
-    // Part two: three units into quality control fill nothing until they pass inspection.
+    // Part two: four units into quality control fill nothing until they pass inspection.
     let part2 = s
         .post(
             &url("/receipts"),
-            &json!({"lines": [{"line": 0, "quantity": 3, "location": B2, "state": "quality_control"}]}),
+            &json!({"lines": [{"line": 0, "quantity": 4, "location": B2, "state": "quality_control"}]}),
         )
         .await;
     ok(&part2, 201);
     assert_eq!(part2.body["status"], "received");
     assert_eq!(incoming(&s, "A").await.0, 0);
-    assert_eq!(bin_level(&s, "A", B2).await["quality_control"], 3);
+    assert_eq!(bin_level(&s, "A", B2).await["quality_control"], 4);
     assert_eq!(line(&s, &first).await["backordered"], 1);
     assert!(line(&s, &second).await.get("expected_date").is_none(), "nothing is on its way any more");
 
     let again = s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 1, "location": B1}]})).await;
     assert_eq!((again.status, again.code()), (409, "invalid_status"), "{}", again.text);
     let too_many =
-        s.post("/v1/inspections", &json!({"sku": "A", "location": B2, "quantity": 4, "result": "pass"})).await;
+        s.post("/v1/inspections", &json!({"sku": "A", "location": B2, "quantity": 5, "result": "pass"})).await;
     assert_eq!(too_many.code(), "insufficient_stock", "{}", too_many.text);
 
-    let passed = s.post("/v1/inspections", &json!({"sku": "A", "location": B2, "quantity": 3, "result": "pass"})).await;
+    let passed = s.post("/v1/inspections", &json!({"sku": "A", "location": B2, "quantity": 4, "result": "pass"})).await;
     ok(&passed, 201);
     assert_eq!(passed.body["quality_control_left"], 0);
     let (l1, l2) = (line(&s, &first).await, line(&s, &second).await);
