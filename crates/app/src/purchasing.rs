@@ -760,7 +760,7 @@ impl App {
 
     // --- purchase orders -----------------------------------------------------------------------------------
 
-    pub async fn create_purchase_order(&self, req: NewPurchaseOrder) -> AppResult<PurchaseOrderView> {
+    pub async fn create_purchase_order(&self, req: NewPurchaseOrder, actor: Actor) -> AppResult<PurchaseOrderView> {
         check_lines(req.lines.len())?;
         let mut p = Problems::default();
         if req.tolerance_percent > MAX_TOLERANCE_PERCENT {
@@ -828,10 +828,12 @@ impl App {
             receipts: vec![],
             notes: req.notes,
         };
-        let mut events = vec![event("purchase_order.created", serde_json::json!({ "status": "draft" }))];
+        let mut events =
+            vec![event("purchase_order.created", serde_json::json!({ "status": "draft", "actor": actor.name }))];
         if req.order {
             po.mark_ordered().map_err(|e| purchasing_error(e, "lines"))?;
-            events.push(event("purchase_order.ordered", serde_json::json!({ "status": "ordered" })));
+            events
+                .push(event("purchase_order.ordered", serde_json::json!({ "status": "ordered", "actor": actor.name })));
         }
         let now = Utc::now();
         let doc = DocumentRecord {
@@ -867,7 +869,7 @@ impl App {
     }
 
     /// Sends, cancels or closes a purchase order: a document change without movements.
-    pub async fn purchase_order_step(&self, id: i64, step: &str) -> AppResult<PurchaseOrderView> {
+    pub async fn purchase_order_step(&self, id: i64, step: &str, actor: Actor) -> AppResult<PurchaseOrderView> {
         let mut rec = self.document(DocKind::PurchaseOrder, id, "purchase order").await?;
         let mut po: PurchaseOrder = decode(&rec)?;
         let (result, topic) = match step {
@@ -880,7 +882,7 @@ impl App {
         rec.open = po.status.is_open();
         rec.body = encode(&po)?;
         rec.updated_at = Utc::now();
-        let ev = event(topic, serde_json::json!({ "id": id, "status": po.status }));
+        let ev = event(topic, serde_json::json!({ "id": id, "status": po.status, "actor": actor.name }));
         let rec = self.store.update_document(&rec, &[ev]).await.map_err(version_conflict)?;
         self.purchase_order_view(&rec).await
     }
@@ -973,7 +975,7 @@ impl App {
 
     // --- transfers -----------------------------------------------------------------------------------------
 
-    pub async fn create_transfer(&self, req: NewTransfer) -> AppResult<TransferView> {
+    pub async fn create_transfer(&self, req: NewTransfer, actor: Actor) -> AppResult<TransferView> {
         check_lines(req.lines.len())?;
         let from = self.location_of(&req.from_warehouse, LocationKind::Warehouse, "from_warehouse").await?;
         let to = self.location_of(&req.to_warehouse, LocationKind::Warehouse, "to_warehouse").await?;
@@ -1018,7 +1020,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        let ev = event("transfer.created", serde_json::json!({ "status": "draft" }));
+        let ev = event("transfer.created", serde_json::json!({ "status": "draft", "actor": actor.name }));
         let rec = self.store.insert_document(&doc, &[ev]).await?;
         self.transfer_view(&rec).await
     }
@@ -1041,14 +1043,14 @@ impl App {
         self.list_docs(DocKind::Transfer, status.map(|s| s.as_str().to_string()), page, transfer_view).await
     }
 
-    pub async fn cancel_transfer(&self, id: i64) -> AppResult<TransferView> {
+    pub async fn cancel_transfer(&self, id: i64, actor: Actor) -> AppResult<TransferView> {
         let mut rec = self.document(DocKind::Transfer, id, "transfer").await?;
         let mut t: Transfer = decode(&rec)?;
         t.cancel().map_err(|e| purchasing_error(e, "lines"))?;
         rec.status = t.status.as_str().into();
         rec.body = encode(&t)?;
         rec.updated_at = Utc::now();
-        let ev = event("transfer.cancelled", serde_json::json!({ "id": id }));
+        let ev = event("transfer.cancelled", serde_json::json!({ "id": id, "actor": actor.name }));
         let rec = self.store.update_document(&rec, &[ev]).await.map_err(version_conflict)?;
         self.transfer_view(&rec).await
     }
@@ -1208,7 +1210,7 @@ impl App {
         Ok(out)
     }
 
-    pub async fn create_count(&self, req: NewCount) -> AppResult<CountView> {
+    pub async fn create_count(&self, req: NewCount, actor: Actor) -> AppResult<CountView> {
         let within = match &req.location {
             Some(path) => {
                 let path = path.trim().trim_matches('/');
@@ -1291,7 +1293,7 @@ impl App {
             created_at: now,
             updated_at: now,
         };
-        let ev = event("count.created", serde_json::json!({ "lines": count.lines.len() }));
+        let ev = event("count.created", serde_json::json!({ "lines": count.lines.len(), "actor": actor.name }));
         let rec = self.store.insert_document(&doc, &[ev]).await?;
         count_view(&rec)
     }

@@ -168,9 +168,10 @@ pub async fn list_purchase_orders(State(app): State<App>, Query(q): Query<PoQuer
         (status = 422, description = "validation_failed, unknown_reference", body = ProblemSchema)))]
 pub async fn create_purchase_order(
     State(app): State<App>,
+    RequestActor(actor): RequestActor,
     Json(req): Json<NewPurchaseOrder>,
 ) -> ApiResult<impl IntoResponse> {
-    let po = app.create_purchase_order(req).await?;
+    let po = app.create_purchase_order(req, actor).await?;
     Ok((StatusCode::CREATED, [(header::LOCATION, format!("/v1/purchase-orders/{}", po.id))], axum::Json(po)))
 }
 
@@ -184,24 +185,36 @@ pub async fn get_purchase_order(State(app): State<App>, Path(id): Path<i64>) -> 
 #[utoipa::path(post, path = "/v1/purchase-orders/{id}/order", tag = "purchasing", params(("id" = i64, Path)),
     responses((status = 200, body = PurchaseOrderView), (status = 404, body = ProblemSchema),
         (status = 409, description = "invalid_status, conflict", body = ProblemSchema)))]
-pub async fn order_purchase_order(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(app.purchase_order_step(id, "order").await?))
+pub async fn order_purchase_order(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.purchase_order_step(id, "order", actor).await?))
 }
 
 /// Cancels a draft or ordered purchase order nothing was received on.
 #[utoipa::path(post, path = "/v1/purchase-orders/{id}/cancel", tag = "purchasing", params(("id" = i64, Path)),
     responses((status = 200, body = PurchaseOrderView), (status = 404, body = ProblemSchema),
         (status = 409, description = "invalid_status, conflict", body = ProblemSchema)))]
-pub async fn cancel_purchase_order(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(app.purchase_order_step(id, "cancel").await?))
+pub async fn cancel_purchase_order(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.purchase_order_step(id, "cancel", actor).await?))
 }
 
 /// Closes an order short: what was not received leaves incoming.
 #[utoipa::path(post, path = "/v1/purchase-orders/{id}/close", tag = "purchasing", params(("id" = i64, Path)),
     responses((status = 200, body = PurchaseOrderView), (status = 404, body = ProblemSchema),
         (status = 409, description = "invalid_status, conflict", body = ProblemSchema)))]
-pub async fn close_purchase_order(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(app.purchase_order_step(id, "close").await?))
+pub async fn close_purchase_order(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.purchase_order_step(id, "close", actor).await?))
 }
 
 /// Receives goods: into a named bin of the order's warehouse or the putaway suggestion, as available or into
@@ -240,8 +253,12 @@ pub async fn list_transfers(State(app): State<App>, Query(q): Query<TransferQuer
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 201, body = TransferView),
         (status = 422, description = "validation_failed (e.g. the same warehouse twice), unknown_reference", body = ProblemSchema)))]
-pub async fn create_transfer(State(app): State<App>, Json(req): Json<NewTransfer>) -> ApiResult<impl IntoResponse> {
-    let t = app.create_transfer(req).await?;
+pub async fn create_transfer(
+    State(app): State<App>,
+    RequestActor(actor): RequestActor,
+    Json(req): Json<NewTransfer>,
+) -> ApiResult<impl IntoResponse> {
+    let t = app.create_transfer(req, actor).await?;
     Ok((StatusCode::CREATED, [(header::LOCATION, format!("/v1/transfers/{}", t.id))], axum::Json(t)))
 }
 
@@ -266,8 +283,12 @@ pub async fn ship_transfer(
 #[utoipa::path(post, path = "/v1/transfers/{id}/cancel", tag = "transfers", params(("id" = i64, Path)),
     responses((status = 200, body = TransferView), (status = 404, body = ProblemSchema),
         (status = 409, description = "invalid_status (only drafts), conflict", body = ProblemSchema)))]
-pub async fn cancel_transfer(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(app.cancel_transfer(id).await?))
+pub async fn cancel_transfer(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    RequestActor(actor): RequestActor,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.cancel_transfer(id, actor).await?))
 }
 
 /// Books what arrived at the destination: sound units as available, damaged ones as damaged, lost ones written
@@ -299,8 +320,12 @@ pub async fn list_counts(State(app): State<App>, Query(q): Query<CountQuery>) ->
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses((status = 201, body = CountView),
         (status = 422, description = "validation_failed, unknown_reference", body = ProblemSchema)))]
-pub async fn create_count(State(app): State<App>, Json(req): Json<NewCount>) -> ApiResult<impl IntoResponse> {
-    let c = app.create_count(req).await?;
+pub async fn create_count(
+    State(app): State<App>,
+    RequestActor(actor): RequestActor,
+    Json(req): Json<NewCount>,
+) -> ApiResult<impl IntoResponse> {
+    let c = app.create_count(req, actor).await?;
     Ok((StatusCode::CREATED, [(header::LOCATION, format!("/v1/counts/{}", c.id))], axum::Json(c)))
 }
 

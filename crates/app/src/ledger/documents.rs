@@ -90,11 +90,11 @@ impl Batch<'_> {
                 fx.extend(self.post(&LedgerOp::Adjust(adjust), &meta)?);
                 self.event(
                     "receipt.created",
-                    serde_json::json!({ "purchase_order_id": id, "receipt": receipt.number, "lines": receipt.lines }),
+                    serde_json::json!({ "purchase_order_id": id, "receipt": receipt.number, "lines": receipt.lines, "actor": actor.name }),
                 );
                 self.event(
                     "purchase_order.received",
-                    serde_json::json!({ "id": id, "status": po.status, "receipt": receipt.number }),
+                    serde_json::json!({ "id": id, "status": po.status, "receipt": receipt.number, "actor": actor.name }),
                 );
                 (encode(id, &po)?, po.status.as_str(), po.status.is_open())
             }
@@ -115,7 +115,10 @@ impl Batch<'_> {
                     .collect();
                 let meta = Meta { reason: Reason::Move, reference: format!("transfer {id}"), note: "shipped", actor };
                 fx.extend(self.post(&LedgerOp::Adjust(adjust), &meta)?);
-                self.event("transfer.shipped", serde_json::json!({ "id": id, "status": t.status }));
+                self.event(
+                    "transfer.shipped",
+                    serde_json::json!({ "id": id, "status": t.status, "actor": actor.name }),
+                );
                 (encode(id, &t)?, t.status.as_str(), true)
             }
             DocAction::ReceiveTransfer { lines } => {
@@ -169,7 +172,10 @@ impl Batch<'_> {
                         recorded_at: now,
                     });
                 }
-                self.event("transfer.received", serde_json::json!({ "id": id, "status": t.status }));
+                self.event(
+                    "transfer.received",
+                    serde_json::json!({ "id": id, "status": t.status, "actor": actor.name }),
+                );
                 (encode(id, &t)?, t.status.as_str(), t.status.is_open())
             }
             DocAction::ApproveCount => {
@@ -201,7 +207,10 @@ impl Batch<'_> {
                     .filter(|l| l.variance() != 0)
                     .map(|l| serde_json::json!({ "sku": l.sku, "location": l.location, "delta": l.variance() }))
                     .collect();
-                self.event("count.approved", serde_json::json!({ "id": id, "adjustments": adjustments }));
+                self.event(
+                    "count.approved",
+                    serde_json::json!({ "id": id, "adjustments": adjustments, "actor": actor.name }),
+                );
                 (encode(id, &count)?, count.status.as_str(), false)
             }
         };
