@@ -160,6 +160,17 @@ pub struct NewPoLine {
     pub expected_date: Option<NaiveDate>,
 }
 
+/// A purchase order step that changes no stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoStep {
+    /// Send a draft to the supplier.
+    Order,
+    /// Cancel an order nothing was received on.
+    Cancel,
+    /// Close an order short.
+    Close,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PoLineView {
@@ -869,13 +880,13 @@ impl App {
     }
 
     /// Sends, cancels or closes a purchase order: a document change without movements.
-    pub async fn purchase_order_step(&self, id: i64, step: &str, actor: Actor) -> AppResult<PurchaseOrderView> {
+    pub async fn purchase_order_step(&self, id: i64, step: PoStep, actor: Actor) -> AppResult<PurchaseOrderView> {
         let mut rec = self.document(DocKind::PurchaseOrder, id, "purchase order").await?;
         let mut po: PurchaseOrder = decode(&rec)?;
         let (result, topic) = match step {
-            "order" => (po.mark_ordered(), "purchase_order.ordered"),
-            "cancel" => (po.cancel(), "purchase_order.cancelled"),
-            _ => (po.close(), "purchase_order.closed"),
+            PoStep::Order => (po.mark_ordered(), "purchase_order.ordered"),
+            PoStep::Cancel => (po.cancel(), "purchase_order.cancelled"),
+            PoStep::Close => (po.close(), "purchase_order.closed"),
         };
         result.map_err(|e| purchasing_error(e, "lines"))?;
         rec.status = po.status.as_str().into();

@@ -14,8 +14,8 @@ use utoipa::{IntoParams, OpenApi};
 use app::page::{Page, PageRequest};
 use app::purchasing::{
     CountEntriesRequest, CountView, InspectionRequest, InspectionView, NewCount, NewPurchaseOrder, NewSupplier,
-    NewTransfer, PurchaseOrderView, PutawayView, ReceiptRequest, ShrinkageReport, SupplierItemsRequest, SupplierView,
-    TransferReceiptRequest, TransferView, VarianceView,
+    NewTransfer, PoStep, PurchaseOrderView, PutawayView, ReceiptRequest, ShrinkageReport, SupplierItemsRequest,
+    SupplierView, TransferReceiptRequest, TransferView, VarianceView,
 };
 use app::App;
 use domain::purchasing::{CountStatus, PoStatus, TransferStatus};
@@ -190,7 +190,7 @@ pub async fn order_purchase_order(
     Path(id): Path<i64>,
     RequestActor(actor): RequestActor,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(app.purchase_order_step(id, "order", actor).await?))
+    Ok(axum::Json(app.purchase_order_step(id, PoStep::Order, actor).await?))
 }
 
 /// Cancels a draft or ordered purchase order nothing was received on.
@@ -202,7 +202,7 @@ pub async fn cancel_purchase_order(
     Path(id): Path<i64>,
     RequestActor(actor): RequestActor,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(app.purchase_order_step(id, "cancel", actor).await?))
+    Ok(axum::Json(app.purchase_order_step(id, PoStep::Cancel, actor).await?))
 }
 
 /// Closes an order short: what was not received leaves incoming.
@@ -214,7 +214,7 @@ pub async fn close_purchase_order(
     Path(id): Path<i64>,
     RequestActor(actor): RequestActor,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(app.purchase_order_step(id, "close", actor).await?))
+    Ok(axum::Json(app.purchase_order_step(id, PoStep::Close, actor).await?))
 }
 
 /// Receives goods: into a named bin of the order's warehouse or the putaway suggestion, as available or into
