@@ -210,6 +210,10 @@ pub struct AvailabilityView {
     pub quantity: i64,
     pub status: AvailabilityStatus,
     pub listed: bool,
+    /// For a backordered item: when a unit ordered now is expected, from the earliest open purchase order or
+    /// transfer that covers it after the orders already waiting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_date: Option<chrono::NaiveDate>,
     /// Every step, in order, when asked for with `explain=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Vec<Step>>,
@@ -655,12 +659,17 @@ impl App {
             None => 0,
         };
         let e = evaluate_item(&snap, &facts, &bins, &stock, components, sales);
+        let expected_date = match e.status {
+            AvailabilityStatus::Backorder => self.next_promise_date(facts.item_id).await?,
+            _ => None,
+        };
         Ok(AvailabilityView {
             channel: code.to_string(),
             sku: facts.sku,
             quantity: e.quantity,
             status: e.status,
             listed: e.listed,
+            expected_date,
             explanation: explain.then_some(e.steps),
         })
     }

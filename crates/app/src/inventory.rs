@@ -367,8 +367,56 @@ impl App {
             }
             Some(t) => self.store.levels_as_of(&filter, t, page.after, page.fetch_limit()).await?,
         };
-        let page = page.finish(group_levels(rows), |(id, _)| *id);
+        let mut page = page.finish(group_levels(rows), |(id, _)| *id);
+        if as_of.is_none() {
+            // An item asked for by SKU that has nothing on hand yet may still be on its way.
+            let placeholder = match (filter.item_id, sku) {
+                (Some(item), Some(sku)) if page.items.is_empty() && page.next_cursor.is_none() => {
+                    let empty =
+                        ItemLevels { sku: sku.trim().to_string(), total: Quantities::default(), warehouses: vec![] };
+                    page.items.push((item, empty));
+                    true
+                }
+                _ => false,
+            };
+            self.add_incoming(&mut page.items, filter.within.as_deref()).await?;
+            if placeholder {
+                page.items.retain(|(_, l)| !l.warehouses.is_empty());
+            }
+        }
         Ok(Page { items: page.items.into_iter().map(|(_, l)| l).collect(), next_cursor: page.next_cursor })
+    }
+
+    /// Adds what open purchase orders and transfers bring to each warehouse (derived, never booked) to the
+    /// warehouse totals and the item total.
+    /// Under a `within` filter only the warehouse it names gets its incoming: incoming belongs to no bin.
+    async fn add_incoming(&self, items: &mut [(ItemId, ItemLevels)], within: Option<&str>) -> AppResult<()> {
+        let incoming = self.incoming().await?;
+        if incoming.is_empty() {
+            return Ok(());
+        }
+        let paths = self.paths_snapshot(incoming.keys().map(|(_, w)| *w)).await?;
+        for (item, levels) in items.iter_mut() {
+            let mut mine: Vec<(String, i64)> = incoming
+                .iter()
+                .filter(|((i, _), _)| i == item)
+                .filter_map(|((_, w), q)| paths.get(w).map(|p| (p.clone(), *q)))
+                .filter(|(p, _)| within.is_none_or(|w| w == p))
+                .collect();
+            mine.sort();
+            for (warehouse, q) in mine {
+                match levels.warehouses.iter_mut().find(|w| w.warehouse == warehouse) {
+                    Some(w) => w.total.incoming += q,
+                    None => levels.warehouses.push(WarehouseLevel {
+                        warehouse,
+                        total: Quantities { incoming: q, ..Default::default() },
+                        bins: vec![],
+                    }),
+                }
+                levels.total.incoming += q;
+            }
+        }
+        Ok(())
     }
 
     /// A hold stops counting the instant it expires, before the cleanup worker gives its stock back in the ledger:

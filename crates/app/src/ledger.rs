@@ -178,6 +178,9 @@ pub enum Command {
         orders: Vec<OrderId>,
         actor: Actor,
     },
+    /// A purchasing document's step that moves stock (a receipt, a transfer's shipment or arrival, a count's
+    /// approval), written together with the document.
+    Document(Box<documents::DocumentCommand>),
 }
 
 /// A change to a placed order. Each is all-or-nothing.
@@ -226,6 +229,7 @@ impl Command {
             // Their items are only known from the stored record; the store loads the record and the first pass
             // learns the items, see `run_batch`.
             Command::OrderStep { step: OrderStep::Edit { add, .. }, .. } => add.iter().map(|l| l.item).collect(),
+            Command::Document(d) => d.items.clone(),
             Command::CancelOrder { .. }
             | Command::ChangeHold { .. }
             | Command::ExpireDueHolds
@@ -273,6 +277,12 @@ pub enum Rejection {
     Order(#[from] OrderError),
     #[error("an order with this source and external number was placed a moment ago")]
     DuplicateOrderNumber,
+    #[error(transparent)]
+    Purchasing(#[from] domain::purchasing::PurchasingError),
+    #[error("document {0} not found")]
+    UnknownDocument(i64),
+    #[error("document {0} cannot be read: {1}")]
+    CorruptDocument(i64, String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -544,6 +554,7 @@ struct Snapshot {
     balances: Balances,
     orders: BTreeMap<OrderId, OrderRecord>,
     holds: BTreeMap<HoldId, HoldRecord>,
+    documents: BTreeMap<i64, crate::store::DocumentRecord>,
     queue: Vec<OrderRef>,
     changed_orders: BTreeSet<OrderId>,
     changed_holds: BTreeSet<HoldId>,
@@ -615,6 +626,7 @@ impl Batch<'_> {
             balances: self.state.balances.clone(),
             orders: self.state.orders.clone(),
             holds: self.state.holds.clone(),
+            documents: self.state.documents.clone(),
             queue: self.queue.clone(),
             changed_orders: self.changed_orders.clone(),
             changed_holds: self.changed_holds.clone(),
@@ -628,6 +640,7 @@ impl Batch<'_> {
             self.state.balances = snapshot.balances;
             self.state.orders = snapshot.orders;
             self.state.holds = snapshot.holds;
+            self.state.documents = snapshot.documents;
             self.queue = snapshot.queue;
             self.changed_orders = snapshot.changed_orders;
             self.changed_holds = snapshot.changed_holds;
@@ -651,6 +664,7 @@ impl Batch<'_> {
             Command::ExpireDueHolds => self.expire_due(&Actor::new("system:holds")),
             Command::OrderStep { order, step, actor } => self.order_step(*order, step, actor)?,
             Command::PlanPicks { warehouse, orders, actor } => self.plan_picks(*warehouse, orders, actor)?,
+            Command::Document(d) => self.document(d)?,
         };
         self.fill_backorders(&mut fx);
         let mut keys: Vec<BalanceKey> = fx
@@ -1211,6 +1225,7 @@ async fn run_batch(
                     }
                 }
             }
+            Command::Document(d) => scope.documents.push(d.document),
             Command::Stock(_) | Command::PlaceHold { .. } | Command::ExpireDueHolds => {}
         }
     }
@@ -1317,6 +1332,9 @@ fn changed_event(touched: &[(BalanceKey, Balance)]) -> serde_json::Value {
         .collect();
     serde_json::json!({ "balances": balances })
 }
+
+mod documents;
+pub use documents::{ArrivalLine, DocAction, DocumentCommand, Virtuals};
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,8 @@ pub mod locations;
 pub mod orders;
 pub mod page;
 pub mod picking;
+pub mod purchasing;
+pub mod purchasing_store;
 pub mod store;
 pub mod store_codec;
 pub mod views;

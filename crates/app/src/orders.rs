@@ -204,6 +204,10 @@ pub struct OrderLineView {
     /// On a bundle's line: the lines of its components (the bundle's own line holds no stock).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<usize>,
+    /// On a backordered line: when its units are expected, from the earliest open purchase order or transfer that
+    /// covers them, first come first served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_date: Option<chrono::NaiveDate>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -568,6 +572,7 @@ fn order_view(r: OrderRecord, paths: &Paths) -> OrderView {
                 fulfillment_status: l.fulfillment(),
                 bundle: l.bundle,
                 components: r.order.bundle_parts(i).into_iter().map(|(part, _)| part).collect(),
+                expected_date: None,
                 allocations: l
                     .picks
                     .iter()
@@ -705,6 +710,10 @@ fn rejection(e: SubmitError, skus: &HashMap<ItemId, String>) -> AppError {
             AppError::conflict("order_number_conflict", "an order with this source and external number exists")
         }
         SubmitError::Rejected(Rejection::Ledger(e)) => AppError::Store(StoreError::Internal(e.to_string())),
+        // Purchasing documents never ride on order commands.
+        SubmitError::Rejected(
+            e @ (Rejection::Purchasing(_) | Rejection::UnknownDocument(_) | Rejection::CorruptDocument(..)),
+        ) => AppError::Store(StoreError::Internal(e.to_string())),
         SubmitError::Store(e) => AppError::Store(e),
         SubmitError::Closed => AppError::Unavailable("the write path is shutting down".into()),
     }
@@ -1078,7 +1087,15 @@ impl App {
     async fn order_from_receipt(&self, receipt: Receipt) -> AppResult<OrderView> {
         let rec = receipt.order.ok_or_else(|| StoreError::Internal("the write path returned no order".into()))?;
         let paths = self.location_paths(order_locations(&rec)).await?;
-        Ok(order_view(rec, &paths))
+        let owed = rec.order.open_demand_items();
+        let mut view = order_view(rec, &paths);
+        if !owed.is_empty() {
+            let dates = self.promise_dates_for(&owed).await?;
+            for l in &mut view.lines {
+                l.expected_date = dates.get(&(view.id, l.line)).copied();
+            }
+        }
+        Ok(view)
     }
 
     pub async fn order(&self, id: OrderId) -> AppResult<OrderView> {
@@ -1088,7 +1105,15 @@ impl App {
             .await?
             .ok_or_else(|| AppError::NotFound { entity: "order", key: id.to_string() })?;
         let paths = self.location_paths(order_locations(&rec)).await?;
-        Ok(order_view(rec, &paths))
+        let owed = rec.order.open_demand_items();
+        let mut view = order_view(rec, &paths);
+        if !owed.is_empty() {
+            let dates = self.promise_dates_for(&owed).await?;
+            for l in &mut view.lines {
+                l.expected_date = dates.get(&(view.id, l.line)).copied();
+            }
+        }
+        Ok(view)
     }
 
     pub async fn list_orders(&self, filter: OrderFilter, page: PageRequest) -> AppResult<Page<OrderView>> {

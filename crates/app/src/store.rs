@@ -329,6 +329,8 @@ pub struct BatchScope {
     /// (source, external number) of the orders the batch places: the store says which are taken already, so that
     /// a retried order is found inside the batch rather than by a read per request before it.
     pub order_numbers: Vec<(String, String)>,
+    /// Purchasing documents (purchase orders, transfers, counts) the batch may change, locked for it.
+    pub documents: Vec<DocumentId>,
 }
 
 /// What a batch sees inside its transaction.
@@ -346,6 +348,8 @@ pub struct BatchState {
     pub holds: BTreeMap<HoldId, HoldRecord>,
     /// Those of the scope's order numbers that stored orders have already.
     pub taken_numbers: HashSet<(String, String)>,
+    /// The scope's documents; one `decide` changes is written back, refused if another writer got there first.
+    pub documents: BTreeMap<DocumentId, DocumentRecord>,
 }
 
 /// What a batch writes. Changed orders and holds are written from the state, by id.
@@ -563,6 +567,7 @@ pub trait OrderStore: Send + Sync {
 }
 
 pub use crate::channel_store::ChannelStore;
+pub use crate::purchasing_store::{DocKind, DocumentFilter, DocumentId, DocumentRecord, PurchasingStore};
 
 /// Everything a backend implements.
 pub trait Store:
@@ -574,6 +579,7 @@ pub trait Store:
     + BundleStore
     + ChannelStore
     + crate::webhook_store::WebhookStore
+    + PurchasingStore
     + 'static
 {
 }
@@ -587,6 +593,7 @@ impl<
             + BundleStore
             + ChannelStore
             + crate::webhook_store::WebhookStore
+            + PurchasingStore
             + 'static,
     > Store for T
 {

@@ -13,6 +13,7 @@ pub mod location;
 pub mod order;
 pub mod orders;
 pub mod payment;
+pub mod purchasing;
 pub mod replenishment;
 pub mod stock;
 pub mod webhooks;

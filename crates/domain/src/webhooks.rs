@@ -18,6 +18,18 @@ pub const TOPICS: &[&str] = &[
     "return.received",
     "availability.updated",
     "stock.low",
+    "purchase_order.created",
+    "purchase_order.ordered",
+    "purchase_order.received",
+    "purchase_order.closed",
+    "purchase_order.cancelled",
+    "receipt.created",
+    "transfer.created",
+    "transfer.shipped",
+    "transfer.received",
+    "transfer.cancelled",
+    "count.created",
+    "count.approved",
 ];
 
 /// The most patterns one endpoint may list.

@@ -21,6 +21,8 @@ mod locations;
 mod nodes;
 #[path = "integration/orders.rs"]
 mod orders;
+#[path = "integration/purchasing.rs"]
+mod purchasing;
 #[path = "integration/stress.rs"]
 mod stress;
 #[path = "integration/webhooks.rs"]

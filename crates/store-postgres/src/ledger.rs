@@ -75,7 +75,7 @@ impl BatchError {
         }
     }
 
-    fn into_store(self) -> StoreError {
+    pub(crate) fn into_store(self) -> StoreError {
         match self {
             BatchError::Db(e, foreign_key) => db_error(e, foreign_key),
             BatchError::Store(e) => e,
@@ -177,7 +177,8 @@ async fn load_state(conn: &mut PgConnection, scope: &BatchScope) -> Result<Batch
         }
     }
     let taken_numbers = orders::taken_numbers(conn, &scope.order_numbers).await?;
-    Ok(BatchState { now, balances, orders, backorder_queue, holds, taken_numbers })
+    let documents = crate::purchasing::lock_documents(conn, &distinct(scope.documents.clone())).await?;
+    Ok(BatchState { now, balances, orders, backorder_queue, holds, taken_numbers, documents })
 }
 
 /// The ids to write back: those `decide` named, and those whose record it changed without naming them (the trait
@@ -409,9 +410,11 @@ async fn run_batch(
 ) -> Result<BatchIds, BatchError> {
     let mut state = load_state(conn, scope).await?;
     let now = state.now;
-    let (balances_before, orders_before, holds_before) =
-        (state.balances.clone(), state.orders.clone(), state.holds.clone());
+    let (balances_before, orders_before, holds_before, documents_before) =
+        (state.balances.clone(), state.orders.clone(), state.holds.clone(), state.documents.clone());
     let mut writes = decide(&mut state);
+    // Documents first: a stale one fails the batch before anything else is written.
+    crate::purchasing::write_changed(conn, &documents_before, &state.documents).await?;
 
     let ids = draw_ids(conn, writes.movements.len(), writes.new_orders.len(), writes.new_holds.len()).await?;
     insert_movements(conn, &ids.movements, &writes.movements).await?;

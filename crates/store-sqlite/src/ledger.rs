@@ -19,7 +19,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{balance, db, from_micros, internal, micros, parse, parse_state, STATE_COLUMNS};
-use crate::{chunks, inserted_ids, orders, placeholders, push_within, SqliteStore};
+use crate::{chunks, inserted_ids, orders, placeholders, purchasing, push_within, SqliteStore};
 
 /// Loads every stored balance of `items`, at every location. A balance without a row is absent: zero.
 async fn load_balances(conn: &mut SqliteConnection, items: &[ItemId]) -> StoreResult<Balances> {
@@ -54,7 +54,8 @@ async fn load_state(conn: &mut SqliteConnection, scope: &BatchScope, now: DateTi
     let orders = orders::load_orders(conn, &order_ids).await?;
     let holds = orders::load_holds(conn, &scope.holds, scope.due_holds.then_some(now)).await?;
     let taken_numbers = orders::taken_numbers(conn, &scope.order_numbers).await?;
-    Ok(BatchState { now, balances, orders, backorder_queue, holds, taken_numbers })
+    let documents = purchasing::load_documents(conn, &scope.documents).await?;
+    Ok(BatchState { now, balances, orders, backorder_queue, holds, taken_numbers, documents })
 }
 
 /// The ids to write back: those `decide` named, and those whose record it changed without naming them (the trait
@@ -282,9 +283,11 @@ impl LedgerStore for SqliteStore {
             let conn = &mut *w.tx;
             let now = transaction_time(conn).await?;
             let mut state = load_state(conn, scope, now).await?;
-            let (balances_before, orders_before, holds_before) =
-                (state.balances.clone(), state.orders.clone(), state.holds.clone());
+            let (balances_before, orders_before, holds_before, documents_before) =
+                (state.balances.clone(), state.orders.clone(), state.holds.clone(), state.documents.clone());
             let mut writes = decide(&mut state);
+            // Documents first: a stale one fails the batch before anything else is written.
+            purchasing::write_changed(conn, &documents_before, &state.documents).await?;
 
             let movements = insert_movements(conn, &writes.movements).await?;
             let mut changed: Vec<(BalanceKey, Balance)> = state

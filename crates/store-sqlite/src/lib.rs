@@ -14,6 +14,7 @@ mod ledger;
 mod locations;
 mod orders;
 mod pick_lists;
+mod purchasing;
 mod webhooks;
 
 use std::path::Path;

@@ -7,6 +7,7 @@ pub mod inventory;
 pub mod locations;
 pub mod orders;
 pub mod picking;
+pub mod purchasing;
 pub mod webhooks;
 
 use axum::extract::FromRequestParts;

@@ -131,6 +131,7 @@ impl Sim {
             backorder_queue: queue.into_iter().map(|(_, id)| id).collect(),
             holds: self.holds.clone(),
             taken_numbers: Default::default(),
+            documents: Default::default(),
         };
         let mut batch = Batch {
             queue: state.backorder_queue.iter().map(|id| OrderRef::Stored(*id)).collect(),
