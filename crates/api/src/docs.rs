@@ -10,14 +10,15 @@ use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::problem::ERROR_CODES;
-use crate::routes::{bundles, catalog, inventory, locations, orders, picking, webhooks};
+use crate::routes::{bundles, catalog, inventory, keys, locations, orders, picking, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Stockroom",
         description = "Inventory and order management for e-commerce merchants: catalog, bins, and an immutable \
-stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `application/problem+json` with a stable `code`.",
+stock ledger. Every request but `/healthz`, `/docs` and `/openapi.json` needs an API key: \
+`Authorization: Bearer <secret>`; each operation names the roles that may call it. Every POST takes an `Idempotency-Key` header. Errors are `application/problem+json` with a stable `code`.",
     ),
     paths(
         crate::healthz,
@@ -38,6 +39,8 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         webhooks::list_endpoints, webhooks::create_endpoint, webhooks::get_endpoint, webhooks::update_endpoint,
         webhooks::delete_endpoint, webhooks::get_secret, webhooks::rotate_secret, webhooks::list_deliveries,
         webhooks::replay,
+        keys::list_keys, keys::create_key, keys::get_key, keys::revoke_key, keys::list_audit,
+        crate::metrics::metrics,
     ),
     components(schemas(crate::problem::ProblemSchema, crate::problem::ProblemField)),
     tags(
@@ -48,7 +51,8 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         (name = "holds", description = "Cart and checkout reservations that expire"),
         (name = "fulfillment", description = "Pick lists in walking order, and packing"),
         (name = "webhooks", description = "Signed event deliveries (Standard Webhooks), their log and replay"),
-        (name = "operations", description = "Health and documentation"),
+        (name = "keys", description = "API keys (admin, staff, warehouse, channel) and the audit trail of changes"),
+        (name = "operations", description = "Health, metrics and documentation"),
     )
 )]
 pub struct ApiDoc;
@@ -62,6 +66,7 @@ pub fn document() -> &'static Value {
         let mut v = serde_json::to_value(doc).expect("the OpenAPI document serializes");
         v["openapi"] = Value::String("3.1.0".into());
         v["info"]["version"] = Value::String(env!("CARGO_PKG_VERSION").into());
+        crate::auth::document_policy(&mut v);
         v
     })
 }

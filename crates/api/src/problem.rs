@@ -16,6 +16,8 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("malformed_json", 400, "The body is not valid JSON, or does not have the expected shape"),
     ("invalid_query", 400, "A query parameter is unknown or has a bad value"),
     ("invalid_cursor", 400, "The feed cursor is malformed or belongs to another channel"),
+    ("unauthenticated", 401, "No API key was sent, or it is unknown, revoked or expired"),
+    ("forbidden", 403, "The key's role or channel may not do this"),
     ("not_found", 404, "The addressed resource does not exist"),
     ("route_not_found", 404, "No endpoint has this path"),
     ("method_not_allowed", 405, "The endpoint does not take this method"),
@@ -60,6 +62,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("validation_failed", 422, "One or more fields are invalid"),
     ("unknown_reference", 422, "The body names a SKU or location that does not exist"),
     ("idempotency_key_reused", 422, "This Idempotency-Key was used with a different request"),
+    ("rate_limited", 429, "Too many requests with this key; retry after the Retry-After seconds"),
     ("internal", 500, "Something went wrong on our side; quote the request id"),
     ("unavailable", 503, "The service is shutting down or overloaded; retry later"),
 ];

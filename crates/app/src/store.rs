@@ -574,6 +574,7 @@ pub trait Store:
     + BundleStore
     + ChannelStore
     + crate::webhook_store::WebhookStore
+    + crate::trust_store::TrustStore
     + 'static
 {
 }
@@ -587,6 +588,7 @@ impl<
             + BundleStore
             + ChannelStore
             + crate::webhook_store::WebhookStore
+            + crate::trust_store::TrustStore
             + 'static,
     > Store for T
 {

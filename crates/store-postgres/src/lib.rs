@@ -29,6 +29,7 @@ mod ledger;
 mod locations;
 mod orders;
 mod pick_lists;
+mod trust;
 mod webhooks;
 
 use std::str::FromStr;
