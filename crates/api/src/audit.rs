@@ -77,9 +77,21 @@ mod tests {
 
     #[test]
     fn entities_come_from_the_route_or_the_location() {
-        assert_eq!(entity_of("/v1/orders/{id}/cancel", "/v1/orders/12/cancel", None), ("orders".into(), Some("12".into())));
-        assert_eq!(entity_of("/v1/products", "/v1/products", Some("/v1/products/tee")), ("products".into(), Some("tee".into())));
-        assert_eq!(entity_of("/v1/locations/{*path}", "/v1/locations/WH1/BIN-1", None), ("locations".into(), Some("WH1/BIN-1".into())));
-        assert_eq!(entity_of("/v1/inventory/adjustments", "/v1/inventory/adjustments", None), ("inventory".into(), None));
+        assert_eq!(
+            entity_of("/v1/orders/{id}/cancel", "/v1/orders/12/cancel", None),
+            ("orders".into(), Some("12".into()))
+        );
+        assert_eq!(
+            entity_of("/v1/products", "/v1/products", Some("/v1/products/tee")),
+            ("products".into(), Some("tee".into()))
+        );
+        assert_eq!(
+            entity_of("/v1/locations/{*path}", "/v1/locations/WH1/BIN-1", None),
+            ("locations".into(), Some("WH1/BIN-1".into()))
+        );
+        assert_eq!(
+            entity_of("/v1/inventory/adjustments", "/v1/inventory/adjustments", None),
+            ("inventory".into(), None)
+        );
     }
 }

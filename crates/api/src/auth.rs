@@ -327,10 +327,13 @@ pub fn document_policy(doc: &mut serde_json::Value) {
             op["description"] = Value::String(description);
             op["x-roles"] = json!(roles);
             if let Some(responses) = op["responses"].as_object_mut() {
-                let problem = json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemSchema"}}});
+                let problem =
+                    json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemSchema"}}});
                 responses.entry("401").or_insert_with(|| json!({"description": "unauthenticated: no key, or a revoked, expired or unknown one", "content": problem.clone()}));
                 responses.entry("403").or_insert_with(|| json!({"description": "forbidden: the key's role may not call this", "content": problem.clone()}));
-                responses.entry("429").or_insert_with(|| json!({"description": "rate_limited: see Retry-After", "content": problem.clone()}));
+                responses.entry("429").or_insert_with(
+                    || json!({"description": "rate_limited: see Retry-After", "content": problem.clone()}),
+                );
             }
         }
     }

@@ -57,7 +57,8 @@ pub fn http() -> &'static HttpMetrics {
 
 /// Middleware: counts every request by its route pattern (never the raw path, which would grow without bound).
 pub async fn layer(req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route =
+        req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let started = Instant::now();
     let resp = next.run(req).await;
@@ -77,7 +78,12 @@ pub fn render(webhook_backlog: Option<i64>) -> String {
     let routes = http().routes.lock().unwrap_or_else(|e| e.into_inner());
     for ((m, r), s) in routes.iter() {
         for (status, n) in &s.statuses {
-            let _ = writeln!(out, "stockroom_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}", esc(m), esc(r));
+            let _ = writeln!(
+                out,
+                "stockroom_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                esc(m),
+                esc(r)
+            );
         }
     }
     out.push_str("# HELP stockroom_http_request_duration_seconds Time to answer, by method and route.\n");
@@ -85,7 +91,8 @@ pub fn render(webhook_backlog: Option<i64>) -> String {
     for ((m, r), s) in routes.iter() {
         let labels = format!("method=\"{}\",route=\"{}\"", esc(m), esc(r));
         for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "stockroom_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}", s.buckets[i]);
+            let _ =
+                writeln!(out, "stockroom_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}", s.buckets[i]);
         }
         let _ = writeln!(out, "stockroom_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", s.count);
         let _ = writeln!(out, "stockroom_http_request_duration_seconds_sum{{{labels}}} {}", s.sum_seconds);
@@ -104,7 +111,11 @@ pub fn render(webhook_backlog: Option<i64>) -> String {
     let _ = writeln!(out, "stockroom_ledger_batch_size_sum {}", METRICS.batch_commands.load(Ordering::Relaxed));
     let _ = writeln!(out, "stockroom_ledger_batch_size_count {batches}");
     let counters = [
-        ("stockroom_holds_expired_total", "Holds ended by the expiry sweep.", METRICS.holds_expired.load(Ordering::Relaxed)),
+        (
+            "stockroom_holds_expired_total",
+            "Holds ended by the expiry sweep.",
+            METRICS.holds_expired.load(Ordering::Relaxed),
+        ),
         ("stockroom_audit_entries_total", "Audit entries written.", METRICS.audit_entries.load(Ordering::Relaxed)),
     ];
     for (name, help, v) in counters {

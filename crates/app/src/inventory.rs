@@ -416,7 +416,6 @@ impl App {
         verify_store(self.store.as_ref()).await
     }
 
-
     /// Sets the stock of every (SKU, bin) in the file absolutely, as one command: all lines or none. With
     /// `create_locations`, bins (and the warehouses and shelves above them) that do not exist yet are created
     /// first; otherwise an unknown location is an error. Errors name the line index (0-based) in `lines[i]`.

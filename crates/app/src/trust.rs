@@ -349,7 +349,9 @@ impl AuditWriter {
                             }
                         }
                     }
-                    crate::metrics::METRICS.audit_entries.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    crate::metrics::METRICS
+                        .audit_entries
+                        .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     batch.clear();
                 }
                 for done in waiting.drain(..) {

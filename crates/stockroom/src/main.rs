@@ -463,11 +463,15 @@ async fn first_key(app: &App, given: Option<&str>, demo: bool) -> CliResult<()> 
     };
     if let Some(secret) = given {
         if let Ok(Err(_)) | Err(_) = app.authenticate(secret).await.map(|r| r.map(|_| ())) {
-            match app.create_api_key_with_secret(admin("admin (STOCKROOM_ADMIN_KEY)"), "serve", secret.to_string()).await
+            match app
+                .create_api_key_with_secret(admin("admin (STOCKROOM_ADMIN_KEY)"), "serve", secret.to_string())
+                .await
             {
                 Ok(_) => tracing::info!("made the admin key given in STOCKROOM_ADMIN_KEY"),
                 // Revoked or expired: taking it back in silently would undo a revocation.
-                Err(app::AppError::Validation(e)) if e.iter().any(|f| f.field == "secret" && f.message.contains("another")) => {
+                Err(app::AppError::Validation(e))
+                    if e.iter().any(|f| f.field == "secret" && f.message.contains("another")) =>
+                {
                     return fail("STOCKROOM_ADMIN_KEY names a revoked or expired key; make a new one")
                 }
                 Err(e) => return Err(e.into()),

@@ -23,5 +23,7 @@ mod nodes;
 mod orders;
 #[path = "integration/stress.rs"]
 mod stress;
+#[path = "integration/trust.rs"]
+mod trust;
 #[path = "integration/webhooks.rs"]
 mod webhooks;

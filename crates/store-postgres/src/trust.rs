@@ -32,7 +32,7 @@ fn key(row: &PgRow) -> StoreResult<ApiKeyRecord> {
 }
 
 fn audit(row: &PgRow) -> StoreResult<AuditRecord> {
-    let status: i64 = row.try_get("status").map_err(internal)?;
+    let status: i32 = row.try_get("status").map_err(internal)?;
     Ok(AuditRecord {
         id: row.try_get("id").map_err(internal)?,
         entry: NewAuditEntry {
@@ -87,8 +87,12 @@ impl TrustStore for PgStore {
 
     async fn list_api_keys(&self, after: Option<i64>, limit: u32) -> StoreResult<Vec<ApiKeyRecord>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2");
-        let rows =
-            sqlx::query(&sql).bind(after.unwrap_or(0)).bind(i64::from(limit)).fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query(&sql)
+            .bind(after.unwrap_or(0))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(key).collect()
     }
 
@@ -126,7 +130,7 @@ impl TrustStore for PgStore {
                         .push_bind(&e.entity)
                         .push_bind(&e.entity_id)
                         .push_bind(&e.action)
-                        .push_bind(i64::from(e.status))
+                        .push_bind(i32::from(e.status))
                         .push_bind(&e.summary);
                 });
                 qb.build().execute(&mut *tx).await.map_err(db)?;

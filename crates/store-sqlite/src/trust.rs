@@ -90,8 +90,12 @@ impl TrustStore for SqliteStore {
 
     async fn list_api_keys(&self, after: Option<i64>, limit: u32) -> StoreResult<Vec<ApiKeyRecord>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id > ? ORDER BY id LIMIT ?");
-        let rows =
-            sqlx::query(&sql).bind(after.unwrap_or(0)).bind(i64::from(limit)).fetch_all(&self.pool).await.map_err(db)?;
+        let rows = sqlx::query(&sql)
+            .bind(after.unwrap_or(0))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
         rows.iter().map(key).collect()
     }
 
