@@ -65,6 +65,7 @@ pub fn router(app: App, config: ApiConfig) -> Router {
         .merge(v1)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(problem::plain_rejections))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn(request_id::layer))
