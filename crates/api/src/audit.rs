@@ -39,10 +39,9 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
     let method = req.method().clone();
     let pattern = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
     let reveals_secret = method == Method::GET && pattern.ends_with("/secret");
-    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
-        if !reveals_secret {
-            return next.run(req).await;
-        }
+    let reads = method == Method::GET || method == Method::HEAD || method == Method::OPTIONS;
+    if reads && !reveals_secret {
+        return next.run(req).await;
     }
     let caller = req.extensions().get::<Caller>().cloned();
     let path = req.uri().path().to_string();
