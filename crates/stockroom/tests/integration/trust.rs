@@ -416,3 +416,76 @@ async fn keys_backup_and_verify_commands_work_on_a_live_database() {
     let again = tokio::task::spawn_blocking(move || stockroom(&u, &["backup", &c])).await.unwrap();
     assert!(!again.status.success(), "an existing file is never overwritten");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_requests_in_flight_and_stops_cleanly() {
+    if on_postgres() {
+        return; // The shutdown path does not depend on the backend.
+    }
+    use std::io::{BufRead, BufReader};
+    let (guard, url, store) = fresh_store().await;
+    drop(store);
+    let key = "sr_shutdown_test_admin_key_0123456789";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stockroom"))
+        .args(["serve", "--database", &url, "--listen", "127.0.0.1:0"])
+        .env("STOCKROOM_ADMIN_KEY", key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("the server says where it listens").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let client = testkit::server::client_with(Some(key));
+    for (path, body) in [
+        ("/v1/locations", json!({"code": "WH1", "kind": "warehouse"})),
+        ("/v1/locations", json!({"code": "BIN-1", "parent": "WH1", "kind": "bin"})),
+        ("/v1/products", tee("hot", &["HOT"])),
+        (
+            "/v1/inventory/adjustments",
+            json!({"lines": [{"sku": "HOT", "location": "WH1/BIN-1", "delta": 1000, "reason": "received"}]}),
+        ),
+    ] {
+        let r = client.post(format!("{base}{path}")).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{path}");
+    }
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (client, base) = (client.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"source": "web", "external_number": format!("n{i}"), "currency": "EUR", "lines": [{"sku": "HOT", "quantity": 1}]});
+            match client.post(format!("{base}/v1/orders")).json(&body).send().await {
+                Ok(r) => Some(r.status().as_u16()),
+                Err(_) => None, // refused: the listener had closed
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut answered = 0;
+    for t in tasks {
+        if let Some(status) = t.await.unwrap() {
+            assert_eq!(status, 201, "a request that was taken is finished, not cut off");
+            answered += 1;
+        }
+    }
+    assert!(answered > 0, "some requests were in flight");
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "a clean stop: {status:?}");
+    let log = log.join().unwrap();
+    assert!(log.contains("stopped"), "{log}");
+    let u = url.clone();
+    let out = tokio::task::spawn_blocking(move || stockroom(&u, &["verify"])).await.unwrap();
+    assert!(out.status.success());
+    // Every answered order is stored: count them through a fresh server on the same database.
+    let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
+    let s = TestServer::start(Arc::new(store), guard).await;
+    let level = bin_level(&s, "HOT", "WH1/BIN-1").await;
+    assert!(level["committed"].as_i64().unwrap() >= answered, "{level} vs {answered} answered");
+}
