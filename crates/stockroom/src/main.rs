@@ -462,20 +462,22 @@ async fn first_key(app: &App, given: Option<&str>, demo: bool) -> CliResult<()> 
         expires_at: None,
     };
     if let Some(secret) = given {
-        if let Ok(Err(_)) | Err(_) = app.authenticate(secret).await.map(|r| r.map(|_| ())) {
-            match app
-                .create_api_key_with_secret(admin("admin (STOCKROOM_ADMIN_KEY)"), "serve", secret.to_string())
-                .await
-            {
-                Ok(_) => tracing::info!("made the admin key given in STOCKROOM_ADMIN_KEY"),
-                // Revoked or expired: taking it back in silently would undo a revocation.
-                Err(app::AppError::Validation(e))
-                    if e.iter().any(|f| f.field == "secret" && f.message.contains("another")) =>
-                {
-                    return fail("STOCKROOM_ADMIN_KEY names a revoked or expired key; make a new one")
-                }
-                Err(e) => return Err(e.into()),
+        match app.authenticate(secret).await? {
+            Ok(_) => return Ok(()),
+            // Taking a revoked key back in silently would undo the revocation.
+            Err(app::trust::Rejection::Revoked | app::trust::Rejection::Expired) => {
+                return fail("STOCKROOM_ADMIN_KEY names a revoked or expired key; make a new one")
             }
+            Err(app::trust::Rejection::Unknown) => {}
+        }
+        match app.create_api_key_with_secret(admin("admin (STOCKROOM_ADMIN_KEY)"), "serve", secret.to_string()).await {
+            Ok(k) => {
+                audit_first_key(app, k.key.id);
+                tracing::info!(key_id = k.key.id, "made the admin key given in STOCKROOM_ADMIN_KEY");
+            }
+            // Another node starting beside this one made it first.
+            Err(_) if matches!(app.authenticate(secret).await, Ok(Ok(_))) => {}
+            Err(e) => return Err(e.into()),
         }
         return Ok(());
     }
@@ -483,17 +485,34 @@ async fn first_key(app: &App, given: Option<&str>, demo: bool) -> CliResult<()> 
         return Ok(());
     }
     if demo {
-        app.create_api_key_with_secret(admin("demo admin"), "serve --demo", DEMO_KEY.to_string()).await?;
+        let k = app.create_api_key_with_secret(admin("demo admin"), "serve --demo", DEMO_KEY.to_string()).await?;
+        audit_first_key(app, k.key.id);
         eprintln!("DEMO admin key (fixed, for demos only; never use --demo with real data): {DEMO_KEY}");
         return Ok(());
     }
     let key = app.create_api_key(admin("first admin"), "serve").await?;
+    audit_first_key(app, key.key.id);
     eprintln!(
         "No API key existed, so an admin key was made. Its secret is shown this once; keep it safe:\n\n    {}\n\n\
          Send it as `Authorization: Bearer <secret>`; make more keys with POST /v1/api-keys or `stockroom keys create`.",
         key.secret
     );
     Ok(())
+}
+
+/// Records the admin key a start made, like any other change.
+fn audit_first_key(app: &App, id: i64) {
+    app.audit(app::trust::NewAuditEntry {
+        at: chrono::Utc::now(),
+        actor_key_id: None,
+        actor_name: "serve".into(),
+        request_id: None,
+        entity: "api-keys".into(),
+        entity_id: Some(id.to_string()),
+        action: "serve: first admin key".into(),
+        status: 0,
+        summary: "admin key".into(),
+    });
 }
 
 async fn keys(database: &str, cmd: KeysCommand) -> CliResult<ExitCode> {
