@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds="${1:-60}"
-venv="${SCHEMATHESIS_VENV:-target/schemathesis-venv}"
+venv="${SCHEMATHESIS_VENV:-$PWD/target/schemathesis-venv}"
 if [[ ! -x "$venv/bin/st" ]]; then
   echo "== installing schemathesis into $venv"
   python3 -m venv "$venv"
@@ -34,7 +34,9 @@ done
 [[ -n "$base" ]] || { echo "the server did not start:"; cat "$tmp/server.log"; exit 1; }
 echo "== schemathesis against $base for ${seconds}s"
 
-# Revoking keys is left out: the run would revoke its own key and test nothing after.
+# Revoking keys is left out: the run would revoke its own key and test nothing after. Run from the temporary
+# directory, where schemathesis leaves its cache.
+cd "$tmp"
 "$venv/bin/st" --no-color run "$base/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
