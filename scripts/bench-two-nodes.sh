@@ -7,6 +7,9 @@ server=${1:-postgres://postgres@127.0.0.1:5432}
 bin=${STOCKROOM_BIN:-target/release/stockroom}
 url="$server/bench_two"
 logs=$(mktemp -d)
+# One admin key for the nodes (made on start) and the load generators (sent on every request).
+key="sr_bench_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export STOCKROOM_ADMIN_KEY="$key" STOCKROOM_API_KEY="$key"
 run() {
   local nodes=$1 pids=()
   psql "$server/postgres" -qc "DROP DATABASE IF EXISTS bench_two" -c "CREATE DATABASE bench_two" >/dev/null 2>&1

@@ -10,14 +10,15 @@ use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::problem::ERROR_CODES;
-use crate::routes::{bundles, catalog, inventory, locations, orders, picking, webhooks};
+use crate::routes::{bundles, catalog, inventory, keys, locations, orders, picking, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Stockroom",
         description = "Inventory and order management for e-commerce merchants: catalog, bins, and an immutable \
-stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `application/problem+json` with a stable `code`.",
+stock ledger. Every request but `/healthz`, `/docs` and `/openapi.json` needs an API key: \
+`Authorization: Bearer <secret>`; each operation names the roles that may call it. Every POST takes an `Idempotency-Key` header. Errors are `application/problem+json` with a stable `code`.",
     ),
     paths(
         crate::healthz,
@@ -38,8 +39,10 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         webhooks::list_endpoints, webhooks::create_endpoint, webhooks::get_endpoint, webhooks::update_endpoint,
         webhooks::delete_endpoint, webhooks::get_secret, webhooks::rotate_secret, webhooks::list_deliveries,
         webhooks::replay,
+        keys::list_keys, keys::create_key, keys::get_key, keys::revoke_key, keys::list_audit,
+        crate::metrics::metrics,
     ),
-    components(schemas(crate::problem::ProblemSchema, crate::problem::ProblemField)),
+    components(schemas(crate::problem::ProblemSchema, crate::problem::ProblemField, crate::routes::channels::SnapshotFormat)),
     tags(
         (name = "catalog", description = "Products and their variants; each variant sells one item (SKU)"),
         (name = "locations", description = "The warehouse tree: warehouse › zone › shelf › bin"),
@@ -48,7 +51,8 @@ stock ledger. Every POST takes an `Idempotency-Key` header. Errors are `applicat
         (name = "holds", description = "Cart and checkout reservations that expire"),
         (name = "fulfillment", description = "Pick lists in walking order, and packing"),
         (name = "webhooks", description = "Signed event deliveries (Standard Webhooks), their log and replay"),
-        (name = "operations", description = "Health and documentation"),
+        (name = "keys", description = "API keys (admin, staff, warehouse, channel) and the audit trail of changes"),
+        (name = "operations", description = "Health, metrics and documentation"),
     )
 )]
 pub struct ApiDoc;
@@ -63,8 +67,53 @@ pub fn document() -> &'static Value {
         let mut v = serde_json::to_value(doc).expect("the OpenAPI document serializes");
         v["openapi"] = Value::String("3.1.0".into());
         v["info"]["version"] = Value::String(env!("CARGO_PKG_VERSION").into());
+        crate::auth::document_policy(&mut v);
+        document_common_errors(&mut v);
         v
     })
+}
+
+/// Errors every operation can answer, whatever its handler: the layers and extractors in front of it produce them.
+/// Documented once here, so that the document never promises less than the server does (schemathesis checks).
+fn document_common_errors(doc: &mut Value) {
+    use serde_json::json;
+    let problem = json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemSchema"}}});
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for (path, ops) in paths.iter_mut() {
+        let public = crate::auth::PUBLIC_PATHS.contains(&path.as_str());
+        let Some(ops) = ops.as_object_mut() else { continue };
+        for (method, op) in ops.iter_mut() {
+            let Some(responses) = op["responses"].as_object_mut() else { continue };
+            // Error bodies are problem+json, wherever a handler's annotation said JSON.
+            for (status, r) in responses.iter_mut() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    r["content"] = problem.clone();
+                }
+            }
+            if public {
+                continue;
+            }
+            let has_body = matches!(method.as_str(), "post" | "put" | "patch");
+            let mut common = vec![
+                ("400", "malformed_json, invalid_query: the body or a query parameter cannot be read"),
+                ("422", "validation_failed: a parameter, header or field has a bad value"),
+            ];
+            common.push(("404", "not_found: the addressed resource, or one a parameter names, does not exist"));
+            if has_body {
+                common.push(("413", "payload_too_large"));
+                common.push(("415", "unsupported_media_type: send JSON"));
+                common.push(("503", "unavailable: shutting down or overloaded; retry later"));
+            }
+            if method != "get" {
+                common.push(("409", "idempotency_key_in_use, or a conflict with the current state"));
+            }
+            for (status, description) in common {
+                responses
+                    .entry(status)
+                    .or_insert_with(|| json!({"description": description, "content": problem.clone()}));
+            }
+        }
+    }
 }
 
 pub async fn openapi_json() -> impl IntoResponse {

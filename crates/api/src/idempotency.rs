@@ -16,9 +16,15 @@ pub const HEADER: &str = "idempotency-key";
 /// Set on a replayed response.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 
-/// The scope keys live in. Until API keys exist every client shares one scope; the fingerprint includes the path,
-/// so a key reused on another endpoint is a mismatch, not a replay.
-const SCOPE: &str = "default";
+/// The scope keys live in: each API key has its own, so that one client can neither replay nor block another's
+/// requests by guessing its keys. The fingerprint includes the path, so a key reused on another endpoint is a
+/// mismatch, not a replay.
+fn scope_of(req: &Request) -> String {
+    match req.extensions().get::<app::trust::Caller>() {
+        Some(c) => format!("key:{}", c.key_id),
+        None => "default".to_string(),
+    }
+}
 
 pub async fn layer(State((app, body_limit)): State<(App, usize)>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
@@ -35,6 +41,8 @@ pub async fn layer(State((app, body_limit)): State<(App, usize)>, req: Request, 
                 .into_response()
         }
     };
+    let scope = scope_of(&req);
+    let scope = scope.as_str();
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, body_limit).await {
         Ok(b) => b,
@@ -45,7 +53,7 @@ pub async fn layer(State((app, body_limit)): State<(App, usize)>, req: Request, 
     };
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let fingerprint = app::idempotency::request_fingerprint(parts.method.as_str(), path, &bytes);
-    match app.begin_idempotent(SCOPE, &key, &fingerprint).await {
+    match app.begin_idempotent(scope, &key, &fingerprint).await {
         Err(e) => return ApiError::from(e).into_response(),
         Ok(IdempotencyState::Completed { status, body, content_type }) => {
             let mut resp = Response::new(Body::from(body));
@@ -81,7 +89,7 @@ pub async fn layer(State((app, body_limit)): State<(App, usize)>, req: Request, 
         Ok(resp) => resp,
         Err(e) => {
             tracing::error!(error = %e, "request task failed");
-            let _ = app.abort_idempotent(SCOPE, &key).await;
+            let _ = app.abort_idempotent(scope, &key).await;
             return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred")
                 .into_response();
         }
@@ -89,7 +97,19 @@ pub async fn layer(State((app, body_limit)): State<(App, usize)>, req: Request, 
     let status = resp.status();
     // Server errors are not final answers: release the key so that a retry can succeed.
     if status.is_server_error() {
-        if let Err(e) = app.abort_idempotent(SCOPE, &key).await {
+        if let Err(e) = app.abort_idempotent(scope, &key).await {
+            tracing::error!(error = %e, "could not release idempotency key");
+        }
+        return resp;
+    }
+    // An answer that must not be stored (it shows a secret once) is not kept for replay: the key is released.
+    let no_store = resp
+        .headers()
+        .get(axum::http::header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("no-store"));
+    if no_store {
+        if let Err(e) = app.abort_idempotent(scope, &key).await {
             tracing::error!(error = %e, "could not release idempotency key");
         }
         return resp;
@@ -99,17 +119,17 @@ pub async fn layer(State((app, body_limit)): State<(App, usize)>, req: Request, 
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "could not buffer response for idempotency");
-            let _ = app.abort_idempotent(SCOPE, &key).await;
+            let _ = app.abort_idempotent(scope, &key).await;
             return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred")
                 .into_response();
         }
     };
     let content_type =
         parts.headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    if let Err(e) = app.complete_idempotent(SCOPE, &key, status.as_u16(), &body, &content_type).await {
+    if let Err(e) = app.complete_idempotent(scope, &key, status.as_u16(), &body, &content_type).await {
         // Without a stored answer the claim would block retries until it expires: release it instead.
         tracing::error!(error = %e, "could not store idempotent response");
-        let _ = app.abort_idempotent(SCOPE, &key).await;
+        let _ = app.abort_idempotent(scope, &key).await;
     }
     Response::from_parts(parts, Body::from(body))
 }

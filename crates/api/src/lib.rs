@@ -1,9 +1,12 @@
 //! Stockroom's HTTP API: the axum router over the app's use cases, with problem+json errors, idempotency keys,
 //! request ids, an OpenAPI 3.1 document at `/openapi.json` and its reference page at `/docs`.
 
+pub mod audit;
+pub mod auth;
 pub mod docs;
 pub mod extract;
 pub mod idempotency;
+pub mod metrics;
 pub mod problem;
 pub mod request_id;
 pub mod routes;
@@ -23,11 +26,13 @@ use crate::problem::ApiError;
 pub struct ApiConfig {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Requests per key: answered `429` with `Retry-After` beyond it.
+    pub rate_limit: auth::RateLimit,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 2 * 1024 * 1024 }
+        Self { max_body_bytes: 2 * 1024 * 1024, rate_limit: auth::RateLimit { per_second: 0, burst: 0 } }
     }
 }
 
@@ -43,7 +48,17 @@ pub fn router(app: App, config: ApiConfig) -> Router {
         .merge(routes::picking::routes())
         .merge(routes::purchasing::routes())
         .merge(routes::webhooks::routes())
-        .route_layer(axum::middleware::from_fn_with_state((app.clone(), config.max_body_bytes), idempotency::layer));
+        .merge(routes::keys::routes())
+        .route("/metrics", get(metrics::metrics))
+        // Layers run bottom-up: metrics count every answer, then the key is checked, then the change is audited,
+        // and idempotency (scoped to the key) runs closest to the handler.
+        .route_layer(axum::middleware::from_fn_with_state((app.clone(), config.max_body_bytes), idempotency::layer))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), audit::layer))
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth::AuthState { app: app.clone(), limit: config.rate_limit, limiter: Default::default() },
+            auth::layer,
+        ))
+        .route_layer(axum::middleware::from_fn(metrics::layer));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/openapi.json", get(docs::openapi_json))
@@ -51,6 +66,7 @@ pub fn router(app: App, config: ApiConfig) -> Router {
         .merge(v1)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(problem::plain_rejections))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn(request_id::layer))

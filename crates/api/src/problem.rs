@@ -15,7 +15,11 @@ use crate::request_id;
 pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("malformed_json", 400, "The body is not valid JSON, or does not have the expected shape"),
     ("invalid_query", 400, "A query parameter is unknown or has a bad value"),
+    ("invalid_path", 400, "A path parameter has a bad value (an id that is not a number)"),
+    ("bad_request", 400, "The request cannot be read"),
     ("invalid_cursor", 400, "The feed cursor is malformed or belongs to another channel"),
+    ("unauthenticated", 401, "No API key was sent, or it is unknown, revoked or expired"),
+    ("forbidden", 403, "The key's role or channel may not do this"),
     ("not_found", 404, "The addressed resource does not exist"),
     ("route_not_found", 404, "No endpoint has this path"),
     ("method_not_allowed", 405, "The endpoint does not take this method"),
@@ -65,6 +69,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("validation_failed", 422, "One or more fields are invalid"),
     ("unknown_reference", 422, "The body names a SKU or location that does not exist"),
     ("idempotency_key_reused", 422, "This Idempotency-Key was used with a different request"),
+    ("rate_limited", 429, "Too many requests with this key; retry after the Retry-After seconds"),
     ("internal", 500, "Something went wrong on our side; quote the request id"),
     ("unavailable", 503, "The service is shutting down or overloaded; retry later"),
 ];
@@ -108,7 +113,10 @@ pub struct ProblemSchema {
     /// Stable machine code; see the table on `/docs`.
     pub code: String,
     pub detail: String,
+    /// The offending fields; absent when the error is not about fields.
+    #[schema(required = false)]
     pub errors: Vec<ProblemField>,
+    #[schema(required = false)]
     pub request_id: Option<String>,
 }
 
@@ -184,3 +192,40 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Middleware: a plain-text client error from the framework (a path parameter that does not parse, say) becomes
+/// problem+json like every other error, so that clients and the document meet one error format.
+pub async fn plain_rejections(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
+    if !status.is_client_error() || !plain {
+        return resp;
+    }
+    let headers = resp.headers().clone();
+    let text = match axum::body::to_bytes(resp.into_body(), 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => String::new(),
+    };
+    let code = match status.as_u16() {
+        400 if text.contains("URL") || text.contains("path") => "invalid_path",
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "validation_failed",
+        _ => "bad_request",
+    };
+    let mut out = ApiError::new(status, code, text).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(v) = headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
+}

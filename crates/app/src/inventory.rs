@@ -461,19 +461,7 @@ impl App {
 
     /// Recomputes every balance from the ledger and lists each one that differs from the stored balance.
     pub async fn verify(&self) -> AppResult<Vec<Drift>> {
-        let (stored, folded) = self.store.balances_and_ledger().await?;
-        let mut map: BTreeMap<(String, String), (Balance, Balance)> = BTreeMap::new();
-        for r in stored {
-            map.entry((r.sku, r.path)).or_default().0 = r.balance;
-        }
-        for r in folded {
-            map.entry((r.sku, r.path)).or_default().1 = r.balance;
-        }
-        Ok(map
-            .into_iter()
-            .filter(|(_, (s, l))| s != l)
-            .map(|((sku, location), (stored, ledger))| Drift { sku, location, stored, ledger })
-            .collect())
+        verify_store(self.store.as_ref()).await
     }
 
     /// Sets the stock of every (SKU, bin) in the file absolutely, as one command: all lines or none. With
@@ -697,4 +685,22 @@ fn submit_error(e: SubmitError, names: &Names) -> AppError {
         SubmitError::Store(e) => AppError::Store(e),
         SubmitError::Closed => AppError::Unavailable("the write path is shutting down".into()),
     }
+}
+
+/// [`App::verify`] on a bare store: reads only (one consistent snapshot), so it runs beside live servers without
+/// starting a write path of its own.
+pub async fn verify_store(store: &dyn crate::Store) -> AppResult<Vec<Drift>> {
+    let (stored, folded) = store.balances_and_ledger().await?;
+    let mut map: BTreeMap<(String, String), (Balance, Balance)> = BTreeMap::new();
+    for r in stored {
+        map.entry((r.sku, r.path)).or_default().0 = r.balance;
+    }
+    for r in folded {
+        map.entry((r.sku, r.path)).or_default().1 = r.balance;
+    }
+    Ok(map
+        .into_iter()
+        .filter(|(_, (s, l))| s != l)
+        .map(|((sku, location), (stored, ledger))| Drift { sku, location, stored, ledger })
+        .collect())
 }

@@ -443,6 +443,7 @@ async fn worker(
             }
         }
         let batch: Vec<Job> = std::mem::take(&mut jobs);
+        crate::metrics::METRICS.record_batch(batch.len());
         tracing::debug!(commands = batch.len(), "applying ledger batch");
         // Each batch runs as its own task: should it panic, its submitters hear `Closed` (503) and the worker
         // lives on to serve the next batch.

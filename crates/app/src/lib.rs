@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod ledger;
 pub mod locations;
+pub mod metrics;
 pub mod orders;
 pub mod page;
 pub mod picking;
@@ -17,6 +18,8 @@ pub mod purchasing;
 pub mod purchasing_store;
 pub mod store;
 pub mod store_codec;
+pub mod trust;
+pub mod trust_store;
 pub mod views;
 pub mod webhook_store;
 pub mod webhooks;
@@ -41,6 +44,7 @@ pub struct App {
     holds: HoldConfig,
     paths: Arc<RwLock<HashMap<LocationId, String>>>,
     channels: Arc<channels::ChannelState>,
+    audit: trust::AuditWriter,
 }
 
 /// How often the cleanup worker ends expired holds. Reads never count an expired hold anyway; the worker only
@@ -62,8 +66,16 @@ impl App {
             }
         }
         let (ledger, _worker) = Ledger::start(store.clone(), config);
-        let app =
-            App { store, ledger, virtuals: Arc::new(virtuals), holds, paths: Arc::default(), channels: Arc::default() };
+        let audit = trust::AuditWriter::start(store.clone());
+        let app = App {
+            store,
+            ledger,
+            virtuals: Arc::new(virtuals),
+            holds,
+            paths: Arc::default(),
+            channels: Arc::default(),
+            audit,
+        };
         let sweeper = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HOLD_SWEEP_INTERVAL);
@@ -72,7 +84,10 @@ impl App {
                 tick.tick().await;
                 match sweeper.expire_due_holds().await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(expired = n, "ended expired holds"),
+                    Ok(n) => {
+                        metrics::METRICS.holds_expired.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                        tracing::info!(expired = n, "ended expired holds")
+                    }
                     Err(e) => tracing::warn!(error = %e, "could not end expired holds"),
                 }
             }

@@ -75,4 +75,28 @@ mod tests {
         assert!(PageRequest::parse(Some("12"), None).is_err());
         assert!(PageRequest::parse(None, Some(0)).is_err());
     }
+
+    proptest::proptest! {
+        // Cursors come from clients: any text must be refused or accepted, never panic, and a refused one names
+        // the `after` field.
+        #[test]
+        fn any_cursor_text_is_parsed_or_refused(c in ".{0,40}", limit in proptest::option::of(0u32..2000)) {
+            match PageRequest::parse(Some(&c), limit) {
+                Ok(p) => {
+                    proptest::prop_assert!(p.limit >= 1 && p.limit <= MAX_LIMIT);
+                    proptest::prop_assert!(p.after.is_none_or(|a| a >= 0));
+                }
+                Err(AppError::Validation(fields)) => {
+                    proptest::prop_assert!(fields.iter().all(|f| f.field == "after" || f.field == "limit"));
+                }
+                Err(e) => proptest::prop_assert!(false, "unexpected error {e:?}"),
+            }
+        }
+
+        #[test]
+        fn every_row_key_round_trips_through_its_cursor(id in 0i64..=i64::MAX) {
+            let c = encode_cursor(id);
+            proptest::prop_assert_eq!(PageRequest::parse(Some(&c), None).unwrap().after, Some(id));
+        }
+    }
 }

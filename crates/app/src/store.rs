@@ -580,6 +580,7 @@ pub trait Store:
     + ChannelStore
     + crate::webhook_store::WebhookStore
     + PurchasingStore
+    + crate::trust_store::TrustStore
     + 'static
 {
 }
@@ -594,6 +595,7 @@ impl<
             + ChannelStore
             + crate::webhook_store::WebhookStore
             + PurchasingStore
+            + crate::trust_store::TrustStore
             + 'static,
     > Store for T
 {

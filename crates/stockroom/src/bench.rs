@@ -39,6 +39,34 @@ pub struct BenchArgs {
     pub baseline: Option<String>,
     /// The server's process id, to sample its memory (the snapshot scenario).
     pub server_pid: Option<u32>,
+    /// The API key sent on every request.
+    pub key: Option<String>,
+    /// Where to log each order sent and each acknowledged (the crash test reads it).
+    pub acked_file: Option<std::path::PathBuf>,
+}
+
+/// The headers every bench request carries: the API key.
+pub fn key_headers(key: Option<&str>) -> CliResult<reqwest::header::HeaderMap> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(k) = key {
+        let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {k}"))
+            .map_err(|_| CliError("--key is not a valid header value".into()))?;
+        v.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    Ok(headers)
+}
+
+/// The orders log of the crash test: `sent<TAB>number<TAB>sku:qty,…` before a request, `ack<TAB>number<TAB>id`
+/// after a 2xx. Each line is one write to a file opened for appending, so a line is whole or absent.
+struct AckLog(std::sync::Mutex<std::fs::File>);
+
+impl AckLog {
+    fn line(&self, text: String) {
+        use std::io::Write;
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = f.write_all(format!("{text}\n").as_bytes());
+    }
 }
 
 struct Client {
@@ -114,7 +142,14 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
     if let Scenario::Snapshot = args.scenario {
         return crate::bench_snapshot::run(&args).await;
     }
+    let acks = match &args.acked_file {
+        Some(path) => Some(Arc::new(AckLog(std::sync::Mutex::new(
+            std::fs::OpenOptions::new().create(true).append(true).open(path)?,
+        )))),
+        None => None,
+    };
     let http = reqwest::Client::builder()
+        .default_headers(key_headers(args.key.as_deref())?)
         .pool_max_idle_per_host(args.clients)
         .timeout(Duration::from_secs(30))
         .build()
@@ -169,7 +204,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let (client, next, names) = (client.clone(), next.clone(), names.clone());
+        let (client, next, names, acks) = (client.clone(), next.clone(), names.clone(), acks.clone());
         let (scenario, total, run) = (args.scenario, args.requests, run.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
@@ -226,11 +261,31 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
                         )
                     }
                 };
+                let number = body["external_number"].as_str().map(str::to_string);
+                if let (Some(log), Some(n)) = (&acks, &number) {
+                    let lines: Vec<String> = body["lines"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|l| format!("{}:{}", l["sku"].as_str().unwrap_or(""), l["quantity"]))
+                        .collect();
+                    log.line(format!("sent\t{n}\t{}", lines.join(",")));
+                }
                 let t = Instant::now();
                 match client.post(path, &body).await {
-                    Ok((200..=299, _)) => ok += 1,
+                    Ok((200..=299, reply)) => {
+                        ok += 1;
+                        if let (Some(log), Some(n)) = (&acks, &number) {
+                            log.line(format!("ack\t{n}\t{}", reply["id"]));
+                        }
+                    }
                     Ok((409, b)) if b["code"] == "insufficient_stock" => refused += 1,
-                    _ => failed += 1,
+                    Ok(_) => failed += 1,
+                    Err(_) => {
+                        // The server is away (restarting, in the crash test): do not burn the run's requests.
+                        failed += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                 }
                 latencies.push(t.elapsed());
             }

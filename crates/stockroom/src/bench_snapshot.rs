@@ -55,8 +55,11 @@ async fn export(http: &reqwest::Client, url: &str) -> CliResult<(usize, usize, D
 }
 
 pub async fn run(args: &BenchArgs) -> CliResult<()> {
-    let http =
-        reqwest::Client::builder().timeout(Duration::from_secs(600)).build().map_err(|e| CliError(e.to_string()))?;
+    let http = reqwest::Client::builder()
+        .default_headers(crate::bench::key_headers(args.key.as_deref())?)
+        .timeout(Duration::from_secs(600))
+        .build()
+        .map_err(|e| CliError(e.to_string()))?;
     let base = args.url.trim_end_matches('/').to_string();
     let run = format!("SNAP{}", std::process::id());
     let skus = args.skus.max(1);

@@ -48,6 +48,7 @@ pub async fn run(args: &BenchArgs) -> CliResult<()> {
     let base = args.url.trim_end_matches('/').to_string();
     let probes = args.requests.min(10_000);
     let http = reqwest::Client::builder()
+        .default_headers(crate::bench::key_headers(args.key.as_deref())?)
         .pool_max_idle_per_host(args.clients + 1)
         .timeout(Duration::from_secs(30))
         .build()

@@ -527,3 +527,105 @@ pub async fn export_stock(app: &App) -> CliResult<Vec<u8>> {
     }
     w.into_inner().map_err(|e| CliError(format!("cannot write CSV: {e}")))
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Fuzzing by property test: CSV files from outside, built from the real columns and hostile cells (and raw
+    //! bytes), go through both imports. Each import either succeeds or fails whole, naming lines, and never panics.
+
+    use std::sync::{Arc, OnceLock};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    struct Harness {
+        rt: tokio::runtime::Runtime,
+        app: App,
+        dir: tempfile::TempDir,
+    }
+
+    fn harness() -> &'static Harness {
+        static H: OnceLock<Harness> = OnceLock::new();
+        H.get_or_init(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            let app = rt.block_on(async {
+                let store = store_sqlite::SqliteStore::connect("sqlite::memory:").await.unwrap();
+                App::start(Arc::new(store), app::LedgerConfig::default()).await.unwrap()
+            });
+            Harness { rt, app, dir: tempfile::tempdir().unwrap() }
+        })
+    }
+
+    fn cell() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            "[ -~]{0,12}",
+            "\\PC{0,8}",
+            prop::sample::select(vec!["tee", "A", "B", "1.00", "-3", "EUR", "active", "WH1", "WH1/BIN-1", "12", "x,y"])
+                .prop_map(str::to_string),
+        ]
+    }
+
+    fn csv_text(columns: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
+        (prop::sample::subsequence(columns.to_vec(), 0..=columns.len()), 0usize..6).prop_flat_map(|(cols, n)| {
+            let width = cols.len();
+            prop::collection::vec(prop::collection::vec(cell(), width..=width), n..=n).prop_map(move |rows| {
+                let mut w = csv::Writer::from_writer(vec![]);
+                w.write_record(&cols).unwrap();
+                for r in rows {
+                    w.write_record(&r).unwrap();
+                }
+                w.into_inner().unwrap()
+            })
+        })
+    }
+
+    fn counts(h: &Harness) -> (usize, usize) {
+        h.rt.block_on(async {
+            let products = all_products(&h.app).await.map_err(|e| e.0).unwrap().len();
+            let stock = export_stock(&h.app).await.map_err(|e| e.0).unwrap().len();
+            (products, stock)
+        })
+    }
+
+    fn run(bytes: Vec<u8>, stock: bool, create: bool) {
+        let h = harness();
+        let path = h.dir.path().join(format!("f{}.csv", rand::random::<u64>()));
+        std::fs::write(&path, bytes).unwrap();
+        let before = counts(h);
+        let result = h.rt.block_on(async {
+            if stock {
+                import_stock(&h.app, &path, create, app::Actor::new("fuzz")).await.map(|_| ())
+            } else {
+                import_products(&h.app, &path).await.map(|_| ())
+            }
+        });
+        if let Err(e) = result {
+            assert!(!e.0.is_empty());
+            if !create {
+                assert_eq!(counts(h), before, "a refused import changed nothing: {}", e.0);
+            }
+        }
+        let _ = std::fs::remove_file(path);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn product_csv_imports_whole_or_not_at_all(bytes in csv_text(&PRODUCT_COLUMNS)) {
+            run(bytes, false, false);
+        }
+
+        #[test]
+        fn stock_csv_imports_whole_or_not_at_all(bytes in csv_text(&STOCK_COLUMNS), create in any::<bool>()) {
+            run(bytes, true, create);
+        }
+
+        #[test]
+        fn raw_bytes_are_refused_or_imported_never_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..300), which in 0..2u8) {
+            run(bytes, which == 1, false);
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! The `stockroom` binary: the command line (serve, verify, import, export) and the server's main.
+//! The `stockroom` binary: the command line (serve, verify, import, export, keys, backup) and the server's main.
 
 mod bench;
 mod bench_snapshot;
@@ -41,6 +41,34 @@ enum Command {
     Export(ExportCommand),
     /// Drive a running server with concurrent clients; print throughput, latency percentiles and an oversell check.
     Bench(BenchCli),
+    /// API keys: make one (its secret is printed once), list them, revoke one.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Write an online, consistent copy of a SQLite database to FILE (PostgreSQL: use pg_dump).
+    Backup { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a key and print its secret, once.
+    Create {
+        /// Who or what uses the key (shown on every change it makes).
+        #[arg(long)]
+        name: String,
+        /// admin, staff, warehouse or channel.
+        #[arg(long)]
+        role: String,
+        /// The channel's code, for a channel key.
+        #[arg(long)]
+        channel: Option<String>,
+        /// When the key stops working (RFC 3339).
+        #[arg(long)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// List every key (never a secret).
+    List,
+    /// Revoke a key by id: it stops working at once.
+    Revoke { id: i64 },
 }
 
 #[derive(Args)]
@@ -69,6 +97,13 @@ struct BenchCli {
     /// The server's process id: the snapshot scenario samples its resident memory.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The API key to send (an admin key: the bench sets up locations and products).
+    #[arg(long, env = "STOCKROOM_API_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// Append each order the server acknowledged, and each order sent, to this file (`ack`/`sent`, the order
+    /// number and its lines), for the crash test.
+    #[arg(long)]
+    acked_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -102,6 +137,19 @@ struct ServeArgs {
     /// (WAL) survives a crash of the process but may lose the last commits on power loss, for much faster commits.
     #[arg(long, env = "STOCKROOM_SQLITE_SYNC", default_value = "full")]
     sqlite_sync: SqliteSync,
+    /// Requests per second one API key may make on average (0: no limit); beyond it, 429 with Retry-After.
+    #[arg(long, env = "STOCKROOM_RATE_LIMIT_PER_SECOND", default_value_t = 5_000)]
+    rate_limit_per_second: u32,
+    /// Requests one API key may make at once after being idle.
+    #[arg(long, env = "STOCKROOM_RATE_LIMIT_BURST", default_value_t = 10_000)]
+    rate_limit_burst: u32,
+    /// The admin key's secret, made on start if no key has it (for scripted setups); otherwise the first start on
+    /// an empty database makes one and prints it once.
+    #[arg(long, env = "STOCKROOM_ADMIN_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+    /// Longest wait at shutdown for requests in flight (and their batches) to finish, in seconds.
+    #[arg(long, env = "STOCKROOM_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 30)]
+    shutdown_timeout_seconds: u64,
     /// A webhook endpoint failing without one success for this many hours is disabled.
     #[arg(long, env = "STOCKROOM_WEBHOOK_DISABLE_AFTER_HOURS", default_value_t = 120)]
     webhook_disable_after_hours: u64,
@@ -205,8 +253,9 @@ async fn run(cli: Cli) -> CliResult<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(&cli.database, args).await,
         Command::Verify => {
-            let app = start_app(&cli.database, LedgerConfig::default()).await?;
-            let drifts = app.verify().await?;
+            // Reads one snapshot and writes nothing: safe beside running servers.
+            let store = open_store(&cli.database).await?;
+            let drifts = app::inventory::verify_store(store.as_ref()).await?;
             if drifts.is_empty() {
                 println!("ok: every balance matches the ledger");
                 return Ok(ExitCode::SUCCESS);
@@ -252,6 +301,8 @@ async fn run(cli: Cli) -> CliResult<ExitCode> {
                 skus: b.skus,
                 baseline: b.baseline_postgres,
                 server_pid: b.server_pid,
+                key: b.key,
+                acked_file: b.acked_file,
             })
             .await?;
             if let Some(db) = b.verify_database {
@@ -262,6 +313,20 @@ async fn run(cli: Cli) -> CliResult<ExitCode> {
                 }
                 println!("verify     clean");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(cmd) => keys(&cli.database, cmd).await,
+        Command::Backup { file } => {
+            if cli.database.starts_with("postgres://") || cli.database.starts_with("postgresql://") {
+                return fail(
+                    "backup copies SQLite databases; for PostgreSQL use pg_dump (see the README's Operations section)",
+                );
+            }
+            let store = store_sqlite::SqliteStore::connect(&cli.database)
+                .await
+                .map_err(|e| CliError(format!("cannot open database {}: {e}", cli.database)))?;
+            store.backup_to(&file).await.map_err(|e| CliError(format!("backup failed: {e}")))?;
+            println!("backed up {} to {}", cli.database, file.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Export(what) => {
@@ -338,6 +403,7 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
         ..Default::default()
     };
     let app = App::start_with(store, ledger, holds).await?;
+    first_key(&app, args.admin_key.as_deref(), args.demo).await?;
     // Runs until the process ends; deliveries in flight then are sent again by the next start (or another node).
     let _webhooks = app.start_webhooks(webhooks);
     app.start_availability_worker(app::channels::FeedConfig::default());
@@ -353,9 +419,162 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
     let addr = listener.local_addr()?;
     let database = redact(database);
     tracing::info!(database, "Stockroom listening on http://{addr} (API reference at http://{addr}/docs)");
-    let router = api::router(app, api::ApiConfig { max_body_bytes: args.max_body_bytes });
-    api::serve(listener, router, shutdown_signal()).await?;
+    let config = api::ApiConfig {
+        max_body_bytes: args.max_body_bytes,
+        rate_limit: api::auth::RateLimit { per_second: args.rate_limit_per_second, burst: args.rate_limit_burst },
+    };
+    let router = api::router(app.clone(), config);
+    // On SIGTERM or Ctrl-C the listener closes (no new requests) and the requests in flight finish, each with the
+    // ledger batch it waits for; a request that is still running after the timeout is cut off (its batch either
+    // committed or did not; a retry with the same Idempotency-Key or order number tells).
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing the requests in flight");
+        let _ = stopping_tx.send(true);
+    };
+    let timeout = std::time::Duration::from_secs(args.shutdown_timeout_seconds);
+    let served = api::serve(listener, router, signal);
+    tokio::pin!(served);
+    let mut stopping = stopping;
+    tokio::select! {
+        r = &mut served => r?,
+        _ = async { let _ = stopping.wait_for(|s| *s).await; tokio::time::sleep(timeout).await } => {
+            tracing::warn!(timeout_seconds = args.shutdown_timeout_seconds, "requests still running at the shutdown timeout");
+        }
+    }
+    app.flush_audit().await;
     tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The fixed key of `serve --demo`: printed on purpose, for demos on a laptop only.
+const DEMO_KEY: &str = "sr_demo_key_do_not_use_in_production";
+
+/// Makes sure an admin can get in: `STOCKROOM_ADMIN_KEY` is made an admin key if no key has that secret; on a
+/// database without keys, the demo key or a fresh random one is made and printed once. Printed to standard error
+/// directly, never through the log, which may be shipped elsewhere.
+async fn first_key(app: &App, given: Option<&str>, demo: bool) -> CliResult<()> {
+    let admin = |name: &str| app::trust::NewKeyRequest {
+        name: name.into(),
+        role: app::trust::Role::Admin,
+        channel: None,
+        expires_at: None,
+    };
+    if let Some(secret) = given {
+        match app.authenticate(secret).await? {
+            Ok(_) => return Ok(()),
+            // Taking a revoked key back in silently would undo the revocation.
+            Err(app::trust::Rejection::Revoked | app::trust::Rejection::Expired) => {
+                return fail("STOCKROOM_ADMIN_KEY names a revoked or expired key; make a new one")
+            }
+            Err(app::trust::Rejection::Unknown) => {}
+        }
+        match app.create_api_key_with_secret(admin("admin (STOCKROOM_ADMIN_KEY)"), "serve", secret.to_string()).await {
+            Ok(k) => {
+                audit_first_key(app, k.key.id);
+                tracing::info!(key_id = k.key.id, "made the admin key given in STOCKROOM_ADMIN_KEY");
+            }
+            // Another node starting beside this one made it first.
+            Err(_) if matches!(app.authenticate(secret).await, Ok(Ok(_))) => {}
+            Err(e) => return Err(e.into()),
+        }
+        return Ok(());
+    }
+    if app.store.count_api_keys().await.map_err(app::AppError::from)? > 0 {
+        return Ok(());
+    }
+    if demo {
+        let k = app.create_api_key_with_secret(admin("demo admin"), "serve --demo", DEMO_KEY.to_string()).await?;
+        audit_first_key(app, k.key.id);
+        eprintln!("DEMO admin key (fixed, for demos only; never use --demo with real data): {DEMO_KEY}");
+        return Ok(());
+    }
+    let key = app.create_api_key(admin("first admin"), "serve").await?;
+    audit_first_key(app, key.key.id);
+    eprintln!(
+        "No API key existed, so an admin key was made. Its secret is shown this once; keep it safe:\n\n    {}\n\n\
+         Send it as `Authorization: Bearer <secret>`; make more keys with POST /v1/api-keys or `stockroom keys create`.",
+        key.secret
+    );
+    Ok(())
+}
+
+/// Records the admin key a start made, like any other change.
+fn audit_first_key(app: &App, id: i64) {
+    app.audit(app::trust::NewAuditEntry {
+        at: chrono::Utc::now(),
+        actor_key_id: None,
+        actor_name: "serve".into(),
+        request_id: None,
+        entity: "api-keys".into(),
+        entity_id: Some(id.to_string()),
+        action: "serve: first admin key".into(),
+        status: 0,
+        summary: "admin key".into(),
+    });
+}
+
+async fn keys(database: &str, cmd: KeysCommand) -> CliResult<ExitCode> {
+    let app = start_app(database, LedgerConfig::default()).await?;
+    let audit = |action: &str, id: i64, summary: String| app::trust::NewAuditEntry {
+        at: chrono::Utc::now(),
+        actor_key_id: None,
+        actor_name: "cli".into(),
+        request_id: None,
+        entity: "api-keys".into(),
+        entity_id: Some(id.to_string()),
+        action: action.into(),
+        status: 0,
+        summary,
+    };
+    match cmd {
+        KeysCommand::Create { name, role, channel, expires_at } => {
+            let Some(role) = app::trust::Role::parse(&role) else {
+                return fail("--role must be admin, staff, warehouse or channel");
+            };
+            let created =
+                app.create_api_key(app::trust::NewKeyRequest { name, role, channel, expires_at }, "cli").await?;
+            app.audit(audit("keys create", created.key.id, format!("{} key", role.as_str())));
+            app.flush_audit().await;
+            eprintln!("key {} ({}) made; its secret is shown this once:", created.key.id, role.as_str());
+            println!("{}", created.secret);
+        }
+        KeysCommand::List => {
+            let mut after = None;
+            println!("{:>6}  {:<9}  {:<16}  {:<12}  {:<25}  name", "id", "role", "channel", "prefix", "state");
+            loop {
+                let page = app.list_api_keys(app::page::PageRequest { after, limit: app::page::MAX_LIMIT }).await?;
+                for k in &page.items {
+                    let state = match (k.revoked_at, k.expires_at) {
+                        (Some(t), _) => format!("revoked {}", t.format("%Y-%m-%d %H:%M")),
+                        (None, Some(t)) if t <= chrono::Utc::now() => format!("expired {}", t.format("%Y-%m-%d %H:%M")),
+                        (None, Some(t)) => format!("until {}", t.format("%Y-%m-%d %H:%M")),
+                        (None, None) => "active".into(),
+                    };
+                    println!(
+                        "{:>6}  {:<9}  {:<16}  {:<12}  {:<25}  {}",
+                        k.id,
+                        k.role.as_str(),
+                        k.channel.as_deref().unwrap_or("-"),
+                        k.prefix,
+                        state,
+                        k.name
+                    );
+                }
+                match page.items.last() {
+                    Some(last) if page.next_cursor.is_some() => after = Some(last.id),
+                    _ => break,
+                }
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let k = app.revoke_api_key(id).await?;
+            app.audit(audit("keys revoke", id, "revoked".into()));
+            app.flush_audit().await;
+            println!("key {} ({}) revoked", k.id, k.name);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -25,5 +25,7 @@ mod orders;
 mod purchasing;
 #[path = "integration/stress.rs"]
 mod stress;
+#[path = "integration/trust.rs"]
+mod trust;
 #[path = "integration/webhooks.rs"]
 mod webhooks;

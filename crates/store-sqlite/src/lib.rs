@@ -15,6 +15,7 @@ mod locations;
 mod orders;
 mod pick_lists;
 mod purchasing;
+mod trust;
 mod webhooks;
 
 use std::path::Path;
@@ -97,6 +98,17 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Internal(format!("cannot migrate SQLite database '{url}': {e}")))?;
         Ok(SqliteStore { pool, write_lock: Arc::new(Mutex::new(())) })
+    }
+
+    /// Writes a consistent copy of the database to `path` while it stays in use: `VACUUM INTO` reads one snapshot
+    /// (WAL lets writers go on meanwhile) and writes a compact new file, which must not exist yet.
+    pub async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
+        if path.exists() {
+            return Err(StoreError::Internal(format!("{} exists already; choose a new file", path.display())));
+        }
+        let target = path.to_str().ok_or_else(|| StoreError::Internal("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO ?").bind(target).execute(&self.pool).await.map_err(internal)?;
+        Ok(())
     }
 
     /// The connection pool, for tools and tests that need raw SQL.

@@ -33,6 +33,8 @@ mod channels;
 pub use channels::*;
 mod purchasing;
 pub use purchasing::*;
+mod trust;
+pub use trust::*;
 
 /// Expands to one `#[tokio::test]` per suite function. `$make` is an expression of a future that yields
 /// `(guard, store)`: the guard (a temporary directory, a database handle to drop, or `()`) lives until the test
@@ -72,6 +74,7 @@ macro_rules! conformance_suite {
             availability_feed_sequences_and_lease,
             documents_round_trip_with_versions,
             documents_change_with_their_batch,
+            trust_keys_audit_and_hold_channels,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {

@@ -9,7 +9,10 @@ use serde_json::Value;
 /// A server running in the test's runtime; stops when dropped.
 pub struct TestServer {
     pub base: String,
+    /// Sends the admin key on every request, so that tests not about keys need not think of them.
     pub client: reqwest::Client,
+    /// The secret of the admin key made at start.
+    pub admin_key: String,
     pub app: App,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     // The webhook delivery worker; stops with the server, like a process that ends.
@@ -58,6 +61,18 @@ impl TestServer {
         webhooks: app::webhooks::WebhookConfig,
     ) -> TestServer {
         let app = App::start(store, LedgerConfig::default()).await.expect("app starts");
+        let admin = app
+            .create_api_key(
+                app::trust::NewKeyRequest {
+                    name: "test admin".into(),
+                    role: app::trust::Role::Admin,
+                    channel: None,
+                    expires_at: None,
+                },
+                "testkit",
+            )
+            .await
+            .expect("admin key made");
         let worker = app.start_webhooks(webhooks);
         app.start_availability_worker(app::channels::FeedConfig::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
@@ -72,7 +87,8 @@ impl TestServer {
         });
         TestServer {
             base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
+            client: client_with(Some(&admin.secret)),
+            admin_key: admin.secret,
             app,
             shutdown: Some(tx),
             _webhooks: worker,
@@ -82,6 +98,29 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Makes a key of `role` (for `channel`, for a channel key) and returns its secret.
+    pub async fn key(&self, name: &str, role: app::trust::Role, channel: Option<&str>) -> String {
+        let req = app::trust::NewKeyRequest {
+            name: name.into(),
+            role,
+            channel: channel.map(str::to_string),
+            expires_at: None,
+        };
+        self.app.create_api_key(req, "testkit").await.expect("key made").secret
+    }
+
+    /// A request with `key` as its API key, or none.
+    pub async fn call(&self, method: reqwest::Method, path: &str, key: Option<&str>, body: Option<&Value>) -> Reply {
+        let mut req = reqwest::Client::new().request(method, self.url(path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        self.send(req).await
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
@@ -112,6 +151,17 @@ impl TestServer {
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(self.client.delete(self.url(path))).await
     }
+}
+
+/// A client that sends `key` as `Authorization: Bearer` on every request.
+pub fn client_with(key: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(k) = key {
+        let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {k}")).expect("a key is a header value");
+        v.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, v);
+    }
+    reqwest::Client::builder().default_headers(headers).build().expect("client builds")
 }
 
 impl Drop for TestServer {

@@ -19,8 +19,9 @@ use app::App;
 use domain::order::OrderStatus;
 
 use super::RequestActor;
+use crate::auth::{not_yours, RequestCaller};
 use crate::extract::{parse_json, Json, Query};
-use crate::problem::{ApiResult, ProblemSchema};
+use crate::problem::{ApiError, ApiResult, ProblemSchema};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -53,12 +54,26 @@ pub fn routes() -> Router<App> {
         (status = 422, description = "validation_failed, unknown_reference", body = ProblemSchema)))]
 pub async fn place_order(
     State(app): State<App>,
+    caller: RequestCaller,
     RequestActor(actor): RequestActor,
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<impl IntoResponse> {
     // Keys in a JSON object are sorted once parsed, so the fingerprint ignores formatting and key order.
     let canonical = serde_json::to_vec(&body).unwrap_or_default();
     let req: NewOrder = parse_json(&canonical)?;
+    if let Some(channel) = caller.channel() {
+        if req.source != channel {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "a channel key places orders of its own channel only",
+            )
+            .with_field("source", format!("must be '{channel}'")));
+        }
+        if let Some(hold) = req.hold_id {
+            own_hold(&app, &caller, hold).await?;
+        }
+    }
     let fingerprint = app::idempotency::request_fingerprint("POST", "/v1/orders", &canonical);
     let (order, created) = app.place_order(req, fingerprint, actor).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
@@ -80,10 +95,29 @@ pub struct OrderQuery {
 
 #[utoipa::path(get, path = "/v1/orders", tag = "orders", params(OrderQuery),
     responses((status = 200, body = Page<OrderView>), (status = 400, body = ProblemSchema)))]
-pub async fn list_orders(State(app): State<App>, Query(q): Query<OrderQuery>) -> ApiResult<impl IntoResponse> {
+pub async fn list_orders(
+    State(app): State<App>,
+    caller: RequestCaller,
+    Query(q): Query<OrderQuery>,
+) -> ApiResult<impl IntoResponse> {
     let page = PageRequest::parse(q.after.as_deref(), q.limit)?;
+    let source = match caller.channel() {
+        // A channel key lists its own channel's orders, whatever it asks for.
+        Some(channel) => match q.source {
+            Some(s) if s != channel => {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "a channel key lists its own channel's orders only",
+                )
+                .with_field("source", format!("must be '{channel}' or absent")))
+            }
+            _ => Some(channel.to_string()),
+        },
+        None => q.source,
+    };
     let filter = OrderFilter {
-        source: q.source,
+        source,
         customer_id: q.customer_id,
         status: q.status,
         backordered: q.backordered.unwrap_or(false),
@@ -93,8 +127,36 @@ pub async fn list_orders(State(app): State<App>, Query(q): Query<OrderQuery>) ->
 
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = i64, Path)),
     responses((status = 200, body = OrderView), (status = 404, body = ProblemSchema)))]
-pub async fn get_order(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
-    Ok(axum::Json(app.order(id).await?))
+pub async fn get_order(
+    State(app): State<App>,
+    caller: RequestCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<impl IntoResponse> {
+    let order = app.order(id).await?;
+    if caller.channel().is_some_and(|c| c != order.source) {
+        return Err(not_yours("order", id));
+    }
+    Ok(axum::Json(order))
+}
+
+/// A channel key's access to an order: its own channel's only, and another's as if it did not exist.
+async fn own_order(app: &App, caller: &RequestCaller, id: i64) -> ApiResult<()> {
+    if let Some(channel) = caller.channel() {
+        if app.order(id).await?.source != channel {
+            return Err(not_yours("order", id));
+        }
+    }
+    Ok(())
+}
+
+/// A channel key's access to a hold: those its channel placed only.
+async fn own_hold(app: &App, caller: &RequestCaller, id: i64) -> ApiResult<()> {
+    if let Some(channel) = caller.channel() {
+        if app.hold_channel(id).await?.as_deref() != Some(channel) {
+            return Err(not_yours("hold", id));
+        }
+    }
+    Ok(())
 }
 
 /// Cancels lines, or the whole order when no lines are given. Backordered units go first; committed units go
@@ -107,9 +169,11 @@ pub async fn get_order(State(app): State<App>, Path(id): Path<i64>) -> ApiResult
 pub async fn cancel_order(
     State(app): State<App>,
     Path(id): Path<i64>,
+    caller: RequestCaller,
     RequestActor(actor): RequestActor,
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
+    own_order(&app, &caller, id).await?;
     // An empty body cancels everything.
     let req: CancelRequest =
         if body.iter().all(u8::is_ascii_whitespace) { CancelRequest::default() } else { parse_json(&body)? };
@@ -124,16 +188,27 @@ pub async fn cancel_order(
         (status = 422, body = ProblemSchema)))]
 pub async fn place_hold(
     State(app): State<App>,
+    caller: RequestCaller,
     RequestActor(actor): RequestActor,
     Json(req): Json<NewHold>,
 ) -> ApiResult<impl IntoResponse> {
     let hold = app.place_hold(req, actor).await?;
+    if let Some(channel) = caller.channel() {
+        // Written after the hold: should this fail, the hold is the channel's stock for its time to live but the
+        // channel cannot see it (never another channel's); it expires as any hold does.
+        app.set_hold_channel(hold.id, channel).await?;
+    }
     Ok((StatusCode::CREATED, [(header::LOCATION, format!("/v1/holds/{}", hold.id))], axum::Json(hold)))
 }
 
 #[utoipa::path(get, path = "/v1/holds/{id}", tag = "holds", params(("id" = i64, Path)),
     responses((status = 200, body = HoldView), (status = 404, body = ProblemSchema)))]
-pub async fn get_hold(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
+pub async fn get_hold(
+    State(app): State<App>,
+    caller: RequestCaller,
+    Path(id): Path<i64>,
+) -> ApiResult<impl IntoResponse> {
+    own_hold(&app, &caller, id).await?;
     Ok(axum::Json(app.hold(id).await?))
 }
 
@@ -145,9 +220,11 @@ pub async fn get_hold(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<
 pub async fn extend_hold(
     State(app): State<App>,
     Path(id): Path<i64>,
+    caller: RequestCaller,
     RequestActor(actor): RequestActor,
     Json(req): Json<ExtendHold>,
 ) -> ApiResult<impl IntoResponse> {
+    own_hold(&app, &caller, id).await?;
     Ok(axum::Json(app.extend_hold(id, req, actor).await?))
 }
 
@@ -158,8 +235,10 @@ pub async fn extend_hold(
 pub async fn release_hold(
     State(app): State<App>,
     Path(id): Path<i64>,
+    caller: RequestCaller,
     RequestActor(actor): RequestActor,
 ) -> ApiResult<impl IntoResponse> {
+    own_hold(&app, &caller, id).await?;
     Ok(axum::Json(app.release_hold(id, actor).await?))
 }
 

@@ -43,6 +43,9 @@ pub struct WebhookConfig {
     pub fan_out_batch: u32,
     /// Sends in flight at once, per process.
     pub max_in_flight: usize,
+    /// Largest body sent: an event whose body would be larger is sent without its `data` (with `"truncated":
+    /// true` and the event id), and the receiver reads the resource through the API instead.
+    pub max_payload_bytes: usize,
 }
 
 impl Default for WebhookConfig {
@@ -58,6 +61,7 @@ impl Default for WebhookConfig {
             disable_after: Duration::from_secs(120 * 3600),
             fan_out_batch: 500,
             max_in_flight: 32,
+            max_payload_bytes: 256 * 1024,
         }
     }
 }
@@ -179,13 +183,32 @@ struct Sent {
     error: Option<String>,
 }
 
-async fn post(client: &reqwest::Client, d: &ClaimedDelivery) -> Sent {
-    let body = serde_json::json!({
-        "type": d.event.topic,
-        "timestamp": d.event.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "data": d.event.payload,
-    })
-    .to_string();
+/// The body of a delivery: the event, or (past `max_bytes`) the event without its data.
+pub fn delivery_body(d: &ClaimedDelivery, max_bytes: usize) -> String {
+    let timestamp = d.event.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let body = serde_json::json!({"type": d.event.topic, "timestamp": timestamp, "data": d.event.payload}).to_string();
+    if body.len() <= max_bytes {
+        return body;
+    }
+    serde_json::json!({"type": d.event.topic, "timestamp": timestamp, "data": null, "truncated": true,
+        "event_id": d.event.id})
+    .to_string()
+}
+
+/// Reads at most `max` bytes of a body: a receiver's error page is kept for the log, never read whole.
+async fn read_prefix(mut resp: reqwest::Response, max: usize) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < max {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk[..chunk.len().min(max - buf.len())]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+async fn post(client: &reqwest::Client, d: &ClaimedDelivery, max_payload_bytes: usize) -> Sent {
+    let body = delivery_body(d, max_payload_bytes);
     let id = message_id(d.event.id, d.endpoint_id);
     let timestamp = Utc::now().timestamp();
     let signature = sign(&d.secret, &id, timestamp, &body);
@@ -204,7 +227,7 @@ async fn post(client: &reqwest::Client, d: &ClaimedDelivery) -> Sent {
             if status.is_success() {
                 Sent { status_code: Some(status.as_u16()), error: None }
             } else {
-                let text = resp.text().await.unwrap_or_default();
+                let text = read_prefix(resp, MAX_ERROR_BODY * 4).await;
                 let snippet: String = text.chars().take(MAX_ERROR_BODY).collect();
                 Sent { status_code: Some(status.as_u16()), error: Some(format!("HTTP {status}: {snippet}")) }
             }
@@ -225,7 +248,7 @@ async fn post(client: &reqwest::Client, d: &ClaimedDelivery) -> Sent {
 async fn deliver(app: &App, client: &reqwest::Client, config: &WebhookConfig, d: ClaimedDelivery) {
     let attempted_at = Utc::now();
     let started = Instant::now();
-    let sent = post(client, &d).await;
+    let sent = post(client, &d, config.max_payload_bytes).await;
     let duration_ms = started.elapsed().as_millis() as i64;
     let succeeded = sent.error.is_none();
     let now = Utc::now();
@@ -267,5 +290,40 @@ async fn deliver(app: &App, client: &reqwest::Client, config: &WebhookConfig, d:
             tracing::info!(delivery = d.id, "webhook claim expired before the attempt was recorded; it is sent again")
         }
         Err(e) => tracing::warn!(delivery = d.id, error = %e, "could not record a webhook attempt; it is sent again"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook_store::OutboxRecord;
+
+    #[test]
+    fn a_body_past_the_limit_goes_without_its_data() {
+        let d = |lines: usize| ClaimedDelivery {
+            id: 1,
+            endpoint_id: 2,
+            url: "http://x/".into(),
+            secret: "s".into(),
+            event: OutboxRecord {
+                id: 42,
+                topic: "order.placed".into(),
+                payload: serde_json::json!({"lines": vec!["A"; lines]}),
+                created_at: Utc::now(),
+            },
+            attempts: 0,
+            first_attempt_at: None,
+            claim_token: 1,
+        };
+        let small: serde_json::Value = serde_json::from_str(&delivery_body(&d(3), 1024)).unwrap();
+        assert_eq!(small["data"]["lines"].as_array().unwrap().len(), 3);
+        assert!(small.get("truncated").is_none());
+        let big = delivery_body(&d(10_000), 1024);
+        assert!(big.len() <= 1024);
+        let big: serde_json::Value = serde_json::from_str(&big).unwrap();
+        assert_eq!(
+            (big["truncated"].as_bool(), big["event_id"].as_i64(), big["data"].is_null()),
+            (Some(true), Some(42), true)
+        );
     }
 }

@@ -204,9 +204,10 @@ async fn bench_drives_a_server_and_checks_for_oversell() {
         return; // The load generator talks HTTP; one backend is enough to test it.
     }
     let s = crate::common::server().await;
-    let url = s.base.clone();
+    let (url, key) = (s.base.clone(), s.admin_key.clone());
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_stockroom"))
+            .env("STOCKROOM_API_KEY", key)
             .args(["bench", "flash-sale", "--url", &url, "--clients", "8", "--requests", "200", "--stock", "50"])
             .output()
             .expect("the binary runs")

@@ -59,7 +59,7 @@ async fn concurrent_retries_with_one_key_book_once() {
 
 #[tokio::test]
 async fn malformed_oversized_and_misrouted_requests_are_problems() {
-    let s = server_with(api::ApiConfig { max_body_bytes: 4096 }).await;
+    let s = server_with(api::ApiConfig { max_body_bytes: 4096, ..Default::default() }).await;
     let r = s
         .send(s.client.post(s.url("/v1/products")).header("content-type", "application/json").body("{\"title\": "))
         .await;

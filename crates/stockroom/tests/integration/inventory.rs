@@ -270,11 +270,13 @@ async fn levels_as_of_a_past_time_come_from_the_ledger() {
 #[tokio::test]
 async fn movements_are_filtered_paginated_and_name_their_actor() {
     let s = stocked_server(&["A", "B"]).await;
+    // The actor is the API key of the request: its name and id.
+    let maria = s.key("maria@warehouse", app::trust::Role::Warehouse, None).await;
     let r = s
         .send(
-            s.client
+            reqwest::Client::new()
                 .post(s.url("/v1/inventory/adjustments"))
-                .header("Stockroom-Actor", "maria@warehouse")
+                .bearer_auth(&maria)
                 .header("X-Request-Id", "req-123")
                 .json(&json!({"lines": [{"sku": "A", "location": B1, "delta": 9, "reason": "received"}]})),
         )
@@ -294,7 +296,8 @@ async fn movements_are_filtered_paginated_and_name_their_actor() {
     }
     let first = s.get("/v1/inventory/movements?sku=A&reason=received").await;
     assert_eq!(first.body["items"].as_array().unwrap().len(), 1);
-    assert_eq!(first.body["items"][0]["actor"], "maria@warehouse");
+    let actor = first.body["items"][0]["actor"].as_str().unwrap();
+    assert!(actor.starts_with("maria@warehouse (key "), "{actor}");
     assert_eq!(first.body["items"][0]["request_id"], "req-123");
     let wh2 = s.get("/v1/inventory/movements?location=WH2").await;
     assert_eq!(wh2.body["items"].as_array().unwrap().len(), 1);

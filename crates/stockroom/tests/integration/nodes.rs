@@ -9,6 +9,13 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
+/// The admin key the nodes are started with (`STOCKROOM_ADMIN_KEY`).
+const ADMIN_KEY: &str = "sr_nodes_test_admin_key_0123456789";
+
+fn client() -> reqwest::Client {
+    testkit::server::client_with(Some(ADMIN_KEY))
+}
+
 /// A `stockroom serve` process on an ephemeral port; killed when dropped.
 struct Node {
     child: Child,
@@ -20,6 +27,7 @@ impl Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_stockroom"))
             .args(["serve", "--database", database, "--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
+            .env("STOCKROOM_ADMIN_KEY", ADMIN_KEY)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -91,7 +99,7 @@ async fn two_nodes_on_one_database_sell_exactly_the_stock() {
         return; // No PostgreSQL configured (the notice was printed once).
     }
     let (a, b) = (Node::start(&url), Node::start(&url));
-    let client = reqwest::Client::new();
+    let client = client();
     setup(&client, &a.base, 50).await;
     let bases = Arc::new([a.base.clone(), b.base.clone()]);
     let mut tasks = Vec::new();
@@ -121,7 +129,7 @@ async fn a_killed_node_loses_no_acknowledged_order() {
     let (guard, url, store) = fresh_store().await;
     drop(store);
     let mut node = Node::start(&url);
-    let client = reqwest::Client::new();
+    let client = client();
     setup(&client, &node.base, 100_000).await;
     let base = Arc::new(node.base.clone());
     let mut tasks = Vec::new();

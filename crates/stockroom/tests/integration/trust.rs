@@ -1,0 +1,551 @@
+//! Trust end to end: the matrix of every endpoint against no key, a revoked key, each role and another channel's
+//! key; channel scoping of orders, holds and availability; keys made, shown once, revoked and expired; the audit
+//! trail; rate limits; metrics; secrets kept out of logs, error bodies and the audit trail; and the key, backup and
+//! verify commands.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use app::trust::Role;
+use reqwest::Method;
+use serde_json::{json, Value};
+use testkit::server::TestServer;
+
+use crate::common::*;
+
+/// Two channels (`web`, `shop`) selling from WH1, with stock of A and B.
+async fn shop_server() -> TestServer {
+    let s = stocked_server(&["A", "B"]).await;
+    receive(&s, "A", "WH1/HALL-1/SHELF-1/BIN-1", 100).await;
+    receive(&s, "B", "WH1/HALL-1/SHELF-1/BIN-1", 100).await;
+    for code in ["web", "shop"] {
+        let body =
+            json!({"code": code, "name": code, "market_country": "DE", "currency": "EUR", "warehouses": ["WH1"]});
+        ok(&s.post("/v1/channels", &body).await, 201);
+    }
+    s
+}
+
+/// A concrete path for a route pattern: ids that do not exist, the `web` channel where the route names one.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .replace("{code}", "web")
+        .replace("{id}", "999999")
+        .replace("{key}", "no-such")
+        .replace("{sku}", "A")
+        .replace("{path}", "NOWHERE")
+}
+
+fn method_of(m: &str) -> Method {
+    Method::from_bytes(m.to_uppercase().as_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_each_key_as_the_policy_says() {
+    let s = shop_server().await;
+    let doc = s.get("/openapi.json").await.body;
+    let revoked = s.key("gone", Role::Staff, None).await;
+    let revoked_id = s.get("/v1/api-keys").await.body["items"].as_array().unwrap().last().unwrap()["id"].clone();
+    ok(&s.post(&format!("/v1/api-keys/{revoked_id}/revoke"), &json!({})).await, 200);
+    let keys = [
+        (Role::Staff, s.key("staff", Role::Staff, None).await),
+        (Role::Warehouse, s.key("warehouse", Role::Warehouse, None).await),
+        (Role::Channel, s.key("web shop", Role::Channel, Some("web")).await),
+    ];
+    let other_channel = s.key("other shop", Role::Channel, Some("shop")).await;
+    let mut checked = 0;
+    for (pattern, ops) in doc["paths"].as_object().unwrap() {
+        for (method, _) in ops.as_object().unwrap() {
+            let path = concrete(pattern);
+            let (m, body) = (method_of(method), (method != "get" && method != "delete").then(|| json!({})));
+            let public = api::auth::PUBLIC_PATHS.contains(&pattern.as_str());
+            let none = s.call(m.clone(), &path, None, body.as_ref()).await;
+            let gone = s.call(m.clone(), &path, Some(&revoked), body.as_ref()).await;
+            if public {
+                assert_eq!(none.status, 200, "{method} {pattern} is public");
+                continue;
+            }
+            assert_eq!(none.status, 401, "{method} {pattern} without a key: {}", none.text);
+            assert_eq!(none.code(), "unauthenticated");
+            assert_eq!(none.header("www-authenticate"), Some("Bearer"));
+            assert_eq!(gone.status, 401, "{method} {pattern} with a revoked key: {}", gone.text);
+            let rule = api::auth::rule_for(method, pattern);
+            for (role, key) in &keys {
+                let r = s.call(m.clone(), &path, Some(key), body.as_ref()).await;
+                let admitted = rule.is_some_and(|rule| api::auth::admits(rule, *role));
+                if admitted {
+                    assert!(
+                        r.status != 401 && r.status != 403,
+                        "{method} {pattern} admits {role:?}, got {}: {}",
+                        r.status,
+                        r.text
+                    );
+                } else {
+                    assert_eq!(r.status, 403, "{method} {pattern} refuses {role:?}: {}", r.text);
+                    assert_eq!(r.code(), "forbidden");
+                }
+            }
+            if pattern.contains("{code}") && rule.is_some_and(|r| api::auth::admits(r, Role::Channel)) {
+                let r = s.call(m.clone(), &path, Some(&other_channel), body.as_ref()).await;
+                assert_eq!(r.status, 403, "{method} {pattern} with another channel's key: {}", r.text);
+            }
+            // The admin key may call everything.
+            let r = s.call(m.clone(), &path, Some(&s.admin_key), body.as_ref()).await;
+            assert!(r.status != 401 && r.status != 403, "{method} {pattern} refuses admin: {}", r.text);
+            checked += 1;
+        }
+    }
+    assert!(checked > 70, "only {checked} endpoints were tried");
+    // A few outcomes spelled out, so that the table cannot drift into nonsense unnoticed.
+    let (staff, warehouse, channel) = (&keys[0].1, &keys[1].1, &keys[2].1);
+    assert_eq!(s.call(Method::POST, "/v1/api-keys", Some(staff), Some(&json!({}))).await.status, 403);
+    assert_eq!(s.call(Method::GET, "/v1/audit", Some(staff), None).await.status, 403);
+    assert_eq!(s.call(Method::GET, "/v1/webhook-endpoints", Some(staff), None).await.status, 403);
+    assert_eq!(s.call(Method::GET, "/v1/products", Some(channel), None).await.status, 403);
+    assert_eq!(s.call(Method::GET, "/v1/inventory/levels", Some(channel), None).await.status, 403);
+    assert_eq!(s.call(Method::POST, "/v1/orders", Some(warehouse), Some(&json!({}))).await.status, 403);
+    assert_eq!(s.call(Method::GET, "/v1/inventory/levels", Some(warehouse), None).await.status, 200);
+    assert_eq!(s.call(Method::GET, "/v1/products", Some(staff), None).await.status, 200);
+    assert_eq!(s.call(Method::GET, "/metrics", None, None).await.status, 401);
+    let garbage = s.call(Method::GET, "/v1/products", Some("sr_not_a_key_at_all_000000000"), None).await;
+    assert_eq!(garbage.status, 401);
+}
+
+fn order(source: &str, number: &str) -> Value {
+    json!({"source": source, "external_number": number, "currency": "EUR", "lines": [{"sku": "A", "quantity": 1}]})
+}
+
+#[tokio::test]
+async fn a_channel_key_sees_and_changes_only_its_own_channel() {
+    let s = shop_server().await;
+    let web = s.key("web shop", Role::Channel, Some("web")).await;
+    let shop = s.key("other shop", Role::Channel, Some("shop")).await;
+    let staff = s.key("staff", Role::Staff, None).await;
+
+    let mine = s.call(Method::POST, "/v1/orders", Some(&web), Some(&order("web", "w-1"))).await;
+    ok(&mine, 201);
+    let id = mine.body["id"].as_i64().unwrap();
+    let theirs = s.call(Method::POST, "/v1/orders", Some(&web), Some(&order("shop", "s-1"))).await;
+    assert_eq!(theirs.status, 403, "{}", theirs.text);
+    assert_eq!(theirs.body["errors"][0]["field"], "source");
+    ok(&s.call(Method::POST, "/v1/orders", Some(&shop), Some(&order("shop", "s-2"))).await, 201);
+    ok(&s.call(Method::POST, "/v1/orders", Some(&staff), Some(&order("phone", "p-1"))).await, 201);
+
+    // Another channel's order does not exist for this key; its own does.
+    let peek = s.call(Method::GET, &format!("/v1/orders/{id}"), Some(&shop), None).await;
+    assert_eq!((peek.status, peek.code()), (404, "not_found"));
+    let cancel = s.call(Method::POST, &format!("/v1/orders/{id}/cancel"), Some(&shop), Some(&json!({}))).await;
+    assert_eq!(cancel.status, 404);
+    ok(&s.call(Method::GET, &format!("/v1/orders/{id}"), Some(&web), None).await, 200);
+    let list = s.call(Method::GET, "/v1/orders", Some(&web), None).await;
+    ok(&list, 200);
+    let sources: Vec<&str> =
+        list.body["items"].as_array().unwrap().iter().map(|o| o["source"].as_str().unwrap()).collect();
+    assert_eq!(sources, vec!["web"]);
+    assert_eq!(s.call(Method::GET, "/v1/orders?source=shop", Some(&web), None).await.status, 403);
+    assert_eq!(s.get("/v1/orders").await.body["items"].as_array().unwrap().len(), 3, "admin sees all");
+
+    // Holds belong to the channel whose key placed them.
+    let hold =
+        s.call(Method::POST, "/v1/holds", Some(&web), Some(&json!({"lines": [{"sku": "B", "quantity": 2}]}))).await;
+    ok(&hold, 201);
+    let hid = hold.body["id"].as_i64().unwrap();
+    assert_eq!(s.call(Method::GET, &format!("/v1/holds/{hid}"), Some(&shop), None).await.status, 404);
+    let release = s.call(Method::POST, &format!("/v1/holds/{hid}/release"), Some(&shop), Some(&json!({}))).await;
+    assert_eq!(release.status, 404);
+    ok(&s.call(Method::GET, &format!("/v1/holds/{hid}"), Some(&web), None).await, 200);
+    ok(&s.call(Method::GET, &format!("/v1/holds/{hid}"), Some(&staff), None).await, 200);
+    let convert = json!({"source": "shop", "external_number": "s-3", "currency": "EUR", "hold_id": hid,
+        "lines": [{"sku": "B", "quantity": 2}]});
+    assert_eq!(s.call(Method::POST, "/v1/orders", Some(&shop), Some(&convert)).await.status, 404);
+    let staff_hold = s.post("/v1/holds", &json!({"lines": [{"sku": "B", "quantity": 1}]})).await;
+    let shid = staff_hold.body["id"].as_i64().unwrap();
+    assert_eq!(s.call(Method::GET, &format!("/v1/holds/{shid}"), Some(&web), None).await.status, 404);
+
+    // Availability and the feed: its own channel only.
+    ok(&s.call(Method::GET, "/v1/channels/web/availability/A", Some(&web), None).await, 200);
+    ok(&s.call(Method::GET, "/v1/channels/web/availability", Some(&web), None).await, 200);
+    assert_eq!(s.call(Method::GET, "/v1/channels/shop/availability/A", Some(&web), None).await.status, 403);
+    assert_eq!(s.call(Method::GET, "/v1/channels/shop/availability", Some(&web), None).await.status, 403);
+    assert_eq!(s.call(Method::GET, "/v1/channels/shop", Some(&web), None).await.status, 403);
+}
+
+#[tokio::test]
+async fn keys_are_shown_once_work_at_once_and_stop_at_once() {
+    let s = server().await;
+    let made = s.post("/v1/api-keys", &json!({"name": "pos terminal 3", "role": "staff"})).await;
+    ok(&made, 201);
+    let secret = made.body["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("sr_") && secret.len() > 40);
+    assert_eq!(made.header("cache-control"), Some("no-store"));
+    let id = made.body["id"].as_i64().unwrap();
+    ok(&s.call(Method::GET, "/v1/products", Some(&secret), None).await, 200);
+
+    // Read back: never the secret, only a prefix to tell keys apart.
+    let listed = s.get("/v1/api-keys").await;
+    assert!(!listed.text.contains(&secret));
+    assert!(listed.body["items"].as_array().unwrap().iter().all(|k| k.get("secret").is_none()));
+    let one = s.get(&format!("/v1/api-keys/{id}")).await;
+    assert_eq!(one.body["prefix"], secret[..8]);
+    assert_eq!(one.body["role"], "staff");
+
+    let revoked = s.post(&format!("/v1/api-keys/{id}/revoke"), &json!({})).await;
+    ok(&revoked, 200);
+    assert!(revoked.body["revoked_at"].is_string());
+    let after = s.call(Method::GET, "/v1/products", Some(&secret), None).await;
+    assert_eq!((after.status, after.code()), (401, "unauthenticated"));
+
+    // A retry of the same Idempotency-Key does not replay the secret from storage: it makes another key.
+    let body = json!({"name": "twice", "role": "warehouse"});
+    let a = s.post_with_key("/v1/api-keys", "mk-1", &body).await;
+    let b = s.post_with_key("/v1/api-keys", "mk-1", &body).await;
+    ok(&a, 201);
+    ok(&b, 201);
+    assert_ne!(a.body["secret"], b.body["secret"]);
+
+    // Expiry, and validation.
+    let soon = (chrono::Utc::now() + chrono::TimeDelta::milliseconds(1500)).to_rfc3339();
+    let short = s.post("/v1/api-keys", &json!({"name": "temp", "role": "staff", "expires_at": soon})).await;
+    ok(&short, 201);
+    let short = short.body["secret"].as_str().unwrap().to_string();
+    ok(&s.call(Method::GET, "/v1/products", Some(&short), None).await, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    assert_eq!(s.call(Method::GET, "/v1/products", Some(&short), None).await.status, 401);
+    let bad = s.post("/v1/api-keys", &json!({"name": "", "role": "channel"})).await;
+    assert_eq!(bad.status, 422);
+    let fields: Vec<&str> =
+        bad.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, vec!["name", "channel"]);
+    let unknown = s.post("/v1/api-keys", &json!({"name": "x", "role": "channel", "channel": "nope"})).await;
+    assert_eq!((unknown.status, unknown.code()), (422, "unknown_reference"));
+    assert_eq!(s.post("/v1/api-keys", &json!({"name": "x", "role": "root"})).await.status, 400);
+}
+
+#[tokio::test]
+async fn every_change_is_in_the_audit_trail_with_its_actor_and_request() {
+    let s = server().await;
+    let staff = s.key("maria", Role::Staff, None).await;
+    let r = s
+        .send(
+            reqwest::Client::new()
+                .post(s.url("/v1/products"))
+                .bearer_auth(&staff)
+                .header("X-Request-Id", "req-audit-1")
+                .json(&tee("tee", &["A"])),
+        )
+        .await;
+    ok(&r, 201);
+    layout(&s).await;
+    receive(&s, "A", "WH1/HALL-1/SHELF-1/BIN-1", 5).await;
+    assert_eq!(s.call(Method::POST, "/v1/products", Some(&staff), Some(&json!({}))).await.status, 400);
+
+    let products = s.get("/v1/audit?entity=products").await;
+    ok(&products, 200);
+    let items = products.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "failed changes are not recorded: {items:?}");
+    let e = &items[0];
+    assert_eq!(e["actor"], "maria");
+    assert_eq!(e["entity_id"], "1");
+    assert_eq!(e["request_id"], "req-audit-1");
+    assert_eq!(e["action"], "POST /v1/products");
+    assert_eq!(e["status"], 201);
+    let by_key = s.get(&format!("/v1/audit?actor={}", e["actor_key_id"])).await;
+    assert_eq!(by_key.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(s.get("/v1/audit?actor=maria").await.body["items"].as_array().unwrap().len(), 1);
+    let locations = s.get("/v1/audit?entity=locations&limit=2").await;
+    assert_eq!(locations.body["items"].as_array().unwrap().len(), 2);
+    let next = locations.body["next_cursor"].as_str().unwrap();
+    let rest = s.get(&format!("/v1/audit?entity=locations&after={next}")).await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 5, "7 locations in all");
+    assert_eq!(s.get("/v1/audit?entity=inventory").await.body["items"].as_array().unwrap().len(), 1);
+    let future = s.get("/v1/audit?since=2999-01-01T00:00:00Z").await;
+    assert!(future.body["items"].as_array().unwrap().is_empty());
+    assert_eq!(s.get("/v1/audit?after=zz").await.status, 422);
+}
+
+/// A `stockroom serve` process logging JSON at debug level, and everything it logged once stopped.
+struct LoggingServer {
+    child: std::process::Child,
+    base: String,
+    log: Option<std::thread::JoinHandle<String>>,
+}
+
+impl LoggingServer {
+    fn start(database: &str, admin_key: &str) -> LoggingServer {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stockroom"))
+            .args(["serve", "--database", database, "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .env("STOCKROOM_ADMIN_KEY", admin_key)
+            .env("RUST_LOG", "debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let base = loop {
+            let line = lines.next().expect("the server says where it listens").unwrap();
+            seen.push(line.clone());
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+                break format!("http://{addr}");
+            }
+        };
+        let stderr = child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || {
+            let mut all = seen.join("\n");
+            for l in lines.map_while(Result::ok) {
+                all.push('\n');
+                all.push_str(&l);
+            }
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut err);
+            all + "\n" + &err
+        });
+        LoggingServer { child, base, log: Some(log) }
+    }
+
+    /// Stops the server (SIGTERM) and returns its whole output, log and standard error.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        self.log.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for LoggingServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_appear_in_logs_error_bodies_or_the_audit_trail() {
+    if on_postgres() {
+        return; // What is logged does not depend on the backend.
+    }
+    let (_guard, url, store) = fresh_store().await;
+    drop(store);
+    let admin = "sr_secrets_test_admin_key_0123456789";
+    let server = LoggingServer::start(&url, admin);
+    let (c, base) = (testkit::server::client_with(Some(admin)), server.base.clone());
+    let send = |m: Method, path: &str, key: Option<&str>, body: Option<Value>| {
+        let mut r = reqwest::Client::new().request(m, format!("{base}{path}"));
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            let resp = r.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            (status, serde_json::from_str::<Value>(&text).unwrap_or(Value::Null), text)
+        }
+    };
+    let (_, made, _) =
+        send(Method::POST, "/v1/api-keys", Some(admin), Some(json!({"name": "sync", "role": "staff"}))).await;
+    let secret = made["secret"].as_str().unwrap().to_string();
+    let (status, hook, _) =
+        send(Method::POST, "/v1/webhook-endpoints", Some(admin), Some(json!({"url": "http://127.0.0.1:9/hook"}))).await;
+    assert_eq!(status, 201);
+    let hook_secret = hook["secret"].as_str().unwrap().to_string();
+    let id = hook["id"].clone();
+    assert_eq!(send(Method::GET, &format!("/v1/webhook-endpoints/{id}/secret"), Some(admin), None).await.0, 200);
+    let rotated = send(Method::POST, &format!("/v1/webhook-endpoints/{id}/rotate-secret"), Some(admin), None).await;
+    assert_eq!(rotated.0, 200);
+    let rotated_secret = rotated.1["secret"].as_str().unwrap_or_default().to_string();
+    // Failures that carry secrets in: a wrong key, a revoked key, a secret pasted into a body.
+    let wrong = "sr_this_is_a_wrong_secret_1234567890";
+    let failures = [
+        send(Method::GET, "/v1/products", Some(wrong), None).await,
+        send(Method::POST, "/v1/api-keys", Some(admin), Some(json!({"name": secret, "role": "nobody"}))).await,
+        send(Method::POST, "/v1/products", Some(admin), Some(json!({"handle": secret}))).await,
+        send(Method::POST, "/v1/api-keys", Some(&secret), Some(json!({"name": "x", "role": "admin"}))).await,
+    ];
+    let secrets = [admin, secret.as_str(), hook_secret.as_str(), wrong];
+    for (status, _, text) in &failures {
+        assert!(*status >= 400);
+        for s in secrets {
+            assert!(!text.contains(s), "an error body shows a secret: {text}");
+        }
+    }
+    let audit = c.get(format!("{base}/v1/audit?limit=500")).send().await.unwrap().text().await.unwrap();
+    assert!(audit.contains("the signing secret was read"), "reading a secret is audited: {audit}");
+    assert!(audit.contains("rotate-secret"), "{audit}");
+    let log = server.stop();
+    assert!(log.contains("\"status\":201"), "the log was captured: {log}");
+    for (what, text) in [("audit trail", &audit), ("log", &log)] {
+        for s in secrets.iter().chain([&rotated_secret.as_str()]).filter(|s| !s.is_empty()) {
+            assert!(!text.contains(s), "the {what} shows a secret: {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_past_its_rate_limit_gets_429_with_retry_after() {
+    let config = api::ApiConfig { rate_limit: api::auth::RateLimit { per_second: 1, burst: 3 }, ..Default::default() };
+    let s = server_with(config).await;
+    let other = s.key("other", Role::Staff, None).await;
+    for _ in 0..3 {
+        ok(&s.get("/v1/products").await, 200);
+    }
+    let r = s.get("/v1/products").await;
+    assert_eq!((r.status, r.code()), (429, "rate_limited"));
+    assert_eq!(r.header("retry-after"), Some("1"));
+    ok(&s.call(Method::GET, "/v1/products", Some(&other), None).await, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    ok(&s.get("/v1/products").await, 200);
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_for_admin_keys() {
+    let s = stocked_server(&["A"]).await;
+    receive(&s, "A", "WH1/HALL-1/SHELF-1/BIN-1", 5).await;
+    let m = s.get("/metrics").await;
+    ok(&m, 200);
+    assert!(m.header("content-type").unwrap().starts_with("text/plain"));
+    for needle in [
+        "stockroom_http_requests_total{method=\"POST\",route=\"/v1/inventory/adjustments\",status=\"201\"}",
+        "stockroom_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/locations\",le=\"+Inf\"}",
+        "stockroom_ledger_batch_size_count",
+        "stockroom_webhook_backlog 0",
+        "stockroom_holds_expired_total",
+    ] {
+        assert!(m.text.contains(needle), "{needle} missing from:\n{}", m.text);
+    }
+    let warehouse = s.key("w", Role::Warehouse, None).await;
+    assert_eq!(s.call(Method::GET, "/metrics", Some(&warehouse), None).await.status, 403);
+    for public in ["/healthz", "/docs", "/openapi.json"] {
+        ok(&s.call(Method::GET, public, None, None).await, 200);
+    }
+}
+
+fn stockroom(database: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stockroom")).arg("--database").arg(database).args(args).output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_backup_and_verify_commands_work_on_a_live_database() {
+    let (s, url) = stocked_server_at(&["A"]).await;
+    receive(&s, "A", "WH1/HALL-1/SHELF-1/BIN-1", 5).await;
+    let u = url.clone();
+    let out =
+        tokio::task::spawn_blocking(move || stockroom(&u, &["keys", "create", "--name", "ci", "--role", "warehouse"]))
+            .await
+            .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secret = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    ok(&s.call(Method::GET, "/v1/inventory/levels", Some(&secret), None).await, 200);
+    let u = url.clone();
+    let list = tokio::task::spawn_blocking(move || stockroom(&u, &["keys", "list"])).await.unwrap();
+    let text = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(text.contains("warehouse") && text.contains("ci") && !text.contains(&secret), "{text}");
+    let id = text.lines().find(|l| l.ends_with("  ci")).unwrap().split_whitespace().next().unwrap().to_string();
+    let u = url.clone();
+    let revoke = tokio::task::spawn_blocking(move || stockroom(&u, &["keys", "revoke", &id])).await.unwrap();
+    assert!(revoke.status.success());
+    assert_eq!(s.call(Method::GET, "/v1/inventory/levels", Some(&secret), None).await.status, 401);
+    let cli_audit = s.get("/v1/audit?entity=api-keys&actor=cli").await;
+    assert_eq!(cli_audit.body["items"].as_array().unwrap().len(), 2, "{}", cli_audit.text);
+
+    // verify reads one snapshot beside the running server.
+    let u = url.clone();
+    let verify = tokio::task::spawn_blocking(move || stockroom(&u, &["verify"])).await.unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    let (u, c) = (url.clone(), copy.display().to_string());
+    let backup = tokio::task::spawn_blocking(move || stockroom(&u, &["backup", &c])).await.unwrap();
+    if on_postgres() && url.starts_with("postgres") {
+        assert!(!backup.status.success());
+        assert!(String::from_utf8_lossy(&backup.stderr).contains("pg_dump"));
+        return;
+    }
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    let c = format!("sqlite://{}", copy.display());
+    let v = tokio::task::spawn_blocking(move || stockroom(&c, &["verify"])).await.unwrap();
+    assert!(v.status.success());
+    let store = store_sqlite::SqliteStore::connect(&format!("sqlite://{}", copy.display())).await.unwrap();
+    let copied = testkit::server::TestServer::start(Arc::new(store), dir).await;
+    assert_eq!(bin_level(&copied, "A", "WH1/HALL-1/SHELF-1/BIN-1").await["on_hand"], 5);
+    let (u, c) = (url.clone(), copy.display().to_string());
+    let again = tokio::task::spawn_blocking(move || stockroom(&u, &["backup", &c])).await.unwrap();
+    assert!(!again.status.success(), "an existing file is never overwritten");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_requests_in_flight_and_stops_cleanly() {
+    if on_postgres() {
+        return; // The shutdown path does not depend on the backend.
+    }
+    use std::io::{BufRead, BufReader};
+    let (guard, url, store) = fresh_store().await;
+    drop(store);
+    let key = "sr_shutdown_test_admin_key_0123456789";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stockroom"))
+        .args(["serve", "--database", &url, "--listen", "127.0.0.1:0"])
+        .env("STOCKROOM_ADMIN_KEY", key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("the server says where it listens").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let client = testkit::server::client_with(Some(key));
+    for (path, body) in [
+        ("/v1/locations", json!({"code": "WH1", "kind": "warehouse"})),
+        ("/v1/locations", json!({"code": "BIN-1", "parent": "WH1", "kind": "bin"})),
+        ("/v1/products", tee("hot", &["HOT"])),
+        (
+            "/v1/inventory/adjustments",
+            json!({"lines": [{"sku": "HOT", "location": "WH1/BIN-1", "delta": 1000, "reason": "received"}]}),
+        ),
+    ] {
+        let r = client.post(format!("{base}{path}")).json(&body).send().await.unwrap();
+        assert!(r.status().is_success(), "{path}");
+    }
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (client, base) = (client.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = json!({"source": "web", "external_number": format!("n{i}"), "currency": "EUR", "lines": [{"sku": "HOT", "quantity": 1}]});
+            match client.post(format!("{base}/v1/orders")).json(&body).send().await {
+                Ok(r) => Some(r.status().as_u16()),
+                Err(_) => None, // refused: the listener had closed
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut answered = 0;
+    for t in tasks {
+        if let Some(status) = t.await.unwrap() {
+            assert_eq!(status, 201, "a request that was taken is finished, not cut off");
+            answered += 1;
+        }
+    }
+    assert!(answered > 0, "some requests were in flight");
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "a clean stop: {status:?}");
+    let log = log.join().unwrap();
+    assert!(log.contains("stopped"), "{log}");
+    let u = url.clone();
+    let out = tokio::task::spawn_blocking(move || stockroom(&u, &["verify"])).await.unwrap();
+    assert!(out.status.success());
+    // Every answered order is stored: count them through a fresh server on the same database.
+    let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
+    let s = TestServer::start(Arc::new(store), guard).await;
+    let level = bin_level(&s, "HOT", "WH1/BIN-1").await;
+    assert!(level["committed"].as_i64().unwrap() >= answered, "{level} vs {answered} answered");
+}
