@@ -6,11 +6,15 @@ pub mod availability;
 pub mod bundle;
 pub mod catalog;
 pub mod codes;
+pub mod costing;
+pub mod forecast;
+pub mod journal;
 pub mod location;
 pub mod order;
 pub mod orders;
 pub mod payment;
 pub mod purchasing;
+pub mod replenishment;
 pub mod stock;
 pub mod webhooks;
 
