@@ -42,6 +42,7 @@ pub fn router(app: App, config: ApiConfig) -> Router {
         .merge(routes::orders::routes())
         .merge(routes::picking::routes())
         .merge(routes::purchasing::routes())
+        .merge(routes::valuation::routes())
         .merge(routes::webhooks::routes())
         .route_layer(axum::middleware::from_fn_with_state((app.clone(), config.max_body_bytes), idempotency::layer));
     Router::new()

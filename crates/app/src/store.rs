@@ -568,6 +568,7 @@ pub trait OrderStore: Send + Sync {
 
 pub use crate::channel_store::ChannelStore;
 pub use crate::purchasing_store::{DocKind, DocumentFilter, DocumentId, DocumentRecord, PurchasingStore};
+pub use crate::valuation_store::ValuationStore;
 
 /// Everything a backend implements.
 pub trait Store:
@@ -580,6 +581,7 @@ pub trait Store:
     + ChannelStore
     + crate::webhook_store::WebhookStore
     + PurchasingStore
+    + ValuationStore
     + 'static
 {
 }
@@ -594,6 +596,7 @@ impl<
             + ChannelStore
             + crate::webhook_store::WebhookStore
             + PurchasingStore
+            + ValuationStore
             + 'static,
     > Store for T
 {

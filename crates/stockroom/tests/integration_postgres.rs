@@ -25,5 +25,7 @@ mod orders;
 mod purchasing;
 #[path = "integration/stress.rs"]
 mod stress;
+#[path = "integration/valuation.rs"]
+mod valuation;
 #[path = "integration/webhooks.rs"]
 mod webhooks;

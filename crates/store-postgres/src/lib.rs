@@ -30,6 +30,7 @@ mod locations;
 mod orders;
 mod pick_lists;
 mod purchasing;
+mod valuation;
 mod webhooks;
 
 use std::str::FromStr;
