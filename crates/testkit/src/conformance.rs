@@ -31,6 +31,8 @@ mod bundles;
 pub use bundles::*;
 mod channels;
 pub use channels::*;
+mod valuation;
+pub use valuation::*;
 
 /// Expands to one `#[tokio::test]` per suite function. `$make` is an expression of a future that yields
 /// `(guard, store)`: the guard (a temporary directory, a database handle to drop, or `()`) lives until the test
@@ -68,6 +70,8 @@ macro_rules! conformance_suite {
             channels_crud_and_rules,
             channel_item_facts_and_stock,
             availability_feed_sequences_and_lease,
+            valuation_settings_periods_and_landed_costs,
+            replenishment_alerts_compare_and_set,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {
