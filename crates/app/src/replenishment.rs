@@ -386,6 +386,7 @@ impl App {
         let items = self.store.resolve_skus(&skus).await?;
         let incoming = self.incoming().await?;
         let supplies = self.supplies().await?;
+        let mut wh_ids: HashMap<String, Option<i64>> = HashMap::new();
         let mut out = Vec::new();
         for (sku, (s, si, lead)) in &best {
             let Some(&item) = items.get(sku) else { continue };
@@ -402,12 +403,15 @@ impl App {
             for wh in whs {
                 let Some((series, _)) = demand.build(&(item, Some(wh.clone())), None) else { continue };
                 let Some(basis) = demand_basis(&series) else { continue };
-                let Some(wh_loc) = self.store.get_location(&wh).await? else { continue };
+                if let std::collections::hash_map::Entry::Vacant(e) = wh_ids.entry(wh.clone()) {
+                    e.insert(self.store.get_location(&wh).await?.map(|l| l.id));
+                }
+                let Some(wh_id) = wh_ids[&wh] else { continue };
                 let filter = LevelFilter { item_id: Some(item), within: Some(wh.clone()) };
                 let levels = self.store.levels(&filter, None, 1000).await?;
                 let on_hand: i64 = levels.iter().map(|r| r.balance.on_hand()).sum();
                 let committed: i64 = levels.iter().map(|r| r.balance.committed).sum();
-                let on_order = incoming.get(&(item, wh_loc.id)).copied().unwrap_or(0);
+                let on_order = incoming.get(&(item, wh_id)).copied().unwrap_or(0);
                 let dated: Vec<(NaiveDate, i64)> = supplies
                     .get(&item)
                     .map(|v| v.iter().filter_map(|(d, q)| d.map(|d| (d, *q))).collect())
@@ -423,7 +427,7 @@ impl App {
                 let position = Position { on_hand, on_order, committed };
                 let p = plan(&basis.forecast, position, &dated, lead_time, settings.service_level, &policy)
                     .map_err(|e| AppError::conflict("replenishment_failed", e.to_string()))?;
-                out.push(SuggestionView::new(sku, &wh, wh_loc.id, item, s, si, *lead, &basis, position, &p));
+                out.push(SuggestionView::new(sku, &wh, wh_id, item, s, si, *lead, &basis, position, &p));
             }
         }
         Ok(out)
@@ -528,10 +532,11 @@ impl App {
         let fold: Fold = self.fold_costs(None).await?;
         let demand = self.demand().await?;
         let wh = valuation.warehouse.clone();
+        let by_sku: HashMap<&str, ItemId> = fold.items.iter().map(|(id, (sku, _, _))| (sku.as_str(), *id)).collect();
         let mut lines = Vec::new();
         let mut tied: BTreeMap<String, Decimal> = BTreeMap::new();
         for v in &valuation.items {
-            let Some((&item, _)) = fold.items.iter().find(|(_, (s, _, _))| *s == v.sku) else { continue };
+            let Some(&item) = by_sku.get(v.sku.as_str()) else { continue };
             let key = (item, wh.clone());
             let built = demand.build(&key, None);
             let (last_sale, stocked_since, per_day) = match &built {

@@ -378,3 +378,45 @@ async fn suggestions_become_draft_purchase_orders_per_supplier_and_alerts_fire_o
     assert_eq!((beta["lines"][0]["sku"].as_str(), beta["lines"][0]["quantity"].as_i64()), (Some("C"), Some(7)));
     verify_clean(&s).await;
 }
+
+/// Timing, not a check: `cargo test -p stockroom --release --test integration valuation::timing -- --ignored
+/// --nocapture`. 1,000 items with stock, one supplier, one sale each; prints how long the reports take.
+#[tokio::test]
+#[ignore]
+async fn timing_of_reports_over_many_items() {
+    let s = server().await;
+    layout(&s).await;
+    let skus: Vec<String> = (0..1000).map(|i| format!("S{i:04}")).collect();
+    for (p, chunk) in skus.chunks(250).enumerate() {
+        let variants: Vec<Value> = chunk
+            .iter()
+            .map(|sku| json!({"sku": sku, "options": [sku], "price": "9.99", "currency": "EUR", "cost": "3.00"}))
+            .collect();
+        let body = json!({"handle": format!("p{p}"), "title": "P", "status": "active", "options": ["V"], "variants": variants});
+        ok(&s.post("/v1/products", &body).await, 201);
+    }
+    let items: Vec<Value> = skus.iter().map(|sku| json!({"sku": sku, "unit_cost": "3.00", "pack_size": 10})).collect();
+    ok(
+        &s.post("/v1/suppliers", &json!({"name": "Bulk", "currency": "EUR", "lead_time_days": 10, "items": items}))
+            .await,
+        201,
+    );
+    let lines: Vec<Value> =
+        skus.iter().map(|sku| json!({"sku": sku, "location": B1, "delta": 20, "reason": "received"})).collect();
+    ok(&s.post("/v1/inventory/adjustments", &json!({"lines": lines})).await, 201);
+    let lines: Vec<Value> = skus.iter().map(|sku| json!({"sku": sku, "quantity": 3})).collect();
+    let o = s
+        .post(
+            "/v1/orders",
+            &json!({"source": "webshop", "currency": "EUR", "payment_terms": "invoice", "lines": lines}),
+        )
+        .await;
+    ok(&o, 201);
+    ok(&s.post(&format!("/v1/orders/{}/shipments", o.body["id"]), &json!({})).await, 201);
+    for path in ["/v1/replenishment/suggestions", "/v1/reports/valuation", "/v1/reports/stock-health"] {
+        let t = std::time::Instant::now();
+        let r = s.get(path).await;
+        ok(&r, 200);
+        println!("{path}: {} ms, {} rows", t.elapsed().as_millis(), r.body["items"].as_array().map_or(0, Vec::len));
+    }
+}
