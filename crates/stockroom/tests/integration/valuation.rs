@@ -271,7 +271,13 @@ async fn fifo_and_average_cost_valuation_margin_and_journal_match_the_hand_compu
     assert_eq!(bad.status, 422);
     let unknown = s.send(s.client.put(s.url("/v1/settings/costing")).json(&json!({"items": {"NOPE": "fifo"}}))).await;
     assert_eq!(unknown.code(), "unknown_reference");
+    // Books in another currency than the receipts: costs are never converted, so the report refuses, naming why.
+    ok(&s.send(s.client.put(s.url("/v1/settings/costing")).json(&json!({"currency": "USD"}))).await, 200);
+    let usd = s.get("/v1/reports/valuation").await;
+    assert_eq!((usd.status, usd.code()), (409, "costing_failed"), "{}", usd.text);
+    assert!(usd.body["detail"].as_str().unwrap().contains("EUR"), "{}", usd.text);
     ok(&s.send(s.client.put(s.url("/v1/settings/costing")).json(&json!({"default_method": "average"}))).await, 200);
+    assert_eq!(s.get("/v1/settings/costing").await.body["default_method"], "average");
     let v = s.get("/v1/reports/valuation").await;
     let a = item(&v.body, "A");
     assert_eq!(
