@@ -147,6 +147,36 @@ impl App {
         if !unknown.is_empty() {
             return Err(AppError::UnknownReference(unknown));
         }
+        // Costs are folded from history, so a new method or currency re-values the past. Once a period is locked
+        // (exported), that would change books already handed over: refuse, unless the change only touches items
+        // that have no movements yet.
+        if !self.store.locked_periods().await?.is_empty() {
+            let current = self.costing_settings().await?;
+            let rewrites_all = current.default_method != s.default_method || current.currency != s.currency;
+            let mut changed: Vec<&String> = s.items.keys().chain(current.items.keys()).collect();
+            changed.sort();
+            changed.dedup();
+            changed.retain(|k| {
+                let method = |set: &CostingSettings| set.items.get(*k).copied().unwrap_or(set.default_method);
+                method(&current) != method(&s)
+            });
+            let mut has_history = rewrites_all;
+            for sku in changed {
+                if has_history {
+                    break;
+                }
+                if let Some(item) = self.store.resolve_skus(std::slice::from_ref(sku)).await?.get(sku) {
+                    let filter = MovementFilter { item_id: Some(*item), ..Default::default() };
+                    has_history = !self.store.movements(&filter, None, 1).await?.is_empty();
+                }
+            }
+            if has_history {
+                return Err(AppError::conflict(
+                    "period_locked",
+                    "periods are locked: a new costing method or currency would re-value books already exported",
+                ));
+            }
+        }
         let v = serde_json::to_value(&s).map_err(|e| StoreError::Internal(e.to_string()))?;
         self.store.put_setting("costing", &v, Utc::now()).await?;
         Ok(s)

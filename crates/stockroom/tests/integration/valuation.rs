@@ -162,7 +162,7 @@ async fn scenario(s: &TestServer) -> (chrono::DateTime<chrono::Utc>, i64, i64) {
 
 #[tokio::test]
 async fn fifo_and_average_cost_valuation_margin_and_journal_match_the_hand_computation() {
-    let s = stocked_server(&["A", "B", "C"]).await;
+    let s = stocked_server(&["A", "B", "C", "D"]).await;
     let (between, o1, po1) = scenario(&s).await;
 
     // FIFO (the default). Shipments take 8 × 4.50 = 36 and 2 × 4.50 + 2 × 6 = 21; the return takes back 5.25
@@ -243,25 +243,6 @@ async fn fifo_and_average_cost_valuation_margin_and_journal_match_the_hand_compu
     assert!(csv.text.contains(",1400,45"), "{}", csv.text);
     assert_eq!(s.get(&format!("{url}&format=csv")).await.text, csv.text);
 
-    // Lock this month: again is a conflict, and entries dated in it now post on the first of the next month.
-    let period = today.format("%Y-%m").to_string();
-    ok(&s.post(&format!("/v1/accounting/periods/{period}/lock"), &json!({})).await, 200);
-    let twice = s.post(&format!("/v1/accounting/periods/{period}/lock"), &json!({})).await;
-    assert_eq!((twice.status, twice.code()), (409, "period_locked"));
-    assert_eq!(s.post("/v1/accounting/periods/2026-13/lock", &json!({})).await.status, 422);
-    let late = s
-        .post(&format!("/v1/purchase-orders/{po1}/receipts/1/landed-costs"), &json!({"amount": "1", "currency": "EUR"}))
-        .await;
-    assert_eq!((late.status, late.code()), (409, "period_locked"), "a locked receipt takes no landed cost");
-    let next = domain::journal::Period::of(today).next().first_day();
-    let moved = s.get(&format!("/v1/accounting/journal?from={today}&to={next}")).await;
-    ok(&moved, 200);
-    assert!(!moved.body["entries"].as_array().unwrap().is_empty());
-    for e in moved.body["entries"].as_array().unwrap() {
-        assert_eq!(e["posting_date"], next.to_string(), "posts in the first open period: {e}");
-        assert_eq!(e["dated"], today.to_string());
-    }
-
     // Moving average on the same ledger: the pool of 20 at 105 sells at 5.25 throughout.
     let bad = s
         .send(
@@ -287,6 +268,38 @@ async fn fifo_and_average_cost_valuation_margin_and_journal_match_the_hand_compu
     let m = s.get("/v1/reports/margin?group_by=channel").await;
     let web = m.body["lines"].as_array().unwrap().iter().find(|l| l["key"] == "webshop").unwrap().clone();
     assert_eq!((dec(&web["cogs"]), dec(&web["gross_margin"])), (d("57.75"), d("52.25")));
+
+    // Lock this month: again is a conflict, and entries dated in it now post on the first of the next month.
+    let period = today.format("%Y-%m").to_string();
+    ok(&s.post(&format!("/v1/accounting/periods/{period}/lock"), &json!({})).await, 200);
+    let twice = s.post(&format!("/v1/accounting/periods/{period}/lock"), &json!({})).await;
+    assert_eq!((twice.status, twice.code()), (409, "period_locked"));
+    assert_eq!(s.post("/v1/accounting/periods/2026-13/lock", &json!({})).await.status, 422);
+    let late = s
+        .post(&format!("/v1/purchase-orders/{po1}/receipts/1/landed-costs"), &json!({"amount": "1", "currency": "EUR"}))
+        .await;
+    assert_eq!((late.status, late.code()), (409, "period_locked"), "a locked receipt takes no landed cost");
+    let next = domain::journal::Period::of(today).next().first_day();
+    let moved = s.get(&format!("/v1/accounting/journal?from={today}&to={next}")).await;
+    ok(&moved, 200);
+    assert!(!moved.body["entries"].as_array().unwrap().is_empty());
+    for e in moved.body["entries"].as_array().unwrap() {
+        assert_eq!(e["posting_date"], next.to_string(), "posts in the first open period: {e}");
+        assert_eq!(e["dated"], today.to_string());
+    }
+
+    // With a period locked, the method cannot change for items with history: it would re-value exported books.
+    let relock = s.send(s.client.put(s.url("/v1/settings/costing")).json(&json!({"default_method": "fifo"}))).await;
+    assert_eq!((relock.status, relock.code()), (409, "period_locked"), "{}", relock.text);
+    ok(
+        &s.send(
+            s.client
+                .put(s.url("/v1/settings/costing"))
+                .json(&json!({"default_method": "average", "items": {"D": "fifo"}})),
+        )
+        .await,
+        200,
+    );
 
     // Stock health: with a cover bound of 0.1 days, A (12 a day) keeps 2 units and 6 are overstock.
     ok(
