@@ -56,6 +56,9 @@ fn default_review_days() -> f64 {
 fn default_dead_after_days() -> i64 {
     90
 }
+/// How often servers evaluate the replenishment alerts on their own.
+pub const EVALUATION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 fn default_overstock_cover_days() -> f64 {
     180.0
 }
@@ -520,6 +523,25 @@ impl App {
             }
         }
         Ok(EvaluationView { evaluated: plans.len(), raised })
+    }
+
+    /// Evaluates the plans every `interval` until the process ends, like `POST /v1/replenishment/evaluate`. Two
+    /// nodes may both run it: the alert state is written compare-and-set with its events, so each alert is still
+    /// raised once; the loser's round only costs its reads.
+    pub fn start_replenishment_worker(&self, interval: std::time::Duration) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                match app.evaluate_replenishment().await {
+                    Ok(v) if !v.raised.is_empty() => {
+                        tracing::info!(evaluated = v.evaluated, raised = v.raised.len(), "replenishment alerts raised")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "replenishment evaluation failed"),
+                }
+            }
+        });
     }
 
     pub async fn stock_health(&self, warehouse: Option<&str>) -> AppResult<StockHealthReport> {
