@@ -568,6 +568,7 @@ pub trait OrderStore: Send + Sync {
 
 pub use crate::channel_store::ChannelStore;
 pub use crate::purchasing_store::{DocKind, DocumentFilter, DocumentId, DocumentRecord, PurchasingStore};
+pub use crate::valuation_store::ValuationStore;
 
 /// Everything a backend implements.
 pub trait Store:
@@ -581,6 +582,7 @@ pub trait Store:
     + crate::webhook_store::WebhookStore
     + PurchasingStore
     + crate::trust_store::TrustStore
+    + ValuationStore
     + 'static
 {
 }
@@ -596,6 +598,7 @@ impl<
             + crate::webhook_store::WebhookStore
             + PurchasingStore
             + crate::trust_store::TrustStore
+            + ValuationStore
             + 'static,
     > Store for T
 {

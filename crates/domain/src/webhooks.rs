@@ -30,6 +30,8 @@ pub const TOPICS: &[&str] = &[
     "transfer.cancelled",
     "count.created",
     "count.approved",
+    crate::replenishment::REORDER_POINT_REACHED,
+    crate::replenishment::STOCKOUT_PROJECTED,
 ];
 
 /// The most patterns one endpoint may list.

@@ -407,6 +407,7 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
     // Runs until the process ends; deliveries in flight then are sent again by the next start (or another node).
     let _webhooks = app.start_webhooks(webhooks);
     app.start_availability_worker(app::channels::FeedConfig::default());
+    app.start_replenishment_worker(app::replenishment::EVALUATION_INTERVAL);
     if args.demo {
         match demo::load(&app).await? {
             Some(report) => tracing::info!("demo data loaded: {report}"),

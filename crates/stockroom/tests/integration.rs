@@ -27,5 +27,7 @@ mod purchasing;
 mod stress;
 #[path = "integration/trust.rs"]
 mod trust;
+#[path = "integration/valuation.rs"]
+mod valuation;
 #[path = "integration/webhooks.rs"]
 mod webhooks;

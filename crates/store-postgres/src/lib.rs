@@ -31,6 +31,7 @@ mod orders;
 mod pick_lists;
 mod purchasing;
 mod trust;
+mod valuation;
 mod webhooks;
 
 use std::str::FromStr;

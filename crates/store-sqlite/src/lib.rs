@@ -16,6 +16,7 @@ mod orders;
 mod pick_lists;
 mod purchasing;
 mod trust;
+mod valuation;
 mod webhooks;
 
 use std::path::Path;

@@ -35,6 +35,8 @@ mod purchasing;
 pub use purchasing::*;
 mod trust;
 pub use trust::*;
+mod valuation;
+pub use valuation::*;
 
 /// Expands to one `#[tokio::test]` per suite function. `$make` is an expression of a future that yields
 /// `(guard, store)`: the guard (a temporary directory, a database handle to drop, or `()`) lives until the test
@@ -75,6 +77,8 @@ macro_rules! conformance_suite {
             documents_round_trip_with_versions,
             documents_change_with_their_batch,
             trust_keys_audit_and_hold_channels,
+            valuation_settings_periods_and_landed_costs,
+            replenishment_alerts_compare_and_set,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {

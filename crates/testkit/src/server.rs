@@ -75,6 +75,7 @@ impl TestServer {
             .expect("admin key made");
         let worker = app.start_webhooks(webhooks);
         app.start_availability_worker(app::channels::FeedConfig::default());
+        app.start_replenishment_worker(app::replenishment::EVALUATION_INTERVAL);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

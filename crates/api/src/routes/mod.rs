@@ -9,6 +9,7 @@ pub mod locations;
 pub mod orders;
 pub mod picking;
 pub mod purchasing;
+pub mod valuation;
 pub mod webhooks;
 
 use axum::extract::FromRequestParts;
