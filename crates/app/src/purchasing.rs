@@ -28,8 +28,7 @@ use crate::ledger::{
 };
 use crate::page::{Page, PageRequest};
 use crate::store::{
-    DocKind, DocumentFilter, DocumentRecord, LevelFilter, LocationFilter, LocationRecord, MovementFilter, OutboxEvent,
-    VariantFilter,
+    DocKind, DocumentFilter, DocumentRecord, LevelFilter, LocationRecord, MovementFilter, OutboxEvent, VariantFilter,
 };
 use crate::App;
 
@@ -249,8 +248,26 @@ pub struct PutawayView {
     pub warehouse: String,
     /// The suggested bin, or none when the warehouse has no bin.
     pub location: Option<String>,
-    /// `holds_item` (a bin that already holds the SKU) or `empty_bin`.
+    /// `default_bin` (the SKU's default bin in the warehouse), `holds_item` (a bin that already holds the SKU) or
+    /// `empty_bin` (a bin holding nothing, preferring those that are no SKU's default).
     pub rule: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DefaultBinRequest {
+    pub sku: String,
+    /// Path of a bin; it becomes the default in the warehouse that contains it.
+    pub location: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DefaultBinView {
+    pub sku: String,
+    pub warehouse: String,
+    pub location: String,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -932,9 +949,11 @@ impl App {
             let state = l.state.unwrap_or(StockState::Available);
             let bin = match &l.location {
                 Some(path) => self.bin_in(path, &warehouse, &f("location")).await?,
-                None => self.suggest_bin(pl.item, &warehouse).await?.map(|(b, _)| b).ok_or_else(|| {
-                    AppError::field(f("location"), format!("warehouse {warehouse} has no bin to suggest; name one"))
-                })?,
+                None => {
+                    self.suggest_bin(pl.item, po.warehouse, &warehouse).await?.map(|(b, _)| b).ok_or_else(|| {
+                        AppError::field(f("location"), format!("warehouse {warehouse} has no bin to suggest; name one"))
+                    })?
+                }
             };
             lines.push(ReceiveLine { line, quantity: l.quantity, bin: bin.id, location: bin.path, state });
         }
@@ -950,8 +969,22 @@ impl App {
         self.purchase_order(id).await
     }
 
-    /// Where to put `item` away in `warehouse`: a bin that already holds it (the fullest), else an empty bin.
-    async fn suggest_bin(&self, item: ItemId, warehouse: &str) -> AppResult<Option<(LocationRecord, &'static str)>> {
+    /// Where to put `item` away in a warehouse: its default bin there, else a bin that already holds it (the
+    /// fullest), else an empty bin.
+    async fn suggest_bin(
+        &self,
+        item: ItemId,
+        warehouse_id: LocationId,
+        warehouse: &str,
+    ) -> AppResult<Option<(LocationRecord, &'static str)>> {
+        if let Some(path) = self.store.default_bin(item, warehouse_id).await? {
+            // A bin moved out of the warehouse since it was made the default is not followed.
+            if let Some(bin) = self.store.get_location(&path).await? {
+                if bin.kind == LocationKind::Bin && bin.path.starts_with(&format!("{warehouse}/")) {
+                    return Ok(Some((bin, "default_bin")));
+                }
+            }
+        }
         let filter = LevelFilter { item_id: Some(item), within: Some(warehouse.to_string()) };
         let rows = self.store.levels(&filter, None, 1).await?;
         if let Some(best) = rows.iter().filter(|r| r.balance.on_hand() > 0).max_by_key(|r| r.balance.on_hand()) {
@@ -959,23 +992,44 @@ impl App {
                 return Ok(Some((loc, "holds_item")));
             }
         }
-        let filter =
-            LocationFilter { kind: Some(LocationKind::Bin), within: Some(warehouse.to_string()), parent_id: None };
-        let bins = self.store.list_locations(&filter, None, 50).await?;
-        for bin in bins {
-            let f = LevelFilter { item_id: None, within: Some(bin.path.clone()) };
-            if self.store.levels(&f, None, 1).await?.is_empty() {
+        if let Some(path) = self.store.empty_bin(warehouse).await? {
+            if let Some(bin) = self.store.get_location(&path).await? {
                 return Ok(Some((bin, "empty_bin")));
             }
         }
         Ok(None)
     }
 
+    /// Makes a bin the default putaway bin of a SKU in the bin's warehouse, replacing an earlier one.
+    pub async fn set_default_bin(&self, req: DefaultBinRequest) -> AppResult<DefaultBinView> {
+        let sku = req.sku.trim().to_string();
+        let items = self.sku_items(std::slice::from_ref(&sku), |_| "sku".into()).await?;
+        let bin = self.location_of(&req.location, LocationKind::Bin, "location").await?;
+        let top = bin.path.split('/').next().unwrap_or_default().to_string();
+        let wh = match self.store.get_location(&top).await? {
+            Some(wh) if wh.kind == LocationKind::Warehouse => wh,
+            _ => return Err(AppError::field("location", format!("'{}' is not inside a warehouse", bin.path))),
+        };
+        self.store.set_default_bin(items[&sku], wh.id, bin.id, Utc::now()).await?;
+        Ok(DefaultBinView { sku, warehouse: wh.path, location: bin.path })
+    }
+
+    /// Removes a SKU's default bin in a warehouse; putaway falls back to the other rules.
+    pub async fn clear_default_bin(&self, sku: &str, warehouse: &str) -> AppResult<()> {
+        let sku = sku.trim().to_string();
+        let items = self.sku_items(std::slice::from_ref(&sku), |_| "sku".into()).await?;
+        let wh = self.location_of(warehouse, LocationKind::Warehouse, "warehouse").await?;
+        if !self.store.clear_default_bin(items[&sku], wh.id).await? {
+            return Err(AppError::NotFound { entity: "default bin", key: format!("{sku} in {}", wh.path) });
+        }
+        Ok(())
+    }
+
     pub async fn putaway(&self, sku: &str, warehouse: &str) -> AppResult<PutawayView> {
         let items = self.store.resolve_skus(&[sku.to_string()]).await?;
         let item = *items.get(sku).ok_or_else(|| AppError::NotFound { entity: "sku", key: sku.to_string() })?;
         let wh = self.location_of(warehouse, LocationKind::Warehouse, "warehouse").await?;
-        let found = self.suggest_bin(item, &wh.path).await?;
+        let found = self.suggest_bin(item, wh.id, &wh.path).await?;
         Ok(PutawayView {
             sku: sku.to_string(),
             warehouse: wh.path,
@@ -1119,9 +1173,16 @@ impl App {
             } else {
                 match &l.location {
                     Some(path) => self.bin_in(path, &warehouse, &f("location")).await?.id,
-                    None => self.suggest_bin(tl.item, &warehouse).await?.map(|(b, _)| b.id).ok_or_else(|| {
-                        AppError::field(f("location"), format!("warehouse {warehouse} has no bin to suggest; name one"))
-                    })?,
+                    None => {
+                        self.suggest_bin(tl.item, t.to_warehouse, &warehouse).await?.map(|(b, _)| b.id).ok_or_else(
+                            || {
+                                AppError::field(
+                                    f("location"),
+                                    format!("warehouse {warehouse} has no bin to suggest; name one"),
+                                )
+                            },
+                        )?
+                    }
                 }
             };
             lines.push(ArrivalLine {
@@ -1175,11 +1236,11 @@ impl App {
         let mut shipped: HashMap<(i64, ItemId), i64> = HashMap::new();
         let mut after = None;
         loop {
-            let filter = MovementFilter { reason: Some(Reason::Shipment), ..Default::default() };
+            let filter = MovementFilter { reason: Some(Reason::Shipment), from: Some(since), ..Default::default() };
             let rows = self.store.movements(&filter, after, 500).await?;
             let Some(last) = rows.last() else { break };
             after = Some(last.id);
-            for r in rows.iter().filter(|r| r.movement.recorded_at >= since) {
+            for r in &rows {
                 let order =
                     r.movement.reference.as_deref().and_then(|s| s.strip_prefix("order ")).and_then(|s| s.parse().ok());
                 *shipped.entry((order.unwrap_or(0), r.movement.item_id)).or_default() += r.movement.quantity;
@@ -1469,11 +1530,12 @@ impl App {
         for reason in [Reason::Damaged, Reason::Shrinkage, Reason::CycleCount] {
             let mut after = None;
             loop {
-                let filter = MovementFilter { reason: Some(reason), ..Default::default() };
+                let filter =
+                    MovementFilter { reason: Some(reason), from: Some(from), to: Some(to), ..Default::default() };
                 let page = self.store.movements(&filter, after, 500).await?;
                 let Some(last) = page.last() else { break };
                 after = Some(last.id);
-                for m in page.iter().filter(|m| m.movement.recorded_at >= from && m.movement.recorded_at < to) {
+                for m in &page {
                     let mv = &m.movement;
                     // A loss leaves stock (to a virtual location) or turns it damaged; a gain comes from one.
                     let sign = match (mv.from_state, mv.to_state) {

@@ -862,9 +862,25 @@ pub async fn movements_filters_and_pagination(store: Arc<dyn Store>) {
         "WH is not WH1's parent"
     );
     assert_eq!(
-        list(MovementFilter { item_id: Some(a), reason: Some(Reason::Move), within: Some("WH1".into()) }).await,
+        list(MovementFilter {
+            item_id: Some(a),
+            reason: Some(Reason::Move),
+            within: Some("WH1".into()),
+            ..Default::default()
+        })
+        .await,
         pick(&[2, 3, 4, 5, 6])
     );
+    // The moves are one second apart from t: [t+1s, t+3s) holds the second and third, the bounds are exact.
+    let range = MovementFilter {
+        reason: Some(Reason::Move),
+        from: Some(t + Duration::seconds(1)),
+        to: Some(t + Duration::seconds(3)),
+        ..Default::default()
+    };
+    assert_eq!(list(range).await, pick(&[3, 4]), "from is inclusive, to exclusive");
+    assert_eq!(list(MovementFilter { from: Some(t + Duration::seconds(4)), ..Default::default() }).await, pick(&[6]));
+    assert_eq!(list(MovementFilter { to: Some(t), ..Default::default() }).await, pick(&[]));
 
     let mut paged = Vec::new();
     let mut after = None;

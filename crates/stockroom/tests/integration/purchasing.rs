@@ -395,3 +395,84 @@ async fn receipts_are_never_booked_twice_and_announce_themselves() {
     assert_eq!((created.payload["id"].as_i64(), created.payload["actor"].as_str()), (Some(id), Some("api")));
     verify_clean(&s).await;
 }
+
+#[tokio::test]
+async fn putaway_prefers_the_default_bin_then_a_bin_holding_the_sku_then_an_empty_bin() {
+    let s = stocked_server(&["A", "B"]).await;
+    let putaway = |sku: &'static str, wh: &'static str| {
+        let s = &s;
+        async move {
+            let r = s.get(&format!("/v1/putaway?sku={sku}&warehouse={wh}")).await;
+            ok(&r, 200);
+            (r.body["location"].as_str().map(String::from), r.body["rule"].as_str().map(String::from))
+        }
+    };
+    let at = |bin: &str, rule: &str| (Some(bin.to_string()), Some(rule.to_string()));
+    // Nothing anywhere: the first empty bin by path.
+    assert_eq!(putaway("A", "WH1").await, at(B1, "empty_bin"));
+    receive(&s, "A", B2, 3).await;
+    assert_eq!(putaway("A", "WH1").await, at(B2, "holds_item"));
+
+    // The default bin comes first, even over the bin that holds the SKU; it is per warehouse.
+    let set = s.post("/v1/default-bins", &json!({"sku": "A", "location": B1})).await;
+    ok(&set, 200);
+    assert_eq!((set.body["warehouse"].as_str(), set.body["location"].as_str()), (Some("WH1"), Some(B1)));
+    assert_eq!(putaway("A", "WH1").await, at(B1, "default_bin"));
+    assert_eq!(putaway("A", "WH2").await, at(W2, "empty_bin"));
+    // An empty bin that is another SKU's default is suggested last: B1 sorts first but is A's default.
+    let b3 = "WH1/HALL-1/SHELF-1/BIN-3";
+    ok(&s.post("/v1/locations", &json!({"code": "BIN-3", "parent": "WH1/HALL-1/SHELF-1", "kind": "bin"})).await, 201);
+    assert_eq!(putaway("B", "WH1").await, at(b3, "empty_bin"));
+
+    // A receipt that names no bin goes to the default bin.
+    let supplier_id = supplier(&s).await;
+    let po = s
+        .post(
+            "/v1/purchase-orders",
+            &json!({"supplier_id": supplier_id, "warehouse": "WH1", "order": true, "lines": [{"sku": "A", "quantity": 5}]}),
+        )
+        .await;
+    ok(&po, 201);
+    let r = s
+        .post(
+            &format!("/v1/purchase-orders/{}/receipts", po.body["id"]),
+            &json!({"lines": [{"line": 0, "quantity": 5}]}),
+        )
+        .await;
+    ok(&r, 201);
+    assert_eq!(r.body["receipts"][0]["lines"][0]["location"], B1);
+    assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 5);
+
+    // Bad input changes nothing.
+    let not_bin = s.post("/v1/default-bins", &json!({"sku": "A", "location": "WH1/HALL-1"})).await;
+    assert_eq!((not_bin.status, not_bin.code()), (422, "validation_failed"), "{}", not_bin.text);
+    let no_sku = s.post("/v1/default-bins", &json!({"sku": "NOPE", "location": B2})).await;
+    assert_eq!((no_sku.status, no_sku.code()), (422, "unknown_reference"), "{}", no_sku.text);
+    assert_eq!(putaway("A", "WH1").await, at(B1, "default_bin"));
+
+    // Replacing and removing the default.
+    ok(&s.post("/v1/default-bins", &json!({"sku": "A", "location": B2})).await, 200);
+    assert_eq!(putaway("A", "WH1").await, at(B2, "default_bin"));
+    ok(&s.delete("/v1/default-bins?sku=A&warehouse=WH1").await, 204);
+    assert_eq!(putaway("A", "WH1").await, at(B1, "holds_item"));
+    let again = s.delete("/v1/default-bins?sku=A&warehouse=WH1").await;
+    assert_eq!((again.status, again.code()), (404, "not_found"), "{}", again.text);
+    verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn the_empty_bin_search_looks_past_the_first_fifty_bins() {
+    let s = stocked_server(&["A", "B"]).await;
+    ok(&s.post("/v1/locations", &json!({"code": "WH3", "kind": "warehouse"})).await, 201);
+    for i in 0..60 {
+        let code = format!("BIN-{i:02}");
+        ok(&s.post("/v1/locations", &json!({"code": code, "parent": "WH3", "kind": "bin"})).await, 201);
+    }
+    for i in 0..55 {
+        receive(&s, "B", &format!("WH3/BIN-{i:02}"), 1).await;
+    }
+    let r = s.get("/v1/putaway?sku=A&warehouse=WH3").await;
+    ok(&r, 200);
+    assert_eq!((r.body["location"].as_str(), r.body["rule"].as_str()), (Some("WH3/BIN-55"), Some("empty_bin")));
+    verify_clean(&s).await;
+}
