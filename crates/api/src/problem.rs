@@ -59,6 +59,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("more_than_in_transit", 409, "More units reported than are in transit on the transfer line"),
     ("count_closed", 409, "The count was approved already"),
     ("nothing_counted", 409, "No line of the count has a counted quantity"),
+    (
+        "count_shortage_committed",
+        409,
+        "A count's shortage is larger than the units available there: the rest are committed to orders",
+    ),
     ("conflict", 409, "The request conflicts with the current state"),
     ("payload_too_large", 413, "The body is larger than the server accepts"),
     ("unsupported_media_type", 415, "Send JSON with Content-Type: application/json"),

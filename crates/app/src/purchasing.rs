@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use domain::location::LocationKind;
 use domain::purchasing::{
-    abc_classes, count_due, AbcClass, Count, CountLine, CountStatus, PoLine, PoStatus, PurchaseOrder, PurchasingError,
-    ReceiptLine, ReceiveLine, Transfer, TransferArrival, TransferLine, TransferStatus, MAX_DOCUMENT_LINES,
-    MAX_TOLERANCE_PERCENT,
+    abc_classes, count_due, AbcClass, Count, CountLine, CountScope, CountStatus, PoLine, PoStatus, PurchaseOrder,
+    PurchasingError, ReceiptLine, ReceiveLine, Transfer, TransferArrival, TransferLine, TransferStatus,
+    MAX_DOCUMENT_LINES, MAX_TOLERANCE_PERCENT,
 };
 use domain::stock::{
     AdjustLine, Change, ItemId, LedgerOp, LocationId, MoveLine, Reason, StockState, VirtualKind, MAX_LINE_QUANTITY,
@@ -601,6 +601,7 @@ fn purchasing_error(e: PurchasingError, lines: &str) -> AppError {
         PurchasingError::InvalidState { line } => AppError::field(format!("{lines}[{line}].state"), e.to_string()),
         PurchasingError::AlreadyApproved => AppError::conflict("count_closed", e.to_string()),
         PurchasingError::NothingCounted => AppError::conflict("nothing_counted", e.to_string()),
+        PurchasingError::OutsideCount { .. } => AppError::field(lines, e.to_string()),
     }
 }
 
@@ -627,6 +628,38 @@ fn step_error(e: SubmitError, lines: &str) -> AppError {
         SubmitError::Rejected(other) => AppError::Store(StoreError::Internal(format!("unexpected rejection: {other}"))),
         SubmitError::Store(e) => version_conflict(e),
         SubmitError::Closed => AppError::Unavailable("the write path is shutting down".into()),
+    }
+}
+
+/// A count whose shortage would take units committed to orders: the refusal names the line, SKU, bin, shortage and
+/// what is available, since only the merchant can decide which order goes without (cancel or re-allocate it).
+fn shortage_error(count: &Count, e: SubmitError) -> AppError {
+    let SubmitError::Rejected(Rejection::Ledger(domain::stock::LedgerError::InsufficientStock {
+        item,
+        location,
+        on_hand_in_state,
+        requested,
+        ..
+    })) = &e
+    else {
+        return step_error(e, "lines");
+    };
+    let Some(i) = count.lines.iter().position(|l| l.item == *item && l.bin == *location) else {
+        return step_error(e, "lines");
+    };
+    let l = &count.lines[i];
+    let detail = format!(
+        "{} in {} is {requested} short, but only {on_hand_in_state} there are available: the others are committed \
+         to orders. Cancel or re-allocate those order lines first, then approve again",
+        l.sku, l.location
+    );
+    AppError::Conflict {
+        code: "count_shortage_committed",
+        detail,
+        errors: vec![FieldError::new(
+            format!("lines[{i}]"),
+            format!("{} in {}: short {requested}, available {on_hand_in_state}", l.sku, l.location),
+        )],
     }
 }
 
@@ -1301,11 +1334,13 @@ impl App {
             ));
         }
         let mut rows = Vec::new();
+        let mut scope = CountScope { within: within.clone(), items: None };
         if let Some(skus) = &req.skus {
             if skus.is_empty() || skus.len() > MAX_DOCUMENT_LINES {
                 return Err(AppError::field("skus", format!("must list between 1 and {MAX_DOCUMENT_LINES} SKUs")));
             }
             let items = self.sku_items(skus, |i| format!("skus[{i}]")).await?;
+            scope.items = Some(skus.iter().map(|s| items[s]).collect());
             for sku in skus {
                 rows.extend(self.snapshot(&LevelFilter { item_id: Some(items[sku]), within: within.clone() }).await?);
             }
@@ -1330,6 +1365,7 @@ impl App {
                     count_due(last.get(item).copied(), freq(class), now)
                 })
                 .collect();
+            scope.items = Some(rows.iter().map(|r| r.0).collect::<HashSet<_>>().into_iter().collect());
         } else {
             rows = self.snapshot(&LevelFilter { item_id: None, within: within.clone() }).await?;
         }
@@ -1354,6 +1390,7 @@ impl App {
                 .collect(),
             snapshot_at: now,
             approved_at: None,
+            scope: Some(scope),
         };
         let doc = DocumentRecord {
             id: 0,
@@ -1412,13 +1449,40 @@ impl App {
                 }
             };
             let path = e.location.trim().trim_matches('/');
-            match count.lines.iter().position(|l| l.sku == sku && l.location == path) {
-                Some(line) => resolved.push((line, e.counted)),
-                None => p.push(f("location"), format!("the count has no line for {sku} in {path}")),
+            if let Some(line) = count.lines.iter().position(|l| l.sku == sku && l.location == path) {
+                resolved.push((line, e.counted));
+                continue;
+            }
+            // Stock the snapshot did not list here: a new line from zero, if the count covers this item and bin.
+            let Some(item) = self.store.resolve_skus(std::slice::from_ref(&sku)).await?.get(&sku).copied() else {
+                unknown.push(FieldError::new(f("sku"), format!("no variant has SKU '{sku}'")));
+                continue;
+            };
+            let Some(bin) = self.store.get_location(path).await? else {
+                unknown.push(FieldError::new(f("location"), format!("no location '{path}'")));
+                continue;
+            };
+            if bin.kind != LocationKind::Bin {
+                p.push(f("location"), format!("'{path}' is a {}, not a bin", bin.kind.as_str()));
+                continue;
+            }
+            let variants = self.store.variants_by_skus(std::slice::from_ref(&sku)).await?;
+            let unit_value =
+                variants.get(&sku).map(|v| v.variant.fields.cost.unwrap_or(v.variant.fields.price)).unwrap_or_default();
+            let line = CountLine { sku, item, bin: bin.id, location: bin.path, expected: 0, counted: None, unit_value };
+            match count.found(line) {
+                Ok(line) => resolved.push((line, e.counted)),
+                Err(PurchasingError::OutsideCount { sku, location }) => {
+                    p.push(f("location"), format!("{sku} in {location} is outside what this count covers"))
+                }
+                Err(e) => return Err(purchasing_error(e, "entries")),
             }
         }
         if !unknown.is_empty() {
             return Err(AppError::UnknownReference(unknown));
+        }
+        if count.lines.len() > MAX_DOCUMENT_LINES {
+            p.push("entries", format!("the count would have more than {MAX_DOCUMENT_LINES} lines"));
         }
         done(p)?;
         for (line, counted) in resolved {
@@ -1458,7 +1522,7 @@ impl App {
             actor,
             virtuals: self.purchasing_virtuals(),
         };
-        self.ledger.submit(Command::Document(Box::new(cmd))).await.map_err(|e| step_error(e, "lines"))?;
+        self.ledger.submit(Command::Document(Box::new(cmd))).await.map_err(|e| shortage_error(&count, e))?;
         self.count(id).await
     }
 
