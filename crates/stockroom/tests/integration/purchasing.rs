@@ -91,6 +91,12 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     // Both waiting orders are covered by this order: they get its date.
     assert_eq!(line(&s, &first).await["expected_date"], expected_date);
     assert_eq!(line(&s, &second).await["expected_date"], expected_date);
+    // The order list shows the same promise dates as the single order.
+    let list = s.get("/v1/orders").await;
+    ok(&list, 200);
+    let listed: Vec<&Value> =
+        list.body["items"].as_array().unwrap().iter().map(|o| &o["lines"][0]["expected_date"]).collect();
+    assert_eq!(listed, [&expected_date, &expected_date]);
     // Six come, five are owed: a shop selling the backordered SKU promises the sixth for the same date.
     let web = json!({"code": "web", "name": "Web", "market_country": "DE", "currency": "EUR", "warehouses": ["WH1"]});
     ok(&s.post("/v1/channels", &web).await, 201);
@@ -135,6 +141,8 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     assert_eq!(bin_level(&s, "A", B2).await["quality_control"], 4);
     assert_eq!(line(&s, &first).await["backordered"], 1);
     assert!(line(&s, &second).await.get("expected_date").is_none(), "nothing is on its way any more");
+    let list = s.get("/v1/orders").await;
+    assert!(list.body["items"].as_array().unwrap().iter().all(|o| o["lines"][0].get("expected_date").is_none()));
 
     let again = s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 1, "location": B1}]})).await;
     assert_eq!((again.status, again.code()), (409, "invalid_status"), "{}", again.text);
