@@ -142,6 +142,8 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/v1/purchase-orders/{id}/close", STAFF),
     rule("POST", "/v1/purchase-orders/{id}/receipts", STAFF_WAREHOUSE),
     rule("GET", "/v1/putaway", STAFF_WAREHOUSE),
+    rule("POST", "/v1/default-bins", STAFF_WAREHOUSE),
+    rule("DELETE", "/v1/default-bins", STAFF_WAREHOUSE),
     // Transfers, counts and inspections are warehouse work that staff may also do.
     rule("GET", "/v1/transfers", STAFF_WAREHOUSE),
     rule("POST", "/v1/transfers", STAFF_WAREHOUSE),

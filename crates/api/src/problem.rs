@@ -68,6 +68,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("costing_failed", 409, "A movement cannot be costed (e.g. a cost in another currency than the item's books)"),
     ("forecast_failed", 409, "The demand history cannot be forecast"),
     ("replenishment_failed", 409, "A replenishment plan cannot be made from the settings and supplier terms"),
+    (
+        "count_shortage_committed",
+        409,
+        "A count's shortage is larger than the units available there: the rest are committed to orders",
+    ),
     ("conflict", 409, "The request conflicts with the current state"),
     ("payload_too_large", 413, "The body is larger than the server accepts"),
     ("unsupported_media_type", 415, "Send JSON with Content-Type: application/json"),

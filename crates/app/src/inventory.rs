@@ -452,8 +452,12 @@ impl App {
         reason: Option<Reason>,
         page: PageRequest,
     ) -> AppResult<Page<MovementView>> {
-        let filter =
-            MovementFilter { item_id: self.item_filter(sku).await?, within: self.within_filter(within).await?, reason };
+        let filter = MovementFilter {
+            item_id: self.item_filter(sku).await?,
+            within: self.within_filter(within).await?,
+            reason,
+            ..Default::default()
+        };
         let rows = self.store.movements(&filter, page.after, page.fetch_limit()).await?;
         let page = page.finish(rows, |r| r.id);
         Ok(Page { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor })

@@ -1120,10 +1120,23 @@ impl App {
         let rows = self.store.list_orders(&filter, page.after, page.fetch_limit()).await?;
         let page = page.finish(rows, |r| r.id);
         let paths = self.location_paths(page.items.iter().flat_map(order_locations).collect::<Vec<_>>()).await?;
-        Ok(Page {
-            items: page.items.into_iter().map(|r| order_view(r, &paths)).collect(),
-            next_cursor: page.next_cursor,
-        })
+        // One promise-date computation for the whole page, and none when nothing on it is owed.
+        let mut owed: Vec<ItemId> = page.items.iter().flat_map(|r| r.order.open_demand_items()).collect();
+        owed.sort_unstable();
+        owed.dedup();
+        let dates = if owed.is_empty() { HashMap::new() } else { self.promise_dates_for(&owed).await? };
+        let items = page
+            .items
+            .into_iter()
+            .map(|r| {
+                let mut view = order_view(r, &paths);
+                for l in &mut view.lines {
+                    l.expected_date = dates.get(&(view.id, l.line)).copied();
+                }
+                view
+            })
+            .collect();
+        Ok(Page { items, next_cursor: page.next_cursor })
     }
 
     /// Cancels lines (or the whole order): committed stock goes back to available (and to waiting backorders),

@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use domain::location::LocationKind;
 use domain::purchasing::{
-    abc_classes, count_due, AbcClass, Count, CountLine, CountStatus, PoLine, PoStatus, PurchaseOrder, PurchasingError,
-    ReceiptLine, ReceiveLine, Transfer, TransferArrival, TransferLine, TransferStatus, MAX_DOCUMENT_LINES,
-    MAX_TOLERANCE_PERCENT,
+    abc_classes, count_due, AbcClass, Count, CountLine, CountScope, CountStatus, PoLine, PoStatus, PurchaseOrder,
+    PurchasingError, ReceiptLine, ReceiveLine, Transfer, TransferArrival, TransferLine, TransferStatus,
+    MAX_DOCUMENT_LINES, MAX_TOLERANCE_PERCENT,
 };
 use domain::stock::{
     AdjustLine, Change, ItemId, LedgerOp, LocationId, MoveLine, Reason, StockState, VirtualKind, MAX_LINE_QUANTITY,
@@ -28,8 +28,7 @@ use crate::ledger::{
 };
 use crate::page::{Page, PageRequest};
 use crate::store::{
-    DocKind, DocumentFilter, DocumentRecord, LevelFilter, LocationFilter, LocationRecord, MovementFilter, OutboxEvent,
-    VariantFilter,
+    DocKind, DocumentFilter, DocumentRecord, LevelFilter, LocationRecord, MovementFilter, OutboxEvent, VariantFilter,
 };
 use crate::App;
 
@@ -249,8 +248,26 @@ pub struct PutawayView {
     pub warehouse: String,
     /// The suggested bin, or none when the warehouse has no bin.
     pub location: Option<String>,
-    /// `holds_item` (a bin that already holds the SKU) or `empty_bin`.
+    /// `default_bin` (the SKU's default bin in the warehouse), `holds_item` (a bin that already holds the SKU) or
+    /// `empty_bin` (a bin holding nothing, preferring those that are no SKU's default).
     pub rule: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DefaultBinRequest {
+    pub sku: String,
+    /// Path of a bin; it becomes the default in the warehouse that contains it.
+    pub location: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DefaultBinView {
+    pub sku: String,
+    pub warehouse: String,
+    pub location: String,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -584,6 +601,7 @@ fn purchasing_error(e: PurchasingError, lines: &str) -> AppError {
         PurchasingError::InvalidState { line } => AppError::field(format!("{lines}[{line}].state"), e.to_string()),
         PurchasingError::AlreadyApproved => AppError::conflict("count_closed", e.to_string()),
         PurchasingError::NothingCounted => AppError::conflict("nothing_counted", e.to_string()),
+        PurchasingError::OutsideCount { .. } => AppError::field(lines, e.to_string()),
     }
 }
 
@@ -610,6 +628,38 @@ fn step_error(e: SubmitError, lines: &str) -> AppError {
         SubmitError::Rejected(other) => AppError::Store(StoreError::Internal(format!("unexpected rejection: {other}"))),
         SubmitError::Store(e) => version_conflict(e),
         SubmitError::Closed => AppError::Unavailable("the write path is shutting down".into()),
+    }
+}
+
+/// A count whose shortage would take units committed to orders: the refusal names the line, SKU, bin, shortage and
+/// what is available, since only the merchant can decide which order goes without (cancel or re-allocate it).
+fn shortage_error(count: &Count, e: SubmitError) -> AppError {
+    let SubmitError::Rejected(Rejection::Ledger(domain::stock::LedgerError::InsufficientStock {
+        item,
+        location,
+        on_hand_in_state,
+        requested,
+        ..
+    })) = &e
+    else {
+        return step_error(e, "lines");
+    };
+    let Some(i) = count.lines.iter().position(|l| l.item == *item && l.bin == *location) else {
+        return step_error(e, "lines");
+    };
+    let l = &count.lines[i];
+    let detail = format!(
+        "{} in {} is {requested} short, but only {on_hand_in_state} there are available: the others are committed \
+         to orders. Cancel or re-allocate those order lines first, then approve again",
+        l.sku, l.location
+    );
+    AppError::Conflict {
+        code: "count_shortage_committed",
+        detail,
+        errors: vec![FieldError::new(
+            format!("lines[{i}]"),
+            format!("{} in {}: short {requested}, available {on_hand_in_state}", l.sku, l.location),
+        )],
     }
 }
 
@@ -932,9 +982,11 @@ impl App {
             let state = l.state.unwrap_or(StockState::Available);
             let bin = match &l.location {
                 Some(path) => self.bin_in(path, &warehouse, &f("location")).await?,
-                None => self.suggest_bin(pl.item, &warehouse).await?.map(|(b, _)| b).ok_or_else(|| {
-                    AppError::field(f("location"), format!("warehouse {warehouse} has no bin to suggest; name one"))
-                })?,
+                None => {
+                    self.suggest_bin(pl.item, po.warehouse, &warehouse).await?.map(|(b, _)| b).ok_or_else(|| {
+                        AppError::field(f("location"), format!("warehouse {warehouse} has no bin to suggest; name one"))
+                    })?
+                }
             };
             lines.push(ReceiveLine { line, quantity: l.quantity, bin: bin.id, location: bin.path, state });
         }
@@ -950,8 +1002,22 @@ impl App {
         self.purchase_order(id).await
     }
 
-    /// Where to put `item` away in `warehouse`: a bin that already holds it (the fullest), else an empty bin.
-    async fn suggest_bin(&self, item: ItemId, warehouse: &str) -> AppResult<Option<(LocationRecord, &'static str)>> {
+    /// Where to put `item` away in a warehouse: its default bin there, else a bin that already holds it (the
+    /// fullest), else an empty bin.
+    async fn suggest_bin(
+        &self,
+        item: ItemId,
+        warehouse_id: LocationId,
+        warehouse: &str,
+    ) -> AppResult<Option<(LocationRecord, &'static str)>> {
+        if let Some(path) = self.store.default_bin(item, warehouse_id).await? {
+            // A bin moved out of the warehouse since it was made the default is not followed.
+            if let Some(bin) = self.store.get_location(&path).await? {
+                if bin.kind == LocationKind::Bin && bin.path.starts_with(&format!("{warehouse}/")) {
+                    return Ok(Some((bin, "default_bin")));
+                }
+            }
+        }
         let filter = LevelFilter { item_id: Some(item), within: Some(warehouse.to_string()) };
         let rows = self.store.levels(&filter, None, 1).await?;
         if let Some(best) = rows.iter().filter(|r| r.balance.on_hand() > 0).max_by_key(|r| r.balance.on_hand()) {
@@ -959,23 +1025,44 @@ impl App {
                 return Ok(Some((loc, "holds_item")));
             }
         }
-        let filter =
-            LocationFilter { kind: Some(LocationKind::Bin), within: Some(warehouse.to_string()), parent_id: None };
-        let bins = self.store.list_locations(&filter, None, 50).await?;
-        for bin in bins {
-            let f = LevelFilter { item_id: None, within: Some(bin.path.clone()) };
-            if self.store.levels(&f, None, 1).await?.is_empty() {
+        if let Some(path) = self.store.empty_bin(warehouse).await? {
+            if let Some(bin) = self.store.get_location(&path).await? {
                 return Ok(Some((bin, "empty_bin")));
             }
         }
         Ok(None)
     }
 
+    /// Makes a bin the default putaway bin of a SKU in the bin's warehouse, replacing an earlier one.
+    pub async fn set_default_bin(&self, req: DefaultBinRequest) -> AppResult<DefaultBinView> {
+        let sku = req.sku.trim().to_string();
+        let items = self.sku_items(std::slice::from_ref(&sku), |_| "sku".into()).await?;
+        let bin = self.location_of(&req.location, LocationKind::Bin, "location").await?;
+        let top = bin.path.split('/').next().unwrap_or_default().to_string();
+        let wh = match self.store.get_location(&top).await? {
+            Some(wh) if wh.kind == LocationKind::Warehouse => wh,
+            _ => return Err(AppError::field("location", format!("'{}' is not inside a warehouse", bin.path))),
+        };
+        self.store.set_default_bin(items[&sku], wh.id, bin.id, Utc::now()).await?;
+        Ok(DefaultBinView { sku, warehouse: wh.path, location: bin.path })
+    }
+
+    /// Removes a SKU's default bin in a warehouse; putaway falls back to the other rules.
+    pub async fn clear_default_bin(&self, sku: &str, warehouse: &str) -> AppResult<()> {
+        let sku = sku.trim().to_string();
+        let items = self.sku_items(std::slice::from_ref(&sku), |_| "sku".into()).await?;
+        let wh = self.location_of(warehouse, LocationKind::Warehouse, "warehouse").await?;
+        if !self.store.clear_default_bin(items[&sku], wh.id).await? {
+            return Err(AppError::NotFound { entity: "default bin", key: format!("{sku} in {}", wh.path) });
+        }
+        Ok(())
+    }
+
     pub async fn putaway(&self, sku: &str, warehouse: &str) -> AppResult<PutawayView> {
         let items = self.store.resolve_skus(&[sku.to_string()]).await?;
         let item = *items.get(sku).ok_or_else(|| AppError::NotFound { entity: "sku", key: sku.to_string() })?;
         let wh = self.location_of(warehouse, LocationKind::Warehouse, "warehouse").await?;
-        let found = self.suggest_bin(item, &wh.path).await?;
+        let found = self.suggest_bin(item, wh.id, &wh.path).await?;
         Ok(PutawayView {
             sku: sku.to_string(),
             warehouse: wh.path,
@@ -1119,9 +1206,16 @@ impl App {
             } else {
                 match &l.location {
                     Some(path) => self.bin_in(path, &warehouse, &f("location")).await?.id,
-                    None => self.suggest_bin(tl.item, &warehouse).await?.map(|(b, _)| b.id).ok_or_else(|| {
-                        AppError::field(f("location"), format!("warehouse {warehouse} has no bin to suggest; name one"))
-                    })?,
+                    None => {
+                        self.suggest_bin(tl.item, t.to_warehouse, &warehouse).await?.map(|(b, _)| b.id).ok_or_else(
+                            || {
+                                AppError::field(
+                                    f("location"),
+                                    format!("warehouse {warehouse} has no bin to suggest; name one"),
+                                )
+                            },
+                        )?
+                    }
                 }
             };
             lines.push(ArrivalLine {
@@ -1175,11 +1269,11 @@ impl App {
         let mut shipped: HashMap<(i64, ItemId), i64> = HashMap::new();
         let mut after = None;
         loop {
-            let filter = MovementFilter { reason: Some(Reason::Shipment), ..Default::default() };
+            let filter = MovementFilter { reason: Some(Reason::Shipment), from: Some(since), ..Default::default() };
             let rows = self.store.movements(&filter, after, 500).await?;
             let Some(last) = rows.last() else { break };
             after = Some(last.id);
-            for r in rows.iter().filter(|r| r.movement.recorded_at >= since) {
+            for r in &rows {
                 let order =
                     r.movement.reference.as_deref().and_then(|s| s.strip_prefix("order ")).and_then(|s| s.parse().ok());
                 *shipped.entry((order.unwrap_or(0), r.movement.item_id)).or_default() += r.movement.quantity;
@@ -1240,11 +1334,13 @@ impl App {
             ));
         }
         let mut rows = Vec::new();
+        let mut scope = CountScope { within: within.clone(), items: None };
         if let Some(skus) = &req.skus {
             if skus.is_empty() || skus.len() > MAX_DOCUMENT_LINES {
                 return Err(AppError::field("skus", format!("must list between 1 and {MAX_DOCUMENT_LINES} SKUs")));
             }
             let items = self.sku_items(skus, |i| format!("skus[{i}]")).await?;
+            scope.items = Some(skus.iter().map(|s| items[s]).collect());
             for sku in skus {
                 rows.extend(self.snapshot(&LevelFilter { item_id: Some(items[sku]), within: within.clone() }).await?);
             }
@@ -1269,6 +1365,7 @@ impl App {
                     count_due(last.get(item).copied(), freq(class), now)
                 })
                 .collect();
+            scope.items = Some(rows.iter().map(|r| r.0).collect::<HashSet<_>>().into_iter().collect());
         } else {
             rows = self.snapshot(&LevelFilter { item_id: None, within: within.clone() }).await?;
         }
@@ -1293,6 +1390,7 @@ impl App {
                 .collect(),
             snapshot_at: now,
             approved_at: None,
+            scope: Some(scope),
         };
         let doc = DocumentRecord {
             id: 0,
@@ -1351,13 +1449,40 @@ impl App {
                 }
             };
             let path = e.location.trim().trim_matches('/');
-            match count.lines.iter().position(|l| l.sku == sku && l.location == path) {
-                Some(line) => resolved.push((line, e.counted)),
-                None => p.push(f("location"), format!("the count has no line for {sku} in {path}")),
+            if let Some(line) = count.lines.iter().position(|l| l.sku == sku && l.location == path) {
+                resolved.push((line, e.counted));
+                continue;
+            }
+            // Stock the snapshot did not list here: a new line from zero, if the count covers this item and bin.
+            let Some(item) = self.store.resolve_skus(std::slice::from_ref(&sku)).await?.get(&sku).copied() else {
+                unknown.push(FieldError::new(f("sku"), format!("no variant has SKU '{sku}'")));
+                continue;
+            };
+            let Some(bin) = self.store.get_location(path).await? else {
+                unknown.push(FieldError::new(f("location"), format!("no location '{path}'")));
+                continue;
+            };
+            if bin.kind != LocationKind::Bin {
+                p.push(f("location"), format!("'{path}' is a {}, not a bin", bin.kind.as_str()));
+                continue;
+            }
+            let variants = self.store.variants_by_skus(std::slice::from_ref(&sku)).await?;
+            let unit_value =
+                variants.get(&sku).map(|v| v.variant.fields.cost.unwrap_or(v.variant.fields.price)).unwrap_or_default();
+            let line = CountLine { sku, item, bin: bin.id, location: bin.path, expected: 0, counted: None, unit_value };
+            match count.found(line) {
+                Ok(line) => resolved.push((line, e.counted)),
+                Err(PurchasingError::OutsideCount { sku, location }) => {
+                    p.push(f("location"), format!("{sku} in {location} is outside what this count covers"))
+                }
+                Err(e) => return Err(purchasing_error(e, "entries")),
             }
         }
         if !unknown.is_empty() {
             return Err(AppError::UnknownReference(unknown));
+        }
+        if count.lines.len() > MAX_DOCUMENT_LINES {
+            p.push("entries", format!("the count would have more than {MAX_DOCUMENT_LINES} lines"));
         }
         done(p)?;
         for (line, counted) in resolved {
@@ -1397,7 +1522,7 @@ impl App {
             actor,
             virtuals: self.purchasing_virtuals(),
         };
-        self.ledger.submit(Command::Document(Box::new(cmd))).await.map_err(|e| step_error(e, "lines"))?;
+        self.ledger.submit(Command::Document(Box::new(cmd))).await.map_err(|e| shortage_error(&count, e))?;
         self.count(id).await
     }
 
@@ -1469,11 +1594,12 @@ impl App {
         for reason in [Reason::Damaged, Reason::Shrinkage, Reason::CycleCount] {
             let mut after = None;
             loop {
-                let filter = MovementFilter { reason: Some(reason), ..Default::default() };
+                let filter =
+                    MovementFilter { reason: Some(reason), from: Some(from), to: Some(to), ..Default::default() };
                 let page = self.store.movements(&filter, after, 500).await?;
                 let Some(last) = page.last() else { break };
                 after = Some(last.id);
-                for m in page.iter().filter(|m| m.movement.recorded_at >= from && m.movement.recorded_at < to) {
+                for m in &page {
                     let mv = &m.movement;
                     // A loss leaves stock (to a virtual location) or turns it damaged; a gain comes from one.
                     let sign = match (mv.from_state, mv.to_state) {

@@ -10,6 +10,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use domain::stock::{ItemId, LocationId};
+
 use crate::store::{OutboxEvent, StoreResult};
 
 pub type DocumentId = i64;
@@ -79,4 +81,19 @@ pub trait PurchasingStore: Send + Sync {
     ) -> StoreResult<Vec<DocumentRecord>>;
     /// Every open document of these kinds.
     async fn open_documents(&self, kinds: &[DocKind]) -> StoreResult<Vec<DocumentRecord>>;
+    /// Sets (or replaces) `item`'s default bin in `warehouse`; the caller has checked that `bin` is a bin inside it.
+    async fn set_default_bin(
+        &self,
+        item: ItemId,
+        warehouse: LocationId,
+        bin: LocationId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Removes `item`'s default bin in `warehouse`; false when it had none.
+    async fn clear_default_bin(&self, item: ItemId, warehouse: LocationId) -> StoreResult<bool>;
+    /// The path of `item`'s default bin in `warehouse`, if one is set.
+    async fn default_bin(&self, item: ItemId, warehouse: LocationId) -> StoreResult<Option<String>>;
+    /// A bin under the warehouse path `warehouse` that holds no units in any state: first those that are nobody's
+    /// default bin, then by path. One query, however many bins the warehouse has.
+    async fn empty_bin(&self, warehouse: &str) -> StoreResult<Option<String>>;
 }

@@ -163,6 +163,10 @@ pub struct MovementFilter {
     /// Movements into or out of this location or anything below it.
     pub within: Option<String>,
     pub reason: Option<Reason>,
+    /// Recorded at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded strictly before this instant.
+    pub to: Option<DateTime<Utc>>,
 }
 
 /// One stored balance with the natural keys of its item and location.

@@ -141,6 +141,8 @@ pub enum PurchasingError {
     AlreadyApproved,
     #[error("no line of the count has been counted")]
     NothingCounted,
+    #[error("{sku} in {location} is outside what this count covers")]
+    OutsideCount { sku: String, location: String },
 }
 
 fn check_quantity(line: usize, q: i64, min: i64) -> Result<(), PurchasingError> {
@@ -451,9 +453,50 @@ pub struct Count {
     pub lines: Vec<CountLine>,
     pub snapshot_at: DateTime<Utc>,
     pub approved_at: Option<DateTime<Utc>>,
+    /// What the count covers, for stock found that was not on the snapshot. Counts stored before scopes existed
+    /// have none and take entries for their snapshot lines only.
+    #[serde(default)]
+    pub scope: Option<CountScope>,
+}
+
+/// What a count covers: bins under `within` (everywhere when absent), and of those the `items` (any when absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountScope {
+    pub within: Option<String>,
+    pub items: Option<Vec<ItemId>>,
+}
+
+impl CountScope {
+    /// Whether stock of `item` in the bin at `path` is part of the count.
+    pub fn covers(&self, item: ItemId, path: &str) -> bool {
+        let inside = match &self.within {
+            None => true,
+            Some(w) => path == w || path.strip_prefix(w.as_str()).is_some_and(|rest| rest.starts_with('/')),
+        };
+        inside && self.items.as_ref().is_none_or(|items| items.contains(&item))
+    }
 }
 
 impl Count {
+    /// Adds a line for stock found in a bin the snapshot did not list for that item. Every (item, bin) in scope
+    /// with stock was on the snapshot, so it held none then: `expected` is 0 and the whole counted quantity is the
+    /// difference at the snapshot. Returns the new line's index, or the existing one's.
+    pub fn found(&mut self, mut line: CountLine) -> Result<usize, PurchasingError> {
+        if self.status != CountStatus::Open {
+            return Err(PurchasingError::AlreadyApproved);
+        }
+        if let Some(i) = self.lines.iter().position(|l| l.item == line.item && l.bin == line.bin) {
+            return Ok(i);
+        }
+        if !self.scope.as_ref().is_some_and(|s| s.covers(line.item, &line.location)) {
+            return Err(PurchasingError::OutsideCount { sku: line.sku, location: line.location });
+        }
+        line.expected = 0;
+        line.counted = None;
+        self.lines.push(line);
+        Ok(self.lines.len() - 1)
+    }
+
     /// Records a counted quantity (replacing an earlier one).
     pub fn record(&mut self, line: usize, counted: i64) -> Result<(), PurchasingError> {
         if self.status != CountStatus::Open {

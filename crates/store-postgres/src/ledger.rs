@@ -648,6 +648,12 @@ impl LedgerStore for PgStore {
         if let Some(reason) = filter.reason {
             qb.push(" AND m.reason = ").push_bind(reason.as_str());
         }
+        if let Some(from) = filter.from {
+            qb.push(" AND m.recorded_at >= ").push_bind(micros(from));
+        }
+        if let Some(to) = filter.to {
+            qb.push(" AND m.recorded_at < ").push_bind(micros(to));
+        }
         if let Some(within) = &filter.within {
             qb.push(" AND (");
             push_within(&mut qb, "f.path", within);

@@ -501,7 +501,11 @@ async fn holds_expire_once_across_nodes() {
     let bal = level(&nodes[1], item, bin).await;
     assert_eq!((bal.available, bal.reserved), (20, 0), "every reserved unit came back once");
     let releases = nodes[0]
-        .movements(&MovementFilter { item_id: Some(item), reason: Some(Reason::Hold), within: None }, None, 100)
+        .movements(
+            &MovementFilter { item_id: Some(item), reason: Some(Reason::Hold), within: None, ..Default::default() },
+            None,
+            100,
+        )
         .await
         .unwrap()
         .into_iter()

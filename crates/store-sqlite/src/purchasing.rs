@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use app::store::{DocKind, DocumentFilter, DocumentId, DocumentRecord, OutboxEvent, PurchasingStore, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::stock::{ItemId, LocationId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -191,5 +192,61 @@ impl PurchasingStore for SqliteStore {
         qb.push(") ORDER BY id");
         let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(record).collect()
+    }
+
+    async fn set_default_bin(
+        &self,
+        item: ItemId,
+        warehouse: LocationId,
+        bin: LocationId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO default_bins (item_id, warehouse_id, bin_id, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (item_id, warehouse_id) DO UPDATE SET bin_id = excluded.bin_id, updated_at = excluded.updated_at",
+        )
+        .bind(item)
+        .bind(warehouse)
+        .bind(bin)
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn clear_default_bin(&self, item: ItemId, warehouse: LocationId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM default_bins WHERE item_id = ? AND warehouse_id = ?")
+            .bind(item)
+            .bind(warehouse)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn default_bin(&self, item: ItemId, warehouse: LocationId) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT l.path FROM default_bins d JOIN locations l ON l.id = d.bin_id WHERE d.item_id = ? AND d.warehouse_id = ?")
+            .bind(item)
+            .bind(warehouse)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn empty_bin(&self, warehouse: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT l.path FROM locations l \
+              WHERE l.kind = 'bin' AND (l.path = ? OR substr(l.path, 1, length(?) + 1) = ? || '/') \
+                AND NOT EXISTS (SELECT 1 FROM stock_levels s WHERE s.location_id = l.id \
+                                   AND s.available + s.committed + s.reserved + s.damaged + s.quality_control > 0) \
+              ORDER BY EXISTS (SELECT 1 FROM default_bins d WHERE d.bin_id = l.id), l.path LIMIT 1",
+        )
+        .bind(warehouse)
+        .bind(warehouse)
+        .bind(warehouse)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)
     }
 }

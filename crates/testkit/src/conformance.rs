@@ -53,6 +53,7 @@ macro_rules! conformance_suite {
             ledger_rejects_negative_balances_at_database,
             levels_as_of,
             movements_filters_and_pagination,
+            default_bins_and_empty_bin,
             ledger_is_immutable,
             idempotency_states,
             import_products_upsert,
@@ -813,6 +814,46 @@ pub async fn levels_as_of(store: Arc<dyn Store>) {
     assert_eq!(page.iter().map(|r| (r.item_id, r.sku.as_str(), r.location_id)).collect::<Vec<_>>(), [(b, "B", b3)]);
 }
 
+/// Default bins: one per item and warehouse, replaced when set again, removed when cleared, dropped with their bin.
+/// The empty-bin search skips bins holding any units, stays inside the warehouse, and takes bins that are nobody's
+/// default first.
+pub async fn default_bins_and_empty_bin(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let [b1, b2, b3] = bins(store).await;
+    let it = items(store, "tee", &["A", "B"]).await;
+    let (a, b) = (it[0], it[1]);
+    let wh1 = store.get_location("WH1").await.unwrap().unwrap().id;
+    let wh2 = store.get_location("WH2").await.unwrap().unwrap().id;
+    let t = now();
+    assert_eq!(store.default_bin(a, wh1).await.unwrap(), None);
+    store.set_default_bin(a, wh1, b1, t).await.unwrap();
+    store.set_default_bin(a, wh1, b2, t).await.unwrap();
+    store.set_default_bin(a, wh2, b3, t).await.unwrap();
+    assert_eq!(store.default_bin(a, wh1).await.unwrap().as_deref(), Some("WH1/A/2"), "replaced");
+    assert_eq!(store.default_bin(a, wh2).await.unwrap().as_deref(), Some("WH2/1"), "per warehouse");
+    assert_eq!(store.default_bin(b, wh1).await.unwrap(), None, "per item");
+
+    assert_eq!(store.empty_bin("WH1").await.unwrap().as_deref(), Some("WH1/A/1"), "WH1/A/2 is a default");
+    let supplier = virtual_id(store, VirtualKind::Supplier).await;
+    book(store, vec![movement(b, 1, supplier, None, b1, Some(StockState::Damaged), Reason::Received, t)])
+        .await
+        .unwrap();
+    assert_eq!(store.empty_bin("WH1").await.unwrap().as_deref(), Some("WH1/A/2"), "damaged units are units");
+    book(store, vec![movement(b, 1, supplier, None, b2, Some(StockState::Available), Reason::Received, t)])
+        .await
+        .unwrap();
+    assert_eq!(store.empty_bin("WH1").await.unwrap(), None);
+    assert_eq!(store.empty_bin("WH").await.unwrap(), None, "WH is not WH1's parent");
+    assert_eq!(store.empty_bin("WH2").await.unwrap().as_deref(), Some("WH2/1"));
+
+    assert!(store.clear_default_bin(a, wh1).await.unwrap());
+    assert!(!store.clear_default_bin(a, wh1).await.unwrap(), "nothing left to clear");
+    assert_eq!(store.default_bin(a, wh1).await.unwrap(), None);
+    assert_eq!(store.default_bin(a, wh2).await.unwrap().as_deref(), Some("WH2/1"));
+    store.delete_location(b3).await.unwrap();
+    assert_eq!(store.default_bin(a, wh2).await.unwrap(), None, "gone with its bin");
+}
+
 /// The movement history: every field read back, filtered by item, reason and location subtree, paginated by id.
 pub async fn movements_filters_and_pagination(store: Arc<dyn Store>) {
     let store = store.as_ref();
@@ -869,9 +910,25 @@ pub async fn movements_filters_and_pagination(store: Arc<dyn Store>) {
         "WH is not WH1's parent"
     );
     assert_eq!(
-        list(MovementFilter { item_id: Some(a), reason: Some(Reason::Move), within: Some("WH1".into()) }).await,
+        list(MovementFilter {
+            item_id: Some(a),
+            reason: Some(Reason::Move),
+            within: Some("WH1".into()),
+            ..Default::default()
+        })
+        .await,
         pick(&[2, 3, 4, 5, 6])
     );
+    // The moves are one second apart from t: [t+1s, t+3s) holds the second and third, the bounds are exact.
+    let range = MovementFilter {
+        reason: Some(Reason::Move),
+        from: Some(t + Duration::seconds(1)),
+        to: Some(t + Duration::seconds(3)),
+        ..Default::default()
+    };
+    assert_eq!(list(range).await, pick(&[3, 4]), "from is inclusive, to exclusive");
+    assert_eq!(list(MovementFilter { from: Some(t + Duration::seconds(4)), ..Default::default() }).await, pick(&[6]));
+    assert_eq!(list(MovementFilter { to: Some(t), ..Default::default() }).await, pick(&[]));
 
     let mut paged = Vec::new();
     let mut after = None;

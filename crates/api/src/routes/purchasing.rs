@@ -13,9 +13,9 @@ use utoipa::{IntoParams, OpenApi};
 
 use app::page::{Page, PageRequest};
 use app::purchasing::{
-    CountEntriesRequest, CountView, InspectionRequest, InspectionView, NewCount, NewPurchaseOrder, NewSupplier,
-    NewTransfer, PoStep, PurchaseOrderView, PutawayView, ReceiptRequest, ShrinkageReport, SupplierItemsRequest,
-    SupplierView, TransferReceiptRequest, TransferView, VarianceView,
+    CountEntriesRequest, CountView, DefaultBinRequest, DefaultBinView, InspectionRequest, InspectionView, NewCount,
+    NewPurchaseOrder, NewSupplier, NewTransfer, PoStep, PurchaseOrderView, PutawayView, ReceiptRequest,
+    ShrinkageReport, SupplierItemsRequest, SupplierView, TransferReceiptRequest, TransferView, VarianceView,
 };
 use app::App;
 use domain::purchasing::{CountStatus, PoStatus, TransferStatus};
@@ -36,6 +36,7 @@ pub fn routes() -> Router<App> {
         .route("/v1/purchase-orders/{id}/close", post(close_purchase_order))
         .route("/v1/purchase-orders/{id}/receipts", post(receive_purchase_order))
         .route("/v1/putaway", get(putaway))
+        .route("/v1/default-bins", post(set_default_bin).delete(clear_default_bin))
         .route("/v1/transfers", get(list_transfers).post(create_transfer))
         .route("/v1/transfers/{id}", get(get_transfer))
         .route("/v1/transfers/{id}/ship", post(ship_transfer))
@@ -54,7 +55,7 @@ pub fn routes() -> Router<App> {
 #[openapi(
     paths(list_suppliers, create_supplier, get_supplier, set_supplier_items, list_purchase_orders,
         create_purchase_order, get_purchase_order, order_purchase_order, cancel_purchase_order, close_purchase_order,
-        receive_purchase_order, putaway, list_transfers, create_transfer, get_transfer, ship_transfer,
+        receive_purchase_order, putaway, set_default_bin, clear_default_bin, list_transfers, create_transfer, get_transfer, ship_transfer,
         cancel_transfer, receive_transfer, list_counts, create_count, get_count, enter_counts, count_variance,
         approve_count, inspect, shrinkage),
     tags((name = "purchasing", description = "Suppliers, purchase orders, receiving and putaway"),
@@ -234,12 +235,33 @@ pub async fn receive_purchase_order(
     Ok((StatusCode::CREATED, axum::Json(app.receive_purchase_order(id, req, actor).await?)))
 }
 
-/// Where to put a SKU away in a warehouse: a bin that already holds it, else an empty bin.
+/// Where to put a SKU away in a warehouse: its default bin there, else a bin that already holds it, else an empty
+/// bin.
 #[utoipa::path(get, path = "/v1/putaway", tag = "purchasing", params(PutawayQuery),
     responses((status = 200, body = PutawayView), (status = 404, body = ProblemSchema),
         (status = 422, body = ProblemSchema)))]
 pub async fn putaway(State(app): State<App>, Query(q): Query<PutawayQuery>) -> ApiResult<impl IntoResponse> {
     Ok(axum::Json(app.putaway(q.sku.trim(), &q.warehouse).await?))
+}
+
+/// Makes a bin the SKU's default putaway bin in the bin's warehouse (replacing an earlier default there).
+#[utoipa::path(post, path = "/v1/default-bins", tag = "purchasing", request_body = DefaultBinRequest,
+    responses((status = 200, body = DefaultBinView),
+        (status = 422, description = "validation_failed (not a bin, not in a warehouse), unknown_reference", body = ProblemSchema)))]
+pub async fn set_default_bin(
+    State(app): State<App>,
+    Json(req): Json<DefaultBinRequest>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.set_default_bin(req).await?))
+}
+
+/// Removes the SKU's default bin in a warehouse; putaway falls back to a bin holding it, then an empty bin.
+#[utoipa::path(delete, path = "/v1/default-bins", tag = "purchasing", params(PutawayQuery),
+    responses((status = 204, description = "Removed"), (status = 404, body = ProblemSchema),
+        (status = 422, body = ProblemSchema)))]
+pub async fn clear_default_bin(State(app): State<App>, Query(q): Query<PutawayQuery>) -> ApiResult<impl IntoResponse> {
+    app.clear_default_bin(&q.sku, &q.warehouse).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(get, path = "/v1/transfers", tag = "transfers", params(TransferQuery),

@@ -132,12 +132,47 @@ fn counts_approve_once_with_the_snapshot_difference() {
         }],
         snapshot_at: now(),
         approved_at: None,
+        scope: None,
     };
     assert_eq!(c.approve(now()), Err(PurchasingError::NothingCounted));
     assert!(c.record(0, -1).is_err());
     c.record(0, 9).unwrap();
     assert_eq!(c.approve(now()).unwrap(), vec![(1, 2, -1)]);
     assert_eq!(c.approve(now()), Err(PurchasingError::AlreadyApproved));
+}
+
+#[test]
+fn stock_found_off_the_snapshot_is_counted_from_zero_inside_the_scope_only() {
+    let line = |item, bin, location: &str| CountLine {
+        sku: format!("S{item}"),
+        item,
+        bin,
+        location: location.into(),
+        expected: 7,
+        counted: Some(3),
+        unit_value: Decimal::ONE,
+    };
+    let mut c = Count {
+        status: CountStatus::Open,
+        blind: false,
+        lines: vec![line(1, 2, "W/B")],
+        snapshot_at: now(),
+        approved_at: None,
+        scope: Some(CountScope { within: Some("W".into()), items: None }),
+    };
+    assert_eq!(c.found(line(1, 2, "W/B")), Ok(0), "a snapshot line is reused");
+    assert_eq!(c.found(line(5, 3, "W/C")), Ok(1));
+    assert_eq!((c.lines[1].expected, c.lines[1].counted), (0, None));
+    assert!(matches!(c.found(line(5, 4, "WX/C")), Err(PurchasingError::OutsideCount { .. })), "WX is not under W");
+    assert!(c.found(line(5, 4, "V/C")).is_err());
+    c.record(1, 4).unwrap();
+    assert_eq!(c.approve(now()).unwrap(), vec![(1, 2, -4), (5, 3, 4)]);
+    assert_eq!(c.found(line(6, 3, "W/C")), Err(PurchasingError::AlreadyApproved));
+
+    let items = CountScope { within: None, items: Some(vec![1]) };
+    assert!(items.covers(1, "ANY/BIN") && !items.covers(2, "ANY/BIN"));
+    let mut old = Count { scope: None, status: CountStatus::Open, ..c };
+    assert!(old.found(line(1, 9, "W/D")).is_err(), "a count without a scope takes its snapshot lines only");
 }
 
 #[test]

@@ -91,6 +91,12 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     // Both waiting orders are covered by this order: they get its date.
     assert_eq!(line(&s, &first).await["expected_date"], expected_date);
     assert_eq!(line(&s, &second).await["expected_date"], expected_date);
+    // The order list shows the same promise dates as the single order.
+    let list = s.get("/v1/orders").await;
+    ok(&list, 200);
+    let listed: Vec<&Value> =
+        list.body["items"].as_array().unwrap().iter().map(|o| &o["lines"][0]["expected_date"]).collect();
+    assert_eq!(listed, [&expected_date, &expected_date]);
     // Six come, five are owed: a shop selling the backordered SKU promises the sixth for the same date.
     let web = json!({"code": "web", "name": "Web", "market_country": "DE", "currency": "EUR", "warehouses": ["WH1"]});
     ok(&s.post("/v1/channels", &web).await, 201);
@@ -135,6 +141,8 @@ async fn a_purchase_order_received_in_two_parts_fills_backorders_in_order() {
     assert_eq!(bin_level(&s, "A", B2).await["quality_control"], 4);
     assert_eq!(line(&s, &first).await["backordered"], 1);
     assert!(line(&s, &second).await.get("expected_date").is_none(), "nothing is on its way any more");
+    let list = s.get("/v1/orders").await;
+    assert!(list.body["items"].as_array().unwrap().iter().all(|o| o["lines"][0].get("expected_date").is_none()));
 
     let again = s.post(&url("/receipts"), &json!({"lines": [{"sku": "A", "quantity": 1, "location": B1}]})).await;
     assert_eq!((again.status, again.code()), (409, "invalid_status"), "{}", again.text);
@@ -396,5 +404,194 @@ async fn receipts_are_never_booked_twice_and_announce_themselves() {
     assert_eq!(receipt.payload["actor"], admin.as_str(), "every change says who made it");
     let created = events.iter().find(|e| e.topic == "purchase_order.created").unwrap();
     assert_eq!((created.payload["id"].as_i64(), created.payload["actor"].as_str()), (Some(id), Some(admin.as_str())));
+    verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn putaway_prefers_the_default_bin_then_a_bin_holding_the_sku_then_an_empty_bin() {
+    let s = stocked_server(&["A", "B"]).await;
+    let putaway = |sku: &'static str, wh: &'static str| {
+        let s = &s;
+        async move {
+            let r = s.get(&format!("/v1/putaway?sku={sku}&warehouse={wh}")).await;
+            ok(&r, 200);
+            (r.body["location"].as_str().map(String::from), r.body["rule"].as_str().map(String::from))
+        }
+    };
+    let at = |bin: &str, rule: &str| (Some(bin.to_string()), Some(rule.to_string()));
+    // Nothing anywhere: the first empty bin by path.
+    assert_eq!(putaway("A", "WH1").await, at(B1, "empty_bin"));
+    receive(&s, "A", B2, 3).await;
+    assert_eq!(putaway("A", "WH1").await, at(B2, "holds_item"));
+
+    // The default bin comes first, even over the bin that holds the SKU; it is per warehouse.
+    let set = s.post("/v1/default-bins", &json!({"sku": "A", "location": B1})).await;
+    ok(&set, 200);
+    assert_eq!((set.body["warehouse"].as_str(), set.body["location"].as_str()), (Some("WH1"), Some(B1)));
+    assert_eq!(putaway("A", "WH1").await, at(B1, "default_bin"));
+    assert_eq!(putaway("A", "WH2").await, at(W2, "empty_bin"));
+    // An empty bin that is another SKU's default is suggested last: B1 sorts first but is A's default.
+    let b3 = "WH1/HALL-1/SHELF-1/BIN-3";
+    ok(&s.post("/v1/locations", &json!({"code": "BIN-3", "parent": "WH1/HALL-1/SHELF-1", "kind": "bin"})).await, 201);
+    assert_eq!(putaway("B", "WH1").await, at(b3, "empty_bin"));
+
+    // A receipt that names no bin goes to the default bin.
+    let supplier_id = supplier(&s).await;
+    let po = s
+        .post(
+            "/v1/purchase-orders",
+            &json!({"supplier_id": supplier_id, "warehouse": "WH1", "order": true, "lines": [{"sku": "A", "quantity": 5}]}),
+        )
+        .await;
+    ok(&po, 201);
+    let r = s
+        .post(
+            &format!("/v1/purchase-orders/{}/receipts", po.body["id"]),
+            &json!({"lines": [{"line": 0, "quantity": 5}]}),
+        )
+        .await;
+    ok(&r, 201);
+    assert_eq!(r.body["receipts"][0]["lines"][0]["location"], B1);
+    assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 5);
+
+    // Bad input changes nothing.
+    let not_bin = s.post("/v1/default-bins", &json!({"sku": "A", "location": "WH1/HALL-1"})).await;
+    assert_eq!((not_bin.status, not_bin.code()), (422, "validation_failed"), "{}", not_bin.text);
+    let no_sku = s.post("/v1/default-bins", &json!({"sku": "NOPE", "location": B2})).await;
+    assert_eq!((no_sku.status, no_sku.code()), (422, "unknown_reference"), "{}", no_sku.text);
+    assert_eq!(putaway("A", "WH1").await, at(B1, "default_bin"));
+
+    // Replacing and removing the default.
+    ok(&s.post("/v1/default-bins", &json!({"sku": "A", "location": B2})).await, 200);
+    assert_eq!(putaway("A", "WH1").await, at(B2, "default_bin"));
+    ok(&s.delete("/v1/default-bins?sku=A&warehouse=WH1").await, 204);
+    assert_eq!(putaway("A", "WH1").await, at(B1, "holds_item"));
+    let again = s.delete("/v1/default-bins?sku=A&warehouse=WH1").await;
+    assert_eq!((again.status, again.code()), (404, "not_found"), "{}", again.text);
+    verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn the_empty_bin_search_looks_past_the_first_fifty_bins() {
+    let s = stocked_server(&["A", "B"]).await;
+    ok(&s.post("/v1/locations", &json!({"code": "WH3", "kind": "warehouse"})).await, 201);
+    for i in 0..60 {
+        let code = format!("BIN-{i:02}");
+        ok(&s.post("/v1/locations", &json!({"code": code, "parent": "WH3", "kind": "bin"})).await, 201);
+    }
+    for i in 0..55 {
+        receive(&s, "B", &format!("WH3/BIN-{i:02}"), 1).await;
+    }
+    let r = s.get("/v1/putaway?sku=A&warehouse=WH3").await;
+    ok(&r, 200);
+    assert_eq!((r.body["location"].as_str(), r.body["rule"].as_str()), (Some("WH3/BIN-55"), Some("empty_bin")));
+    verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn stock_found_off_the_snapshot_is_counted_from_zero_inside_the_count_only() {
+    let s = stocked_server(&["A", "B"]).await;
+    ok(&s.patch("/v1/variants/B", &json!({"barcode": "4006381333931"})).await, 200);
+    receive(&s, "A", B1, 10).await;
+    receive(&s, "A", W2, 4).await;
+    let count = s.post("/v1/counts", &json!({"location": "WH1"})).await;
+    ok(&count, 201);
+    assert_eq!(count.body["lines"].as_array().unwrap().len(), 1, "only A in BIN-1 holds stock in WH1");
+    let id = count.body["id"].as_i64().unwrap();
+    let url = |p: &str| format!("/v1/counts/{id}{p}");
+
+    // Outside the count's location: refused, and the good entry of the same request is not kept either.
+    let outside = s
+        .post(
+            &url("/entries"),
+            &json!({"entries": [{"sku": "A", "location": B1, "counted": 10}, {"sku": "A", "location": W2, "counted": 4}]}),
+        )
+        .await;
+    assert_eq!((outside.status, outside.code()), (422, "validation_failed"), "{}", outside.text);
+    assert!(outside.text.contains("entries[1].location"), "{}", outside.text);
+    let unknown = s.post(&url("/entries"), &json!({"entries": [{"sku": "NOPE", "location": B2, "counted": 1}]})).await;
+    assert_eq!((unknown.status, unknown.code()), (422, "unknown_reference"), "{}", unknown.text);
+    let not_bin =
+        s.post(&url("/entries"), &json!({"entries": [{"sku": "A", "location": "WH1/HALL-1", "counted": 1}]})).await;
+    assert_eq!((not_bin.status, not_bin.code()), (422, "validation_failed"), "{}", not_bin.text);
+    let unchanged = s.get(&url("")).await;
+    assert_eq!(unchanged.body["lines"].as_array().unwrap().len(), 1);
+    assert!(unchanged.body["lines"][0]["counted"].is_null());
+
+    // A where the system thought none were, and B (by barcode) that the system had nowhere.
+    let entered = s
+        .post(
+            &url("/entries"),
+            &json!({"entries": [{"sku": "A", "location": B1, "counted": 10},
+                                {"sku": "A", "location": B2, "counted": 2},
+                                {"barcode": "4006381333931", "location": B1, "counted": 3}]}),
+        )
+        .await;
+    ok(&entered, 200);
+    let lines = entered.body["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        (lines[1]["sku"].as_str(), lines[1]["location"].as_str(), lines[1]["expected"].as_i64()),
+        (Some("A"), Some(B2), Some(0))
+    );
+    assert_eq!((lines[2]["sku"].as_str(), lines[2]["counted"].as_i64()), (Some("B"), Some(3)));
+    // Entering the same found stock again updates its line rather than adding one.
+    let again = s.post(&url("/entries"), &json!({"entries": [{"sku": "A", "location": B2, "counted": 2}]})).await;
+    ok(&again, 200);
+    assert_eq!(again.body["lines"].as_array().unwrap().len(), 3);
+    assert_eq!(s.get(&url("/variance")).await.body["variance_units"], 5);
+
+    ok(&s.post(&url("/approve"), &json!({})).await, 200);
+    assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 10);
+    assert_eq!(bin_level(&s, "A", B2).await["on_hand"], 2);
+    assert_eq!(bin_level(&s, "B", B1).await["on_hand"], 3);
+    assert_eq!(bin_level(&s, "A", W2).await["on_hand"], 4, "outside the count, untouched");
+
+    // A list-of-items count takes a listed item found in any bin of its scope, and no other item.
+    let listed = s.post("/v1/counts", &json!({"skus": ["A"], "location": "WH1"})).await;
+    ok(&listed, 201);
+    let lid = listed.body["id"].as_i64().unwrap();
+    let other = s
+        .post(&format!("/v1/counts/{lid}/entries"), &json!({"entries": [{"sku": "B", "location": B2, "counted": 1}]}))
+        .await;
+    assert_eq!((other.status, other.code()), (422, "validation_failed"), "{}", other.text);
+    let b3 = "WH1/HALL-1/SHELF-1/BIN-3";
+    ok(&s.post("/v1/locations", &json!({"code": "BIN-3", "parent": "WH1/HALL-1/SHELF-1", "kind": "bin"})).await, 201);
+    let found = s
+        .post(&format!("/v1/counts/{lid}/entries"), &json!({"entries": [{"sku": "A", "location": b3, "counted": 1}]}))
+        .await;
+    ok(&found, 200);
+    ok(&s.post(&format!("/v1/counts/{lid}/approve"), &json!({})).await, 200);
+    assert_eq!(bin_level(&s, "A", b3).await["on_hand"], 1);
+    verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn a_count_short_of_units_committed_to_an_order_is_refused_until_the_order_is_cancelled() {
+    let s = stocked_server(&["A"]).await;
+    receive(&s, "A", B1, 5).await;
+    let placed = s.post("/v1/orders", &order("7", 4)).await;
+    ok(&placed, 201);
+    assert_eq!(bin_level(&s, "A", B1).await["available"], 1);
+    let count = s.post("/v1/counts", &json!({"location": "WH1"})).await;
+    ok(&count, 201);
+    let id = count.body["id"].as_i64().unwrap();
+    ok(
+        &s.post(&format!("/v1/counts/{id}/entries"), &json!({"entries": [{"sku": "A", "location": B1, "counted": 2}]}))
+            .await,
+        200,
+    );
+
+    let refused = s.post(&format!("/v1/counts/{id}/approve"), &json!({})).await;
+    assert_eq!((refused.status, refused.code()), (409, "count_shortage_committed"), "{}", refused.text);
+    let detail = refused.body["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("A in {B1} is 3 short, but only 1")), "{detail}");
+    assert!(refused.text.contains("lines[0]"), "{}", refused.text);
+    assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 5, "nothing booked");
+    assert_eq!(s.get(&format!("/v1/counts/{id}")).await.body["status"], "open");
+
+    ok(&s.post(&format!("/v1/orders/{}/cancel", placed.body["id"]), &json!({})).await, 200);
+    ok(&s.post(&format!("/v1/counts/{id}/approve"), &json!({})).await, 200);
+    assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 2);
     verify_clean(&s).await;
 }
