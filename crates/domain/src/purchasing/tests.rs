@@ -228,7 +228,12 @@ proptest! {
                     } else { 0 };
                     let ok = o.receive(&[rl(line, q)], now(), None).is_ok();
                     prop_assert_eq!(ok, !closed && line < quantities.len() && q >= 1 && q <= allowed);
-                    if ok { received[line] += q; }
+                    if ok {
+                        received[line] += q;
+                        // Every line in full: the order is received and takes no more receipts, even within
+                        // the tolerance.
+                        if received.iter().zip(&quantities).all(|(r, q)| r >= q) { closed = true; }
+                    }
                 }
                 PoOp::Close => {
                     let was_open = o.status.is_open();
