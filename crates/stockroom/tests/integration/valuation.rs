@@ -398,6 +398,114 @@ async fn suggestions_become_draft_purchase_orders_per_supplier_and_alerts_fire_o
     verify_clean(&s).await;
 }
 
+/// Demand by weekday, Monday first: a weekly pattern with nothing else in it.
+const WEEK: [i64; 7] = [10, 10, 10, 10, 20, 30, 5];
+
+/// 130 days of past demand written into the ledger (the write path only books the present): 40 units opened the
+/// history, each day the day's demand was received and shipped again, and days 20 to 16 before today the bin was
+/// empty, selling only a unit a day. The forecast path must find the weekly pattern, leave the stocked-out days out
+/// of velocity and plan on the fitted model.
+#[tokio::test]
+async fn months_of_weekly_demand_give_a_fitted_model_and_velocity_skips_stocked_out_days() {
+    use chrono::{Datelike, Duration, NaiveTime, Utc};
+    use testkit::history::{write_past_movements, PastMovement, Side};
+
+    let (s, url) = stocked_server_at(&["FC-1"]).await;
+    let today = Utc::now().date_naive();
+    let at = |back: i64, h: u32| {
+        (today - Duration::days(back)).and_time(NaiveTime::from_hms_opt(h, 0, 0).unwrap()).and_utc()
+    };
+    let bin = || Side::Bin(B1.to_string(), "available");
+    let mv = |q: i64, from: Side, to: Side, reason: &'static str, at| PastMovement {
+        sku: "FC-1".into(),
+        quantity: q,
+        from,
+        to,
+        reason,
+        at,
+    };
+    let stocked_out = 16..=20i64;
+    let demand = |back: i64| {
+        if stocked_out.contains(&back) {
+            1
+        } else {
+            WEEK[(today - Duration::days(back)).weekday().num_days_from_monday() as usize]
+        }
+    };
+    let mut h = vec![mv(40, Side::Virtual("supplier"), bin(), "received", at(130, 6))];
+    for back in 1..130 {
+        h.push(mv(demand(back), Side::Virtual("supplier"), bin(), "received", at(back, 7)));
+        h.push(mv(demand(back), bin(), Side::Virtual("customer"), "shipment", at(back, 15)));
+    }
+    h.push(mv(40, bin(), Side::Virtual("adjustment"), "shrinkage", at(20, 1)));
+    h.push(mv(40, Side::Virtual("supplier"), bin(), "received", at(15, 1)));
+    write_past_movements(&url, &h).await;
+    verify_clean(&s).await;
+    assert_eq!(bin_level(&s, "FC-1", B1).await["available"], 40, "the history leaves 40 in the bin");
+
+    // A fitted model, not the fallback: the weekly pattern is Holt-Winters, with its backtest reported.
+    let f = s.get("/v1/items/FC-1/forecast").await;
+    ok(&f, 200);
+    assert_eq!(f.body["model"], "holt_winters", "{}", f.body);
+    assert_eq!(f.body["class"], "smooth");
+    assert_eq!(f.body["first_day"], (today + Duration::days(1)).to_string());
+    assert_eq!(f.body["backtest_origins"], 8);
+    let mase = f.body["mase"].as_f64().expect("MASE is reported");
+    assert!(mase < 0.5, "a pure weekly pattern is forecast far better than naive: {}", f.body);
+    assert!(f.body["bias"].as_f64().unwrap().abs() < 2.0, "{}", f.body);
+    let daily: Vec<f64> = f.body["daily"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(daily.len(), 90);
+    // The shape of the week comes back: Saturday's forecast is the highest of the week, Sunday's the lowest.
+    let on = |wd: u32| {
+        daily[(0..7).find(|k| (today + Duration::days(k + 1)).weekday().num_days_from_monday() == wd).unwrap() as usize]
+    };
+    assert!(on(5) > on(4) && on(4) > on(0) && on(0) > on(6), "{daily:?}");
+    let week: f64 = f.body["next_7_days"].as_f64().unwrap();
+    assert!((week - 95.0).abs() < 15.0, "a week sells 95: {}", f.body);
+
+    // Velocity: today (nothing shipped yet) counts as a day in stock; the five empty days are left out, with the
+    // single units they sold.
+    let v = s.get("/v1/items/FC-1/velocity").await;
+    ok(&v, 200);
+    assert_eq!(v.body["stocked_out_days_90"], 5, "{}", v.body);
+    let expect = |window: i64| {
+        let days: Vec<i64> = (1..window).filter(|b| !stocked_out.contains(b)).collect();
+        (days.len() as u64 + 1, days.iter().map(|&b| demand(b)).sum::<i64>() as f64)
+    };
+    for (i, window) in [7, 30, 90].into_iter().enumerate() {
+        let w = &v.body["windows"][i];
+        let (in_stock, units) = expect(window);
+        assert_eq!(
+            (w["days"].as_i64(), w["in_stock_days"].as_u64(), w["units"].as_f64()),
+            (Some(window), Some(in_stock), Some(units)),
+            "{}",
+            v.body
+        );
+        let per_day = w["per_day"].as_f64().unwrap();
+        assert!((per_day - units / in_stock as f64).abs() < 1e-9);
+    }
+
+    // Planning uses the model: 40 on hand is below the reorder point of a week's lead time at ~13.6 a day.
+    let acme = s
+        .post(
+            "/v1/suppliers",
+            &json!({"name": "Acme", "currency": "EUR", "lead_time_days": 7, "items": [{"sku": "FC-1", "unit_cost": "2.00"}]}),
+        )
+        .await;
+    ok(&acme, 201);
+    let sg = s.get("/v1/replenishment/suggestions?warehouse=WH1").await;
+    ok(&sg, 200);
+    let a = item(&sg.body, "FC-1");
+    assert_eq!(a["demand_basis"], "forecast", "{}", sg.body);
+    assert_eq!(a["inventory_position"], 40);
+    let rp = a["reorder_point"].as_i64().unwrap();
+    // About a week of demand (95) plus safety stock; today, not over yet, counts as a day that sold nothing and
+    // pulls the level down a little.
+    assert!((80..=140).contains(&rp), "a week of demand plus safety stock: {}", sg.body);
+    assert!(a["suggested_quantity"].as_i64().unwrap() > 0);
+    verify_clean(&s).await;
+}
+
 /// Timing, not a check: `cargo test -p stockroom --release --test integration valuation::timing -- --ignored
 /// --nocapture`. 1,000 items with stock, one supplier, one sale each; prints how long the reports take.
 #[tokio::test]
