@@ -138,8 +138,18 @@ struct Basis {
     kind: &'static str,
 }
 
+/// The series with its last day (today, still running) as a gap: a day half over would read as low demand and pull
+/// a fitted level down, while a gap is stepped over like a stocked-out day.
+fn complete_days(series: &DemandSeries) -> DemandSeries {
+    let mut days = series.days().to_vec();
+    if let Some(today) = days.last_mut() {
+        *today = None;
+    }
+    DemandSeries::new(series.start(), days).unwrap_or_else(|_| series.clone())
+}
+
 fn demand_basis(series: &DemandSeries) -> Option<Basis> {
-    match forecast(series, &ForecastConfig::default()) {
+    match forecast(&complete_days(series), &ForecastConfig::default()) {
         Ok(f) => Some(Basis { forecast: f, kind: "forecast" }),
         Err(ForecastError::NotEnoughHistory { .. }) => {
             // Too short to choose a model: plan at the observed rate (days in stock only), with its spread as
@@ -310,7 +320,7 @@ impl App {
                 needed_days: domain::forecast::MIN_OBSERVED_DAYS + ForecastConfig::default().backtest_horizon,
             });
         };
-        match forecast(&series, &ForecastConfig::default()) {
+        match forecast(&complete_days(&series), &ForecastConfig::default()) {
             Ok(f) => Ok(ForecastView::Forecast {
                 sku: sku.into(),
                 model: f.model.name().into(),

@@ -499,9 +499,9 @@ async fn months_of_weekly_demand_give_a_fitted_model_and_velocity_skips_stocked_
     assert_eq!(a["demand_basis"], "forecast", "{}", sg.body);
     assert_eq!(a["inventory_position"], 40);
     let rp = a["reorder_point"].as_i64().unwrap();
-    // About a week of demand (95) plus safety stock; today, not over yet, counts as a day that sold nothing and
-    // pulls the level down a little.
-    assert!((80..=140).contains(&rp), "a week of demand plus safety stock: {}", sg.body);
+    // About a week of demand (95) plus safety stock. Today, not over yet, is a gap for the model: were it a day
+    // that sold nothing, it would pull the level down (to about 89).
+    assert!((92..=140).contains(&rp), "a week of demand plus safety stock: {}", sg.body);
     assert!(a["suggested_quantity"].as_i64().unwrap() > 0);
     verify_clean(&s).await;
 }
