@@ -1447,8 +1447,9 @@ impl App {
         // Two open counts of one (item, bin) would each book their difference on the live balance at approval,
         // adjusting the same stock twice. Checked before the insert for a clear refusal, and again after it because
         // two creates can race past the first check: each sees the other's committed insert on the second check
-        // (one of them must read after the other committed), and the younger one (higher id) steps back. A count
-        // that another one's found-stock entry overlaps also steps back, since that entry does the same.
+        // (whichever checks last reads after both inserts committed), and a count that finds any overlap on the
+        // second check steps back. Ids do not tell who came first (on PostgreSQL a lower id may commit later),
+        // so no count may stay because it is older: at worst both racing creates are refused, never both kept.
         let cells: HashSet<(ItemId, LocationId)> = count.lines.iter().map(|l| (l.item, l.bin)).collect();
         if let Some((other, l)) = self.overlapping_count(0, &cells, |_, _| true).await? {
             return Err(overlap_error(other, &l));
@@ -1456,7 +1457,7 @@ impl App {
         let ev = event("count.created", serde_json::json!({ "lines": count.lines.len(), "actor": actor.name }));
         let rec = self.store.insert_document(&doc, &[ev]).await?;
         let me = rec.id;
-        if let Some((other, l)) = self.overlapping_count(me, &cells, |id, l| id < me || l.expected == 0).await? {
+        if let Some((other, l)) = self.overlapping_count(me, &cells, |_, _| true).await? {
             let mut count = count;
             count.status = CountStatus::Cancelled;
             let mut rec = rec;
