@@ -62,6 +62,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("over_receipt", 409, "More than ordered, beyond the order's tolerance"),
     ("more_than_in_transit", 409, "More units reported than are in transit on the transfer line"),
     ("count_closed", 409, "The count was approved already"),
+    ("count_overlaps", 409, "Another open count already covers one of the (item, bin) pairs; the detail names it"),
     ("nothing_counted", 409, "No line of the count has a counted quantity"),
     ("period_locked", 409, "The accounting period is locked (exported) already"),
     ("accounts_not_mapped", 409, "Map the journal's account codes in /v1/settings/accounting first"),

@@ -468,10 +468,12 @@ pub struct VarianceView {
     pub id: i64,
     pub status: CountStatus,
     pub lines: Vec<CountLineView>,
-    /// Sum of the lines' variances (counted lines only).
-    pub variance_units: i64,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub variance_value: Decimal,
+    /// Sum of the lines' variances (counted lines only); hidden while a blind count is open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variance_units: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variance_value: Option<Decimal>,
     /// Lines not counted yet: approving leaves them as they are.
     pub uncounted: usize,
 }
@@ -660,6 +662,19 @@ fn shortage_error(count: &Count, e: SubmitError) -> AppError {
             format!("lines[{i}]"),
             format!("{} in {}: short {requested}, available {on_hand_in_state}", l.sku, l.location),
         )],
+    }
+}
+
+/// A count refused because another open count already covers one of its (item, bin): approving both would adjust
+/// that stock twice. Names the other count so the merchant can finish or cancel it first.
+fn overlap_error(other: i64, l: &CountLine) -> AppError {
+    AppError::Conflict {
+        code: "count_overlaps",
+        detail: format!(
+            "open count {other} already covers {} in {}: approve or cancel it first, or count another part",
+            l.sku, l.location
+        ),
+        errors: vec![FieldError::new("count", format!("count {other} covers {} in {}", l.sku, l.location))],
     }
 }
 
@@ -1315,6 +1330,33 @@ impl App {
         Ok(out)
     }
 
+    /// The first line of another open count that covers one of `cells` (item, bin), if any, as (count id, line).
+    /// `stop` says which overlaps count: a create tie-breaks by id, a found-stock entry yields to anything.
+    async fn overlapping_count(
+        &self,
+        me: i64,
+        cells: &HashSet<(ItemId, LocationId)>,
+        stop: impl Fn(i64, &CountLine) -> bool,
+    ) -> AppResult<Option<(i64, CountLine)>> {
+        let filter = DocumentFilter { status: Some(CountStatus::Open.as_str().into()) };
+        let mut after = None;
+        loop {
+            let docs = self.store.list_documents(DocKind::Count, &filter, after, 200).await?;
+            let Some(last) = docs.last() else { break };
+            after = Some(last.id);
+            for d in docs.iter().filter(|d| d.id != me) {
+                let c: Count = decode(d)?;
+                if c.status != CountStatus::Open {
+                    continue;
+                }
+                if let Some(l) = c.lines.iter().find(|l| cells.contains(&(l.item, l.bin)) && stop(d.id, l)) {
+                    return Ok(Some((d.id, l.clone())));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     pub async fn create_count(&self, req: NewCount, actor: Actor) -> AppResult<CountView> {
         let within = match &req.location {
             Some(path) => {
@@ -1402,8 +1444,29 @@ impl App {
             created_at: now,
             updated_at: now,
         };
+        // Two open counts of one (item, bin) would each book their difference on the live balance at approval,
+        // adjusting the same stock twice. Checked before the insert for a clear refusal, and again after it because
+        // two creates can race past the first check: each sees the other's committed insert on the second check
+        // (whichever checks last reads after both inserts committed), and a count that finds any overlap on the
+        // second check steps back. Ids do not tell who came first (on PostgreSQL a lower id may commit later),
+        // so no count may stay because it is older: at worst both racing creates are refused, never both kept.
+        let cells: HashSet<(ItemId, LocationId)> = count.lines.iter().map(|l| (l.item, l.bin)).collect();
+        if let Some((other, l)) = self.overlapping_count(0, &cells, |_, _| true).await? {
+            return Err(overlap_error(other, &l));
+        }
         let ev = event("count.created", serde_json::json!({ "lines": count.lines.len(), "actor": actor.name }));
         let rec = self.store.insert_document(&doc, &[ev]).await?;
+        let me = rec.id;
+        if let Some((other, l)) = self.overlapping_count(me, &cells, |_, _| true).await? {
+            let mut count = count;
+            count.status = CountStatus::Cancelled;
+            let mut rec = rec;
+            rec.status = count.status.as_str().into();
+            rec.body = encode(&count)?;
+            rec.updated_at = Utc::now();
+            self.store.update_document(&rec, &[]).await.map_err(version_conflict)?;
+            return Err(overlap_error(other, &l));
+        }
         count_view(&rec)
     }
 
@@ -1422,6 +1485,7 @@ impl App {
         }
         let mut rec = self.document(DocKind::Count, id, "count").await?;
         let mut count: Count = decode(&rec)?;
+        let before_lines = count.lines.len();
         let mut p = Problems::default();
         let mut unknown = Vec::new();
         let mut resolved = Vec::with_capacity(req.entries.len());
@@ -1485,26 +1549,51 @@ impl App {
             p.push("entries", format!("the count would have more than {MAX_DOCUMENT_LINES} lines"));
         }
         done(p)?;
+        // Stock found off the snapshot must not land in a bin another open count already covers (that one books
+        // it too). Checked before the write, and after it against creates and entries racing this one: then this
+        // entry yields to any overlap and takes its lines back, so two racers may both be refused, never both kept.
+        let before = rec.clone();
+        let found: HashSet<(ItemId, LocationId)> = resolved
+            .iter()
+            .filter(|(line, _)| *line >= before_lines)
+            .map(|(line, _)| (count.lines[*line].item, count.lines[*line].bin))
+            .collect();
+        if !found.is_empty() {
+            if let Some((other, l)) = self.overlapping_count(id, &found, |_, _| true).await? {
+                return Err(overlap_error(other, &l));
+            }
+        }
         for (line, counted) in resolved {
             count.record(line, counted).map_err(|e| purchasing_error(e, "entries"))?;
         }
         rec.body = encode(&count)?;
         rec.updated_at = Utc::now();
         let rec = self.store.update_document(&rec, &[]).await.map_err(version_conflict)?;
+        if !found.is_empty() {
+            if let Some((other, l)) = self.overlapping_count(id, &found, |_, _| true).await? {
+                let mut back = before;
+                back.version = rec.version;
+                back.updated_at = Utc::now();
+                self.store.update_document(&back, &[]).await.map_err(version_conflict)?;
+                return Err(overlap_error(other, &l));
+            }
+        }
         count_view(&rec)
     }
 
     pub async fn count_variance(&self, id: i64) -> AppResult<VarianceView> {
         let rec = self.document(DocKind::Count, id, "count").await?;
         let count: Count = decode(&rec)?;
+        // A blind count stays blind until approved: the variance would tell the counter the expected quantity.
+        let show = !(count.blind && count.status == CountStatus::Open);
         let lines: Vec<CountLineView> =
-            count.lines.iter().enumerate().map(|(i, l)| count_line_view(i, l, true)).collect();
+            count.lines.iter().enumerate().map(|(i, l)| count_line_view(i, l, show)).collect();
         let counted: Vec<&CountLine> = count.lines.iter().filter(|l| l.counted.is_some()).collect();
         Ok(VarianceView {
             id,
             status: count.status,
-            variance_units: counted.iter().map(|l| l.variance()).sum(),
-            variance_value: counted.iter().map(|l| l.unit_value * Decimal::from(l.variance())).sum(),
+            variance_units: show.then(|| counted.iter().map(|l| l.variance()).sum()),
+            variance_value: show.then(|| counted.iter().map(|l| l.unit_value * Decimal::from(l.variance())).sum()),
             uncounted: count.lines.len() - counted.len(),
             lines,
         })

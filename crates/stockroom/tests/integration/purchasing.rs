@@ -312,13 +312,20 @@ async fn a_count_with_a_sale_during_it_ends_with_the_right_balance() {
         .await;
     ok(&counted, 200);
     assert_eq!(counted.body["lines"][0]["counted"], 9);
+    // Blind until approved: neither the count nor its variance tells the counter what was expected.
     let variance = s.get(&url("/variance")).await;
     ok(&variance, 200);
-    assert_eq!(variance.body["variance_units"], -1);
-    assert_eq!(variance.body["variance_value"], "-19.99");
+    assert!(variance.body.get("variance_units").is_none(), "{}", variance.text);
+    assert!(variance.body.get("variance_value").is_none(), "{}", variance.text);
+    assert!(variance.body["lines"][0].get("expected").is_none(), "{}", variance.text);
+    assert!(variance.body["lines"][0].get("variance").is_none(), "{}", variance.text);
+    assert!(s.get(&url("")).await.body["lines"][0].get("expected").is_none());
 
     let approved = s.post(&url("/approve"), &json!({})).await;
     ok(&approved, 200);
+    let variance = s.get(&url("/variance")).await;
+    assert_eq!(variance.body["variance_units"], -1);
+    assert_eq!(variance.body["variance_value"], "-19.99");
     assert_eq!(approved.body["status"], "approved");
     assert_eq!(approved.body["lines"][0]["expected"], 10);
     // Ten, less two sold during the count, less the one missing: seven.
@@ -594,4 +601,73 @@ async fn a_count_short_of_units_committed_to_an_order_is_refused_until_the_order
     ok(&s.post(&format!("/v1/counts/{id}/approve"), &json!({})).await, 200);
     assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 2);
     verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn an_open_count_refuses_a_second_count_of_the_same_bin_even_through_found_stock() {
+    let s = stocked_server(&["A", "B"]).await;
+    receive(&s, "A", B1, 10).await;
+    receive(&s, "B", B2, 3).await;
+    let first = s.post("/v1/counts", &json!({"skus": ["A"]})).await;
+    ok(&first, 201);
+    let first_id = first.body["id"].as_i64().unwrap();
+
+    // A second count of the same bin would book counted − snapshot again at approval: 10 counted as 9 twice is 8.
+    let second = s.post("/v1/counts", &json!({"location": "WH1"})).await;
+    assert_eq!((second.status, second.code()), (409, "count_overlaps"), "{}", second.text);
+    assert!(second.text.contains(&format!("count {first_id}")), "{}", second.text);
+    let open = s.get("/v1/counts?status=open").await;
+    assert_eq!(open.body["items"].as_array().map(Vec::len), Some(1), "{}", open.text);
+
+    // A count of B alone does not overlap; stock of A found in B2 would, since the first count covers A anywhere.
+    let other = s.post("/v1/counts", &json!({"skus": ["B"]})).await;
+    ok(&other, 201);
+    let other_id = other.body["id"].as_i64().unwrap();
+    let found_there = s
+        .post(
+            &format!("/v1/counts/{first_id}/entries"),
+            &json!({"entries": [{"sku": "A", "location": B2, "counted": 1}]}),
+        )
+        .await;
+    ok(&found_there, 200);
+    let everything = s.post("/v1/counts", &json!({"location": "WH1"})).await;
+    assert_eq!(everything.code(), "count_overlaps", "{}", everything.text);
+
+    ok(
+        &s.post(
+            &format!("/v1/counts/{first_id}/entries"),
+            &json!({"entries": [{"sku": "A", "location": B1, "counted": 9}]}),
+        )
+        .await,
+        200,
+    );
+    ok(&s.post(&format!("/v1/counts/{first_id}/approve"), &json!({})).await, 200);
+    assert_eq!(bin_level(&s, "A", B1).await["on_hand"], 9);
+    ok(
+        &s.post(
+            &format!("/v1/counts/{other_id}/entries"),
+            &json!({"entries": [{"sku": "B", "location": B2, "counted": 3}]}),
+        )
+        .await,
+        200,
+    );
+    ok(&s.post(&format!("/v1/counts/{other_id}/approve"), &json!({})).await, 200);
+    // Once approved, the bin is free to count again.
+    ok(&s.post("/v1/counts", &json!({"location": "WH1"})).await, 201);
+    verify_clean(&s).await;
+}
+
+#[tokio::test]
+async fn racing_counts_of_one_bin_never_both_stay_open() {
+    let s = stocked_server(&["A"]).await;
+    receive(&s, "A", B1, 10).await;
+    let body = json!({"skus": ["A"]});
+    let (a, b) = tokio::join!(s.post("/v1/counts", &body), s.post("/v1/counts", &body));
+    let created = [&a, &b].iter().filter(|r| r.status == 201).count();
+    assert!(created <= 1, "{} / {}", a.text, b.text);
+    for r in [&a, &b].iter().filter(|r| r.status != 201) {
+        assert_eq!((r.status, r.code()), (409, "count_overlaps"), "{}", r.text);
+    }
+    let open = s.get("/v1/counts?status=open").await;
+    assert_eq!(open.body["items"].as_array().map(Vec::len), Some(created), "{}", open.text);
 }
