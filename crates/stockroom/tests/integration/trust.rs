@@ -263,6 +263,25 @@ async fn every_change_is_in_the_audit_trail_with_its_actor_and_request() {
     assert_eq!(s.get("/v1/audit?after=zz").await.status, 422);
 }
 
+#[tokio::test]
+async fn a_post_with_an_idempotency_key_keeps_its_request_id() {
+    let s = stocked_server(&["A"]).await;
+    let body =
+        json!({"lines": [{"sku": "A", "location": "WH1/HALL-1/SHELF-1/BIN-1", "delta": 4, "reason": "received"}]});
+    let r = s.post_with_key("/v1/inventory/adjustments", "adj-request-id-1", &body).await;
+    ok(&r, 201);
+    let id = r.header("x-request-id").expect("a request id header").to_string();
+    let moves = s.get("/v1/inventory/movements?sku=A").await;
+    ok(&moves, 200);
+    let items = moves.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["request_id"], id.as_str(), "the movement carries the request's id: {items:?}");
+    // An error body from the handler behind the idempotency layer names the request too.
+    let bad = s.post_with_key("/v1/inventory/adjustments", "adj-request-id-2", &json!({"lines": []})).await;
+    assert!(bad.status >= 400 && bad.status < 500, "{}", bad.text);
+    assert_eq!(bad.body["request_id"], bad.header("x-request-id").unwrap(), "{}", bad.text);
+}
+
 /// A `stockroom serve` process logging JSON at debug level, and everything it logged once stopped.
 struct LoggingServer {
     child: std::process::Child,
