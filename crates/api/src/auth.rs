@@ -142,22 +142,23 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/v1/purchase-orders/{id}/close", STAFF),
     rule("POST", "/v1/purchase-orders/{id}/receipts", STAFF_WAREHOUSE),
     rule("GET", "/v1/putaway", STAFF_WAREHOUSE),
-    rule("POST", "/v1/default-bins", STAFF_WAREHOUSE),
-    rule("DELETE", "/v1/default-bins", STAFF_WAREHOUSE),
-    // Transfers, counts and inspections are warehouse work that staff may also do.
+    rule("POST", "/v1/default-bins", WAREHOUSE),
+    rule("DELETE", "/v1/default-bins", WAREHOUSE),
+    // Transfers, counts, inspections and bins book or steer stock movements: warehouse work (issue #8), which staff
+    // may follow but not do, like adjustments and moves.
     rule("GET", "/v1/transfers", STAFF_WAREHOUSE),
-    rule("POST", "/v1/transfers", STAFF_WAREHOUSE),
+    rule("POST", "/v1/transfers", WAREHOUSE),
     rule("GET", "/v1/transfers/{id}", STAFF_WAREHOUSE),
-    rule("POST", "/v1/transfers/{id}/ship", STAFF_WAREHOUSE),
-    rule("POST", "/v1/transfers/{id}/cancel", STAFF_WAREHOUSE),
-    rule("POST", "/v1/transfers/{id}/receipts", STAFF_WAREHOUSE),
+    rule("POST", "/v1/transfers/{id}/ship", WAREHOUSE),
+    rule("POST", "/v1/transfers/{id}/cancel", WAREHOUSE),
+    rule("POST", "/v1/transfers/{id}/receipts", WAREHOUSE),
     rule("GET", "/v1/counts", STAFF_WAREHOUSE),
-    rule("POST", "/v1/counts", STAFF_WAREHOUSE),
+    rule("POST", "/v1/counts", WAREHOUSE),
     rule("GET", "/v1/counts/{id}", STAFF_WAREHOUSE),
-    rule("POST", "/v1/counts/{id}/entries", STAFF_WAREHOUSE),
+    rule("POST", "/v1/counts/{id}/entries", WAREHOUSE),
     rule("GET", "/v1/counts/{id}/variance", STAFF_WAREHOUSE),
-    rule("POST", "/v1/counts/{id}/approve", STAFF_WAREHOUSE),
-    rule("POST", "/v1/inspections", STAFF_WAREHOUSE),
+    rule("POST", "/v1/counts/{id}/approve", WAREHOUSE),
+    rule("POST", "/v1/inspections", WAREHOUSE),
     rule("GET", "/v1/reports/shrinkage", STAFF),
     // Valuation and replenishment: staff reads the books and buys; how the books are kept is the admin's.
     rule("GET", "/v1/settings/costing", STAFF),
@@ -193,7 +194,8 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/v1/api-keys/{id}", ADMIN),
     rule("POST", "/v1/api-keys/{id}/revoke", ADMIN),
     rule("GET", "/v1/audit", ADMIN),
-    rule("GET", "/metrics", ADMIN),
+    // Operational numbers only, no business data: readable by staff and the warehouse too.
+    rule("GET", "/metrics", STAFF_WAREHOUSE),
 ];
 
 /// Paths anyone may read without a key.
