@@ -262,8 +262,16 @@ pub struct AuthState {
     pub limiter: std::sync::Arc<RateLimiter>,
 }
 
-fn unauthenticated(detail: &str) -> Response {
-    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail).into_response();
+/// Every 401 is the same, whatever the reason, so that an answer does not tell a prober whether a secret it holds
+/// was ever a key; the reason goes to the log (debug) for the operator, never the secret.
+fn unauthenticated(reason: &str) -> Response {
+    tracing::debug!(reason, "request refused as unauthenticated");
+    let mut resp = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "send a valid API key as Authorization: Bearer <secret>",
+    )
+    .into_response();
     resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     resp
 }
@@ -287,13 +295,13 @@ pub async fn layer(State(state): State<AuthState>, mut req: Request, next: Next)
     let pattern = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
     let rule = rule_for(req.method().as_str(), &pattern).unwrap_or(&ADMIN_ONLY);
     let Some(secret) = bearer(req.headers()) else {
-        return unauthenticated("send an API key as Authorization: Bearer <secret>");
+        return unauthenticated("no bearer key");
     };
     let caller = match state.app.authenticate(secret).await {
         Ok(Ok(caller)) => caller,
-        Ok(Err(Rejection::Unknown)) => return unauthenticated("the API key is not valid"),
-        Ok(Err(Rejection::Revoked)) => return unauthenticated("the API key was revoked"),
-        Ok(Err(Rejection::Expired)) => return unauthenticated("the API key has expired"),
+        Ok(Err(Rejection::Unknown)) => return unauthenticated("unknown key"),
+        Ok(Err(Rejection::Revoked)) => return unauthenticated("revoked key"),
+        Ok(Err(Rejection::Expired)) => return unauthenticated("expired key"),
         Err(e) => return ApiError::from(e).into_response(),
     };
     if let Err(retry_after) = state.limiter.check(caller.key_id, state.limit, Instant::now()) {

@@ -352,7 +352,19 @@ async fn keys_are_shown_once_work_at_once_and_stop_at_once() {
     let short = short.body["secret"].as_str().unwrap().to_string();
     ok(&s.call(Method::GET, "/v1/products", Some(&short), None).await, 200);
     tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
-    assert_eq!(s.call(Method::GET, "/v1/products", Some(&short), None).await.status, 401);
+    let expired = s.call(Method::GET, "/v1/products", Some(&short), None).await;
+    assert_eq!(expired.status, 401);
+    // Every 401 reads the same: an answer does not tell whether a secret was ever a key.
+    let unknown = s.call(Method::GET, "/v1/products", Some("sr_never_a_key_0000000000000000000000"), None).await;
+    let none = s.call(Method::GET, "/v1/products", None, None).await;
+    let shape = |r: &testkit::server::Reply| {
+        let mut b = r.body.clone();
+        b.as_object_mut().unwrap().remove("request_id");
+        (r.status, b)
+    };
+    for r in [&after, &expired, &none] {
+        assert_eq!(shape(r), shape(&unknown), "{} vs {}", r.text, unknown.text);
+    }
     let bad = s.post("/v1/api-keys", &json!({"name": "", "role": "channel"})).await;
     assert_eq!(bad.status, 422);
     let fields: Vec<&str> =
@@ -509,6 +521,11 @@ async fn secrets_never_appear_in_logs_error_bodies_or_the_audit_trail() {
     let (_, made, _) =
         send(Method::POST, "/v1/api-keys", Some(admin), Some(json!({"name": "sync", "role": "staff"}))).await;
     let secret = made["secret"].as_str().unwrap().to_string();
+    let (_, old, _) =
+        send(Method::POST, "/v1/api-keys", Some(admin), Some(json!({"name": "old", "role": "staff"}))).await;
+    let revoked = old["secret"].as_str().unwrap().to_string();
+    let (status, _, _) = send(Method::POST, &format!("/v1/api-keys/{}/revoke", old["id"]), Some(admin), None).await;
+    assert_eq!(status, 200);
     let (status, hook, _) =
         send(Method::POST, "/v1/webhook-endpoints", Some(admin), Some(json!({"url": "http://127.0.0.1:9/hook"}))).await;
     assert_eq!(status, 201);
@@ -522,11 +539,13 @@ async fn secrets_never_appear_in_logs_error_bodies_or_the_audit_trail() {
     let wrong = "sr_this_is_a_wrong_secret_1234567890";
     let failures = [
         send(Method::GET, "/v1/products", Some(wrong), None).await,
+        send(Method::GET, "/v1/products", Some(&revoked), None).await,
         send(Method::POST, "/v1/api-keys", Some(admin), Some(json!({"name": secret, "role": "nobody"}))).await,
         send(Method::POST, "/v1/products", Some(admin), Some(json!({"handle": secret}))).await,
         send(Method::POST, "/v1/api-keys", Some(&secret), Some(json!({"name": "x", "role": "admin"}))).await,
     ];
-    let secrets = [admin, secret.as_str(), hook_secret.as_str(), wrong];
+    assert_eq!(failures[1].0, 401, "the revoked key is refused: {}", failures[1].2);
+    let secrets = [admin, secret.as_str(), hook_secret.as_str(), wrong, revoked.as_str()];
     for (status, _, text) in &failures {
         assert!(*status >= 400);
         for s in secrets {
