@@ -595,7 +595,6 @@ async fn metrics_are_prometheus_text_for_admin_staff_and_warehouse_keys() {
     ] {
         assert!(m.text.contains(needle), "{needle} missing from:\n{}", m.text);
     }
-    let warehouse = s.key("w", Role::Warehouse, None).await;
     // Staff and the warehouse read the numbers too; a channel key does not.
     for role in [Role::Staff, Role::Warehouse] {
         let key = s.key("reader", role, None).await;
