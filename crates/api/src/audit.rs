@@ -2,6 +2,9 @@
 //! 2xx, and every read of a webhook secret) is recorded with who made it, when, what and from which request. It
 //! sits on the routes, so endpoints added later are covered without a line of their own.
 //!
+//! The response waits until its entry is written (batched with concurrent ones), so that an acknowledged change
+//! is never missing from the trail.
+//!
 //! The entry names the route and the addressed entity, never the body: bodies may hold secrets (a key's, a
 //! webhook's) and addresses. Replays of an idempotent request changed nothing and are not recorded again.
 
@@ -66,7 +69,8 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
         } else {
             status.canonical_reason().unwrap_or("").to_lowercase()
         },
-    });
+    })
+    .await;
     resp
 }
 

@@ -142,22 +142,23 @@ pub const POLICY: &[Rule] = &[
     rule("POST", "/v1/purchase-orders/{id}/close", STAFF),
     rule("POST", "/v1/purchase-orders/{id}/receipts", STAFF_WAREHOUSE),
     rule("GET", "/v1/putaway", STAFF_WAREHOUSE),
-    rule("POST", "/v1/default-bins", STAFF_WAREHOUSE),
-    rule("DELETE", "/v1/default-bins", STAFF_WAREHOUSE),
-    // Transfers, counts and inspections are warehouse work that staff may also do.
+    rule("POST", "/v1/default-bins", WAREHOUSE),
+    rule("DELETE", "/v1/default-bins", WAREHOUSE),
+    // Transfers, counts, inspections and bins book or steer stock movements: warehouse work (issue #8), which staff
+    // may follow but not do, like adjustments and moves.
     rule("GET", "/v1/transfers", STAFF_WAREHOUSE),
-    rule("POST", "/v1/transfers", STAFF_WAREHOUSE),
+    rule("POST", "/v1/transfers", WAREHOUSE),
     rule("GET", "/v1/transfers/{id}", STAFF_WAREHOUSE),
-    rule("POST", "/v1/transfers/{id}/ship", STAFF_WAREHOUSE),
-    rule("POST", "/v1/transfers/{id}/cancel", STAFF_WAREHOUSE),
-    rule("POST", "/v1/transfers/{id}/receipts", STAFF_WAREHOUSE),
+    rule("POST", "/v1/transfers/{id}/ship", WAREHOUSE),
+    rule("POST", "/v1/transfers/{id}/cancel", WAREHOUSE),
+    rule("POST", "/v1/transfers/{id}/receipts", WAREHOUSE),
     rule("GET", "/v1/counts", STAFF_WAREHOUSE),
-    rule("POST", "/v1/counts", STAFF_WAREHOUSE),
+    rule("POST", "/v1/counts", WAREHOUSE),
     rule("GET", "/v1/counts/{id}", STAFF_WAREHOUSE),
-    rule("POST", "/v1/counts/{id}/entries", STAFF_WAREHOUSE),
+    rule("POST", "/v1/counts/{id}/entries", WAREHOUSE),
     rule("GET", "/v1/counts/{id}/variance", STAFF_WAREHOUSE),
-    rule("POST", "/v1/counts/{id}/approve", STAFF_WAREHOUSE),
-    rule("POST", "/v1/inspections", STAFF_WAREHOUSE),
+    rule("POST", "/v1/counts/{id}/approve", WAREHOUSE),
+    rule("POST", "/v1/inspections", WAREHOUSE),
     rule("GET", "/v1/reports/shrinkage", STAFF),
     // Valuation and replenishment: staff reads the books and buys; how the books are kept is the admin's.
     rule("GET", "/v1/settings/costing", STAFF),
@@ -193,7 +194,8 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/v1/api-keys/{id}", ADMIN),
     rule("POST", "/v1/api-keys/{id}/revoke", ADMIN),
     rule("GET", "/v1/audit", ADMIN),
-    rule("GET", "/metrics", ADMIN),
+    // Operational numbers only, no business data: readable by staff and the warehouse too.
+    rule("GET", "/metrics", STAFF_WAREHOUSE),
 ];
 
 /// Paths anyone may read without a key.
@@ -260,8 +262,16 @@ pub struct AuthState {
     pub limiter: std::sync::Arc<RateLimiter>,
 }
 
-fn unauthenticated(detail: &str) -> Response {
-    let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail).into_response();
+/// Every 401 is the same, whatever the reason, so that an answer does not tell a prober whether a secret it holds
+/// was ever a key; the reason goes to the log (debug) for the operator, never the secret.
+fn unauthenticated(reason: &str) -> Response {
+    tracing::debug!(reason, "request refused as unauthenticated");
+    let mut resp = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "send a valid API key as Authorization: Bearer <secret>",
+    )
+    .into_response();
     resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     resp
 }
@@ -285,13 +295,13 @@ pub async fn layer(State(state): State<AuthState>, mut req: Request, next: Next)
     let pattern = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_default();
     let rule = rule_for(req.method().as_str(), &pattern).unwrap_or(&ADMIN_ONLY);
     let Some(secret) = bearer(req.headers()) else {
-        return unauthenticated("send an API key as Authorization: Bearer <secret>");
+        return unauthenticated("no bearer key");
     };
     let caller = match state.app.authenticate(secret).await {
         Ok(Ok(caller)) => caller,
-        Ok(Err(Rejection::Unknown)) => return unauthenticated("the API key is not valid"),
-        Ok(Err(Rejection::Revoked)) => return unauthenticated("the API key was revoked"),
-        Ok(Err(Rejection::Expired)) => return unauthenticated("the API key has expired"),
+        Ok(Err(Rejection::Unknown)) => return unauthenticated("unknown key"),
+        Ok(Err(Rejection::Revoked)) => return unauthenticated("revoked key"),
+        Ok(Err(Rejection::Expired)) => return unauthenticated("expired key"),
         Err(e) => return ApiError::from(e).into_response(),
     };
     if let Err(retry_after) = state.limiter.check(caller.key_id, state.limit, Instant::now()) {

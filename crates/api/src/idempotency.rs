@@ -83,8 +83,11 @@ pub async fn layer(State((app, body_limit)): State<(App, usize)>, req: Request, 
         Ok(IdempotencyState::New) => {}
     }
     // The request runs as its own task, so that a client hanging up cannot drop it halfway and leave the key
-    // claimed; a panic comes back as an error, and the key is released.
-    let run = tokio::spawn(next.run(Request::from_parts(parts, Body::from(bytes))));
+    // claimed; a panic comes back as an error, and the key is released. The task does not inherit the request id,
+    // so it is carried over explicitly.
+    let request_id = crate::request_id::current();
+    let run =
+        tokio::spawn(crate::request_id::scope(request_id, next.run(Request::from_parts(parts, Body::from(bytes)))));
     let resp = match run.await {
         Ok(resp) => resp,
         Err(e) => {

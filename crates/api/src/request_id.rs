@@ -19,6 +19,15 @@ pub fn current() -> Option<String> {
     REQUEST_ID.try_with(|id| id.clone()).ok()
 }
 
+/// Runs `fut` with `id` as its request id. A spawned task does not inherit task-locals, so whoever spawns part of
+/// a request must carry the id over with this, or the work it does (movements, error bodies, logs) loses it.
+pub async fn scope<F: std::future::Future>(id: Option<String>, fut: F) -> F::Output {
+    match id {
+        Some(id) => REQUEST_ID.scope(id, fut).await,
+        None => fut.await,
+    }
+}
+
 fn acceptable(v: &str) -> bool {
     !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }

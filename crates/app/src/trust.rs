@@ -4,10 +4,12 @@
 //! Key secrets are 32 random bytes from the OS, shown once; only their SHA-256 is stored. Every request looks its
 //! key up in the database, so a revocation takes effect at once on every node.
 //!
-//! The audit trail is written by a background writer in batches, after the change it records has committed: one
-//! extra transaction per batch rather than per request, so that the write path keeps its throughput. The cost is
-//! that a process killed between a change and its audit row loses that row; stock movements never depend on it,
-//! as each carries its actor and request id inside the ledger's own transaction.
+//! The audit trail is written by one writer in batches, after the change it records has committed: one extra
+//! transaction per batch of concurrent entries rather than per request, so that the write path keeps its
+//! throughput. The caller waits until its entry's batch is written, so an acknowledged change has its audit row;
+//! a process killed between a change's commit and that write can still lose the row, but then the client never
+//! saw a success. Stock movements never depend on it, as each carries its actor and request id inside the ledger's
+//! own transaction.
 
 use std::time::Duration;
 
@@ -262,9 +264,10 @@ impl App {
         }
     }
 
-    /// Queues an audit entry; it is written shortly, in a batch.
-    pub fn audit(&self, entry: NewAuditEntry) {
-        self.audit.record(entry);
+    /// Writes an audit entry, batched with any others written at the same time, and returns once it is stored
+    /// (or, if the database refuses it after retries, logged as lost).
+    pub async fn audit(&self, entry: NewAuditEntry) {
+        self.audit.record(entry).await;
     }
 
     /// Audit entries, after every entry queued so far is written.
@@ -297,7 +300,7 @@ impl App {
 }
 
 enum AuditMsg {
-    Entry(NewAuditEntry),
+    Entry(NewAuditEntry, oneshot::Sender<()>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -322,7 +325,10 @@ impl AuditWriter {
                 let mut next = Some(first);
                 while let Some(msg) = next.take() {
                     match msg {
-                        AuditMsg::Entry(e) => batch.push(e),
+                        AuditMsg::Entry(e, done) => {
+                            batch.push(e);
+                            waiting.push(done);
+                        }
                         AuditMsg::Flush(done) => waiting.push(done),
                     }
                     if batch.len() < AUDIT_BATCH {
@@ -362,17 +368,14 @@ impl AuditWriter {
         AuditWriter { tx }
     }
 
-    fn record(&self, entry: NewAuditEntry) {
-        match self.tx.try_send(AuditMsg::Entry(entry)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(msg)) => {
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(msg).await;
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => tracing::error!("audit writer stopped; entry lost"),
+    async fn record(&self, entry: NewAuditEntry) {
+        let (done, written) = oneshot::channel();
+        if let Err(mpsc::error::SendError(AuditMsg::Entry(entry, _))) = self.tx.send(AuditMsg::Entry(entry, done)).await
+        {
+            tracing::error!(?entry, "audit writer stopped; entry lost");
+            return;
         }
+        let _ = written.await;
     }
 
     async fn flush(&self) {

@@ -269,6 +269,8 @@ async fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Import(ImportCommand::Products { file }) => {
             let app = start_app(&cli.database, LedgerConfig::default()).await?;
             let summary = csvio::import_products(&app, &file).await?;
+            let what = format!("{} products created, {} updated", summary.products_created, summary.products_updated);
+            audit_import(&app, "products", "import products", what).await;
             println!(
                 "imported {}: {} products created, {} updated; {} variants created, {} updated",
                 file.display(),
@@ -282,6 +284,8 @@ async fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Import(ImportCommand::Stock { file, create_locations }) => {
             let app = start_app(&cli.database, LedgerConfig::default()).await?;
             let summary = csvio::import_stock(&app, &file, create_locations, Actor::new("cli:import")).await?;
+            let what = format!("{} lines, {} movements", summary.lines, summary.movements);
+            audit_import(&app, "inventory", "import stock", what).await;
             println!(
                 "imported {}: {} lines, {} movements booked, {} locations created",
                 file.display(),
@@ -473,7 +477,7 @@ async fn first_key(app: &App, given: Option<&str>, demo: bool) -> CliResult<()> 
         }
         match app.create_api_key_with_secret(admin("admin (STOCKROOM_ADMIN_KEY)"), "serve", secret.to_string()).await {
             Ok(k) => {
-                audit_first_key(app, k.key.id);
+                audit_first_key(app, k.key.id).await;
                 tracing::info!(key_id = k.key.id, "made the admin key given in STOCKROOM_ADMIN_KEY");
             }
             // Another node starting beside this one made it first.
@@ -487,12 +491,12 @@ async fn first_key(app: &App, given: Option<&str>, demo: bool) -> CliResult<()> 
     }
     if demo {
         let k = app.create_api_key_with_secret(admin("demo admin"), "serve --demo", DEMO_KEY.to_string()).await?;
-        audit_first_key(app, k.key.id);
+        audit_first_key(app, k.key.id).await;
         eprintln!("DEMO admin key (fixed, for demos only; never use --demo with real data): {DEMO_KEY}");
         return Ok(());
     }
     let key = app.create_api_key(admin("first admin"), "serve").await?;
-    audit_first_key(app, key.key.id);
+    audit_first_key(app, key.key.id).await;
     eprintln!(
         "No API key existed, so an admin key was made. Its secret is shown this once; keep it safe:\n\n    {}\n\n\
          Send it as `Authorization: Bearer <secret>`; make more keys with POST /v1/api-keys or `stockroom keys create`.",
@@ -501,8 +505,24 @@ async fn first_key(app: &App, given: Option<&str>, demo: bool) -> CliResult<()> 
     Ok(())
 }
 
+/// Records a CLI import in the audit trail (actor `cli`), like a change made through the API.
+async fn audit_import(app: &App, entity: &str, action: &str, summary: String) {
+    app.audit(app::trust::NewAuditEntry {
+        at: chrono::Utc::now(),
+        actor_key_id: None,
+        actor_name: "cli".into(),
+        request_id: None,
+        entity: entity.into(),
+        entity_id: None,
+        action: action.into(),
+        status: 0,
+        summary,
+    })
+    .await;
+}
+
 /// Records the admin key a start made, like any other change.
-fn audit_first_key(app: &App, id: i64) {
+async fn audit_first_key(app: &App, id: i64) {
     app.audit(app::trust::NewAuditEntry {
         at: chrono::Utc::now(),
         actor_key_id: None,
@@ -513,7 +533,8 @@ fn audit_first_key(app: &App, id: i64) {
         action: "serve: first admin key".into(),
         status: 0,
         summary: "admin key".into(),
-    });
+    })
+    .await;
 }
 
 async fn keys(database: &str, cmd: KeysCommand) -> CliResult<ExitCode> {
@@ -536,7 +557,7 @@ async fn keys(database: &str, cmd: KeysCommand) -> CliResult<ExitCode> {
             };
             let created =
                 app.create_api_key(app::trust::NewKeyRequest { name, role, channel, expires_at }, "cli").await?;
-            app.audit(audit("keys create", created.key.id, format!("{} key", role.as_str())));
+            app.audit(audit("keys create", created.key.id, format!("{} key", role.as_str()))).await;
             app.flush_audit().await;
             eprintln!("key {} ({}) made; its secret is shown this once:", created.key.id, role.as_str());
             println!("{}", created.secret);
@@ -571,7 +592,7 @@ async fn keys(database: &str, cmd: KeysCommand) -> CliResult<ExitCode> {
         }
         KeysCommand::Revoke { id } => {
             let k = app.revoke_api_key(id).await?;
-            app.audit(audit("keys revoke", id, "revoked".into()));
+            app.audit(audit("keys revoke", id, "revoked".into())).await;
             app.flush_audit().await;
             println!("key {} ({}) revoked", k.id, k.name);
         }

@@ -52,6 +52,16 @@ fn csv_round_trip_through_an_empty_database() {
     let o = stockroom(&a, &["import", "stock", "--create-locations", dir.path().join("stock.csv").to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("committed unit(s) were booked as available"), "{}", text(&o));
+    // Both imports are in the audit trail as `cli`.
+    let url = format!("sqlite://{}", a.display());
+    let actions: Vec<String> = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
+        let filter = app::trust::AuditFilter { actor: Some("cli".into()), ..Default::default() };
+        let rows = app::trust::TrustStore::list_audit(&store, &filter, None, 100).await.unwrap();
+        rows.into_iter().map(|r| r.entry.action).collect()
+    });
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(actions.iter().any(|a| a == "import products") && actions.iter().any(|a| a == "import stock"));
 
     let pa = stockroom(&a, &["export", "products"]);
     let sa = stockroom(&a, &["export", "stock"]);
