@@ -98,6 +98,22 @@ const BODY_ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/pick-lists"),
     ("POST", "/v1/webhook-endpoints"),
     ("POST", "/v1/api-keys"),
+    ("PATCH", "/v1/webhook-endpoints/1"),
+    ("POST", "/v1/suppliers"),
+    ("PUT", "/v1/suppliers/1/items"),
+    ("POST", "/v1/purchase-orders"),
+    ("POST", "/v1/purchase-orders/1/receipts"),
+    ("POST", "/v1/purchase-orders/1/receipts/1/landed-costs"),
+    ("POST", "/v1/transfers"),
+    ("POST", "/v1/transfers/1/receipts"),
+    ("POST", "/v1/counts"),
+    ("POST", "/v1/counts/1/entries"),
+    ("POST", "/v1/inspections"),
+    ("POST", "/v1/default-bins"),
+    ("PUT", "/v1/settings/costing"),
+    ("PUT", "/v1/settings/accounting"),
+    ("PUT", "/v1/settings/replenishment"),
+    ("POST", "/v1/replenishment/purchase-orders"),
 ];
 
 /// Query strings of the lists and the feed: cursors, limits, filters.
@@ -110,6 +126,17 @@ const QUERY_ENDPOINTS: &[&str] = &[
     "/v1/audit",
     "/v1/api-keys",
     "/v1/webhook-endpoints",
+    "/v1/suppliers",
+    "/v1/purchase-orders",
+    "/v1/transfers",
+    "/v1/counts",
+    "/v1/putaway",
+    "/v1/reports/shrinkage",
+    "/v1/reports/valuation",
+    "/v1/reports/margin",
+    "/v1/reports/stock-health",
+    "/v1/accounting/journal",
+    "/v1/replenishment/suggestions",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
