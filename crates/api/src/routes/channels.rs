@@ -44,13 +44,7 @@ pub fn routes() -> Router<App> {
 )]
 pub struct ChannelsDoc;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    pub after: Option<String>,
-    pub limit: Option<u32>,
-}
+pub use super::PageQuery as ListQuery;
 
 #[utoipa::path(get, path = "/v1/channels", tag = "channels", params(ListQuery),
     responses((status = 200, body = Page<ChannelView>), (status = 400, body = ProblemSchema)))]

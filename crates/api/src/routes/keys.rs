@@ -26,13 +26,7 @@ pub fn routes() -> Router<App> {
         .route("/v1/audit", get(list_audit))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    pub after: Option<String>,
-    pub limit: Option<u32>,
-}
+pub use super::PageQuery;
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "keys", params(PageQuery),
     responses((status = 200, body = Page<ApiKeyView>), (status = 400, body = ProblemSchema)))]

@@ -18,6 +18,15 @@ use axum::http::request::Parts;
 use crate::auth::RequestCaller;
 use crate::problem::ApiError;
 
+/// A plain page of a list: the cursor and the page size, shared by every list that filters nothing else.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    pub after: Option<String>,
+    pub limit: Option<u32>,
+}
+
 /// Who is asking, recorded on every movement with the request id: the API key of the request (its name and id).
 pub struct RequestActor(pub app::Actor);
 

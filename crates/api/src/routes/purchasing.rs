@@ -65,13 +65,7 @@ pub fn routes() -> Router<App> {
 )]
 pub struct PurchasingDoc;
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    pub after: Option<String>,
-    pub limit: Option<u32>,
-}
+pub use super::PageQuery as ListQuery;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -6,8 +6,6 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
-use utoipa::IntoParams;
 
 use app::page::{Page, PageRequest};
 use app::webhooks::{
@@ -28,13 +26,7 @@ pub fn routes() -> Router<App> {
         .route("/v1/webhook-endpoints/{id}/replay", post(replay))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    pub after: Option<String>,
-    pub limit: Option<u32>,
-}
+pub use super::PageQuery;
 
 #[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", params(PageQuery),
     responses((status = 200, body = Page<EndpointView>), (status = 400, body = ProblemSchema)))]
