@@ -22,7 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{AppError, AppResult};
 use crate::page::{Page, PageRequest};
 use crate::store::Store;
-pub use crate::trust_store::{ApiKeyRecord, AuditFilter, AuditRecord, NewApiKey, NewAuditEntry, Role, TrustStore};
+pub use crate::trust_store::{
+    ApiKeyRecord, AuditFilter, AuditRecord, NewApiKey, NewAuditEntry, NewWebSession, Role, TrustStore, WebSessionRecord,
+};
 use crate::{Actor, App};
 
 /// Every secret starts with this, so that a leaked one is recognizable (and scanners can find it).
@@ -52,6 +54,31 @@ impl Caller {
 /// How a key is named on movements: its name and id, so that two keys of the same name stay apart.
 pub fn actor_name(key_id: i64, name: &str) -> String {
     format!("{name} (key {key_id})")
+}
+
+/// How long a web admin session lasts after sign-in: a working shift and some.
+pub const WEB_SESSION_HOURS: i64 = 12;
+
+/// A web admin session just opened: the secrets go to the browser once and are stored only as hashes.
+#[derive(Debug, Clone)]
+pub struct WebSession {
+    /// The cookie's value.
+    pub token: String,
+    /// What every form of the session sends back.
+    pub csrf: String,
+    pub caller: Caller,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The caller a stored key stands for at `now`, unless it is revoked or expired.
+fn caller_of(key: ApiKeyRecord, now: DateTime<Utc>) -> Result<Caller, Rejection> {
+    if key.revoked_at.is_some() {
+        return Err(Rejection::Revoked);
+    }
+    if key.expires_at.is_some_and(|t| t <= now) {
+        return Err(Rejection::Expired);
+    }
+    Ok(Caller { key_id: key.id, name: key.name, role: key.role, channel: key.channel })
 }
 
 /// Why a secret was not accepted. The API answers each with the same 401, so that nobody learns which keys exist.
@@ -234,13 +261,47 @@ impl App {
         let Some(key) = self.store.api_key_by_hash(&hash_secret(secret)).await? else {
             return Ok(Err(Rejection::Unknown));
         };
-        if key.revoked_at.is_some() {
-            return Ok(Err(Rejection::Revoked));
+        Ok(caller_of(key, Utc::now()))
+    }
+
+    /// Opens a web admin session for the key `secret` names: the cookie's token and the session's CSRF token
+    /// (both shown only now), or why the key was refused. Expired sessions are swept on the way.
+    pub async fn open_web_session(&self, secret: &str) -> AppResult<Result<WebSession, Rejection>> {
+        let caller = match self.authenticate(secret).await? {
+            Ok(caller) => caller,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let now = Utc::now();
+        self.store.purge_web_sessions(now).await?;
+        let (token, csrf) = (new_secret(), new_secret());
+        let expires_at = now + chrono::Duration::hours(WEB_SESSION_HOURS);
+        let session = NewWebSession {
+            token_hash: hash_secret(&token),
+            key_id: caller.key_id,
+            csrf: csrf.clone(),
+            created_at: now,
+            expires_at,
+        };
+        self.store.create_web_session(&session).await?;
+        Ok(Ok(WebSession { token, csrf, caller, expires_at }))
+    }
+
+    /// The caller and CSRF token of a live web session: `None` when the token is unknown, the session expired, or
+    /// its key has been revoked or has expired since.
+    pub async fn web_session(&self, token: &str) -> AppResult<Option<(Caller, String)>> {
+        if token.len() > 200 {
+            return Ok(None);
         }
-        if key.expires_at.is_some_and(|t| t <= Utc::now()) {
-            return Ok(Err(Rejection::Expired));
-        }
-        Ok(Ok(Caller { key_id: key.id, name: key.name, role: key.role, channel: key.channel }))
+        let now = Utc::now();
+        let Some(record) = self.store.web_session(&hash_secret(token), now).await? else {
+            return Ok(None);
+        };
+        Ok(caller_of(record.key, now).ok().map(|caller| (caller, record.csrf)))
+    }
+
+    /// Signs a web session out; an unknown token is already signed out.
+    pub async fn close_web_session(&self, token: &str) -> AppResult<()> {
+        Ok(self.store.delete_web_session(&hash_secret(token)).await?)
     }
 
     pub async fn list_api_keys(&self, page: PageRequest) -> AppResult<Page<ApiKeyView>> {

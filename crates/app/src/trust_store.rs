@@ -100,6 +100,27 @@ pub struct AuditFilter {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// A browser session of the web admin about to be stored: only the hash of its cookie's token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWebSession {
+    /// Lower-case hex SHA-256 of the cookie's token.
+    pub token_hash: String,
+    /// The API key the session was opened with; the session has its role and ends with it.
+    pub key_id: i64,
+    /// The token every form of this session sends back.
+    pub csrf: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A live web session: its key (revoked and expired keys included: the caller decides) and its CSRF token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSessionRecord {
+    pub key: ApiKeyRecord,
+    pub csrf: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait TrustStore: Send + Sync {
     /// A second key with the same secret hash is `Conflict { constraint: "api_keys.secret_hash" }`.
@@ -121,4 +142,12 @@ pub trait TrustStore: Send + Sync {
     async fn hold_channel(&self, hold: HoldId) -> StoreResult<Option<String>>;
     /// Webhook deliveries not yet delivered or given up, for `/metrics`.
     async fn webhook_backlog(&self) -> StoreResult<i64>;
+    /// Stores a web session; an unknown key id is `Conflict { constraint: "web_sessions.key_id" }`.
+    async fn create_web_session(&self, session: &NewWebSession) -> StoreResult<()>;
+    /// The session whose token hashes to `token_hash`, if it has not expired at `now`.
+    async fn web_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<WebSessionRecord>>;
+    /// Ends a session (signing out); ending an unknown one does nothing.
+    async fn delete_web_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Deletes the sessions expired at `now`; returns how many.
+    async fn purge_web_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }

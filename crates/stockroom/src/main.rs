@@ -423,12 +423,15 @@ async fn serve(database: &str, args: ServeArgs) -> CliResult<ExitCode> {
         .map_err(|e| CliError(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener.local_addr()?;
     let database = redact(database);
-    tracing::info!(database, "Stockroom listening on http://{addr} (API reference at http://{addr}/docs)");
+    tracing::info!(
+        database,
+        "Stockroom listening on http://{addr} (web admin at http://{addr}/admin, API reference at http://{addr}/docs)"
+    );
     let config = api::ApiConfig {
         max_body_bytes: args.max_body_bytes,
         rate_limit: api::auth::RateLimit { per_second: args.rate_limit_per_second, burst: args.rate_limit_burst },
     };
-    let router = api::router(app.clone(), config);
+    let router = web::with_admin(app.clone(), api::router(app.clone(), config));
     // On SIGTERM or Ctrl-C the listener closes (no new requests) and the requests in flight finish, each with the
     // ledger batch it waits for; a request that is still running after the timeout is cut off (its batch either
     // committed or did not; a retry with the same Idempotency-Key or order number tells).

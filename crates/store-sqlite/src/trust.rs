@@ -2,7 +2,9 @@
 //! ([`app::trust_store::TrustStore`]).
 
 use app::store::{HoldId, StoreResult};
-use app::trust_store::{ApiKeyRecord, AuditFilter, AuditRecord, NewApiKey, NewAuditEntry, Role, TrustStore};
+use app::trust_store::{
+    ApiKeyRecord, AuditFilter, AuditRecord, NewApiKey, NewAuditEntry, NewWebSession, Role, TrustStore, WebSessionRecord,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
@@ -202,5 +204,61 @@ impl TrustStore for SqliteStore {
             .fetch_one(&self.pool)
             .await
             .map_err(db)
+    }
+
+    async fn create_web_session(&self, s: &NewWebSession) -> StoreResult<()> {
+        let mut w = self.write().await?;
+        let result = sqlx::query(
+            "INSERT INTO web_sessions (token_hash, key_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&s.token_hash)
+        .bind(s.key_id)
+        .bind(&s.csrf)
+        .bind(micros(s.created_at))
+        .bind(micros(s.expires_at))
+        .execute(&mut *w.tx)
+        .await
+        .map(|_| ())
+        .map_err(|e| db_error(e, "web_sessions.key_id"));
+        w.finish(result).await
+    }
+
+    async fn web_session(&self, token_hash: &str, now: DateTime<Utc>) -> StoreResult<Option<WebSessionRecord>> {
+        let sql = format!(
+            "SELECT {}, s.csrf, s.expires_at AS session_expires_at FROM web_sessions s \
+             JOIN api_keys k ON k.id = s.key_id WHERE s.token_hash = ? AND s.expires_at > ?",
+            KEY_COLUMNS.split(", ").map(|c| format!("k.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let row = sqlx::query(&sql).bind(token_hash).bind(micros(now)).fetch_optional(&self.pool).await.map_err(db)?;
+        row.map(|row| {
+            Ok(WebSessionRecord {
+                key: key(&row)?,
+                csrf: row.try_get("csrf").map_err(internal)?,
+                expires_at: from_micros(row.try_get("session_expires_at").map_err(internal)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn delete_web_session(&self, token_hash: &str) -> StoreResult<()> {
+        let mut w = self.write().await?;
+        let result = sqlx::query("DELETE FROM web_sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&mut *w.tx)
+            .await
+            .map(|_| ())
+            .map_err(db);
+        w.finish(result).await
+    }
+
+    async fn purge_web_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut w = self.write().await?;
+        let result = sqlx::query("DELETE FROM web_sessions WHERE expires_at <= ?")
+            .bind(micros(now))
+            .execute(&mut *w.tx)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db);
+        w.finish(result).await
     }
 }

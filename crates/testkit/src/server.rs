@@ -79,7 +79,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let router = api::router(app.clone(), config);
+        let router = web::with_admin(app.clone(), api::router(app.clone(), config));
         tokio::spawn(async move {
             let _ = api::serve(listener, router, async {
                 let _ = rx.await;
