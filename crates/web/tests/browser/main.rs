@@ -6,6 +6,7 @@ mod harness;
 
 mod backoffice;
 mod items;
+mod office;
 mod orders;
 mod signin;
 mod warehouse;

@@ -1,0 +1,1 @@
+//! Browser tests of the purchasing, replenishment, reports and webhook pages.
