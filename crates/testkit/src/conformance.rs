@@ -78,6 +78,7 @@ macro_rules! conformance_suite {
             documents_round_trip_with_versions,
             documents_change_with_their_batch,
             trust_keys_audit_and_hold_channels,
+            web_sessions_live_expire_and_end,
             valuation_settings_periods_and_landed_costs,
             replenishment_alerts_compare_and_set,
         );

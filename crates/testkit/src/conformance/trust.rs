@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use app::store::Store;
-use app::trust_store::{AuditFilter, NewApiKey, NewAuditEntry, Role};
+use app::trust_store::{AuditFilter, NewApiKey, NewAuditEntry, NewWebSession, Role};
 use app::StoreError;
 use chrono::{TimeZone, Utc};
 
@@ -96,4 +96,52 @@ pub async fn trust_keys_audit_and_hold_channels(store: Arc<dyn Store>) {
     assert!(matches!(e, StoreError::Conflict { .. }), "{e:?}");
     assert_eq!(store.hold_channel(9_999).await.unwrap(), None);
     assert_eq!(store.webhook_backlog().await.unwrap(), 0);
+}
+
+pub async fn web_sessions_live_expire_and_end(store: Arc<dyn Store>) {
+    let t0 = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    let staff = store.create_api_key(&key("floor", Role::Staff, None, 'b'), t0).await.unwrap();
+    let session = |hash: char, expires_s: i64| NewWebSession {
+        token_hash: std::iter::repeat_n(hash, 64).collect(),
+        key_id: staff.id,
+        csrf: "csrf-token-of-twenty-chars-or-more".into(),
+        created_at: t0,
+        expires_at: t0 + chrono::Duration::seconds(expires_s),
+    };
+    let (a, b) = (session('1', 3600), session('2', 60));
+    store.create_web_session(&a).await.unwrap();
+    store.create_web_session(&b).await.unwrap();
+    // The same token twice is refused by the database.
+    assert!(store.create_web_session(&a).await.is_err());
+    // A session of a key that does not exist cannot be stored.
+    let orphan = NewWebSession { key_id: staff.id + 1000, ..session('3', 60) };
+    assert_eq!(conflict_of(store.create_web_session(&orphan).await), "web_sessions.key_id");
+
+    let found = store.web_session(&a.token_hash, t0).await.unwrap().expect("live session");
+    assert_eq!(found.key.id, staff.id);
+    assert_eq!(found.key.role, Role::Staff);
+    assert_eq!(found.csrf, a.csrf);
+    assert_eq!(found.expires_at, a.expires_at);
+    // Past its expiry a session is not found, even before it is swept.
+    let later = t0 + chrono::Duration::seconds(120);
+    assert!(store.web_session(&b.token_hash, later).await.unwrap().is_none());
+    assert!(store.web_session(&a.token_hash, later).await.unwrap().is_some());
+    // The session carries the key's revocation, for the app to refuse.
+    store.revoke_api_key(staff.id, later).await.unwrap();
+    let revoked = store.web_session(&a.token_hash, later).await.unwrap().unwrap();
+    assert!(revoked.key.revoked_at.is_some());
+
+    assert_eq!(store.purge_web_sessions(later).await.unwrap(), 1);
+    assert_eq!(store.purge_web_sessions(later).await.unwrap(), 0);
+    store.delete_web_session(&a.token_hash).await.unwrap();
+    assert!(store.web_session(&a.token_hash, t0).await.unwrap().is_none());
+    // Ending an unknown session is not an error.
+    store.delete_web_session(&a.token_hash).await.unwrap();
+}
+
+fn conflict_of(r: app::store::StoreResult<()>) -> String {
+    match r {
+        Err(StoreError::Conflict { constraint }) => constraint,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
 }
