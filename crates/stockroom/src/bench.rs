@@ -26,6 +26,9 @@ pub enum Scenario {
     /// `--skus` SKUs (100,000 for the reference run) × 5 channels: full snapshot export time and the server's
     /// peak memory (give `--server-pid`).
     Snapshot,
+    /// The web admin's pages, found by following links from the dashboard, each loaded `--requests` times one at
+    /// a time (signs in with `--key`; run it against `serve --demo`).
+    Pages,
 }
 
 pub struct BenchArgs {
@@ -142,6 +145,9 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
     if let Scenario::Snapshot = args.scenario {
         return crate::bench_snapshot::run(&args).await;
     }
+    if let Scenario::Pages = args.scenario {
+        return crate::bench_pages::run(&args).await;
+    }
     let acks = match &args.acked_file {
         Some(path) => Some(Arc::new(AckLog(std::sync::Mutex::new(
             std::fs::OpenOptions::new().create(true).append(true).open(path)?,
@@ -248,7 +254,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
                     Scenario::FlashSaleHolds => ("/v1/holds", json!({"lines": [{"sku": names[0], "quantity": 1}]})),
                     // Handled by `bench_webhooks` before the clients start.
                     Scenario::WebhookLatency => break,
-                    Scenario::Catalog | Scenario::Reads | Scenario::Snapshot => {
+                    Scenario::Catalog | Scenario::Reads | Scenario::Snapshot | Scenario::Pages => {
                         let n = 1 + (rng.next() % 5) as usize;
                         let mut picked: Vec<usize> = (0..n).map(|_| rng.zipf(names.len())).collect();
                         picked.sort_unstable();

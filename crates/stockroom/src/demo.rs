@@ -230,11 +230,95 @@ pub async fn load(app: &App) -> CliResult<Option<String>> {
         });
     }
     let damaged = moves.len();
-    app.move_stock(MoveRequest { lines: moves, reference: Some("DEMO-INSPECTION".into()) }, actor).await?;
+    app.move_stock(MoveRequest { lines: moves, reference: Some("DEMO-INSPECTION".into()) }, actor.clone()).await?;
+    let in_stock: Vec<String> = lines.iter().map(|l| l.sku.clone()).collect();
+    let orders = business(app, &in_stock, &skus, &mut rng, actor).await?;
     Ok(Some(format!(
-        "{} products, {} variants, 2 warehouses with {} bins, {received} receipts, {damaged} damaged units",
+        "{} products, {} variants, 2 warehouses with {} bins, {received} receipts, {damaged} damaged units, \
+         2 channels, {orders} orders, a supplier with an open purchase order",
         MODELS.len(),
         skus.len(),
         bins.len()
     )))
+}
+
+/// Built from JSON like an API body, so that the demo cannot drift from what the API accepts.
+fn body<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> CliResult<T> {
+    serde_json::from_value(v).map_err(|e| crate::error::CliError(format!("demo data does not fit the API: {e}")))
+}
+
+/// A day of trading on top of the stock: two channels, orders in every state a floor sees (waiting to be picked,
+/// paid and shipped, one waiting for stock), and a supplier with a purchase order on its way. Returns the orders.
+async fn business(app: &App, in_stock: &[String], skus: &[String], rng: &mut Lcg, actor: Actor) -> CliResult<usize> {
+    use serde_json::json;
+    app.create_channel(body(json!({"code": "webshop-de", "name": "Webshop DE", "market_country": "DE",
+        "currency": "EUR", "warehouses": ["WH1", "WH2"]}))?)
+        .await?;
+    app.create_channel(body(json!({"code": "pos-leipzig", "name": "Leipzig store", "market_country": "DE",
+        "currency": "EUR", "warehouses": ["WH2"]}))?)
+        .await?;
+    let tees: Vec<&String> = skus.iter().filter(|s| s.starts_with("TEE-")).take(8).collect();
+    let supplier = app
+        .create_supplier(body(json!({"name": "Northwind Textiles", "currency": "EUR", "lead_time_days": 14,
+            "contact": {"name": "Ana Weber", "email": "orders@northwind.invalid"},
+            "items": tees.iter().map(|sku| json!({"sku": sku, "unit_cost": "7.20", "min_order_quantity": 12,
+                "pack_size": 6})).collect::<Vec<_>>()}))?)
+        .await?;
+    app.create_purchase_order(
+        body(json!({"supplier_id": supplier.id, "warehouse": "WH1", "order": true,
+            "lines": tees.iter().take(3).map(|sku| json!({"sku": sku, "quantity": 24})).collect::<Vec<_>>()}))?,
+        actor.clone(),
+    )
+    .await?;
+
+    const NAMES: [&str; 8] = [
+        "Mia Schulz",
+        "Noah Becker",
+        "Emma Wolf",
+        "Leon Hoffmann",
+        "Lina Braun",
+        "Paul Krüger",
+        "Hanna Lang",
+        "Ben Roth",
+    ];
+    let mut placed = 0;
+    for n in 0..30u64 {
+        let source = ["webshop-de", "webshop-de", "phone", "pos-leipzig"][rng.next(4) as usize];
+        let name = NAMES[rng.next(NAMES.len() as u64) as usize];
+        let lines: Vec<serde_json::Value> = (0..1 + rng.next(3))
+            .map(|_| json!({"sku": in_stock[rng.next(in_stock.len() as u64) as usize], "quantity": 1 + rng.next(2)}))
+            .collect();
+        let email = format!("{}@example.invalid", name.to_lowercase().replace(' ', ".").replace('ü', "ue"));
+        let order = body(json!({"source": source, "external_number": format!("DEMO-{}", 1001 + n),
+            "currency": "EUR", "customer": {"name": name, "email": email}, "lines": lines}))?;
+        let (order, _) = match app.place_order(order, format!("demo-{n}"), actor.clone()).await {
+            Ok(o) => o,
+            // A store order for a bin another channel does not sell from, say: the demo goes on without it.
+            Err(e) => {
+                tracing::debug!(error = %e, "demo order skipped");
+                continue;
+            }
+        };
+        placed += 1;
+        if n % 3 == 2 {
+            continue; // reserved, not paid yet
+        }
+        let pay = body(json!({"kind": "capture", "amount": order.total, "currency": "EUR",
+            "reference": format!("psp_demo_{n}")}))?;
+        app.pay(order.id, pay, actor.clone()).await?;
+        if n % 3 == 0 && order.lines.iter().all(|l| l.backordered == 0 && l.oversold == 0) {
+            let ship = body(json!({"carrier": "DHL", "tracking_number": format!("00340434{:010}", 7_000_000 + n)}))?;
+            app.ship(order.id, ship, actor.clone()).await?;
+        }
+    }
+    // One order for more than there is: it waits for the purchase order.
+    if let Some(sku) = tees.first() {
+        let order = body(json!({"source": "webshop-de", "external_number": "DEMO-2001", "currency": "EUR",
+            "customer": {"name": "Greta Vogel", "email": "greta.vogel@example.invalid"},
+            "lines": [{"sku": sku, "quantity": 60}]}))?;
+        if app.place_order(order, "demo-backorder".into(), actor).await.is_ok() {
+            placed += 1;
+        }
+    }
+    Ok(placed)
 }

@@ -1,6 +1,7 @@
 //! The `stockroom` binary: the command line (serve, verify, import, export, keys, backup) and the server's main.
 
 mod bench;
+mod bench_pages;
 mod bench_snapshot;
 mod bench_webhooks;
 mod csvio;
