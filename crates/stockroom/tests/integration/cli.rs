@@ -231,3 +231,70 @@ async fn bench_drives_a_server_and_checks_for_oversell() {
     assert!(t.contains("oversell   none: 50 units promised out of 50 received"), "{t}");
     assert!(t.contains("p99.9"), "{t}");
 }
+
+/// `serve --demo`, the README's first command, on a fresh database: the demo's trading day is there and
+/// consistent, and `bench pages` signs in to the web admin and loads every kind of page it links to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_trades_and_every_admin_page_answers() {
+    use std::io::{BufRead, BufReader};
+    if crate::common::on_postgres() {
+        return; // The demo is for the embedded database; the pages read through the same API on both.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let url = format!("sqlite://{}", db.display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stockroom"))
+        .args(["serve", "--demo", "--database", &url, "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("the server says where it listens").unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let addr: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':').collect();
+            break format!("http://{addr}");
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    let key = "sr_demo_key_do_not_use_in_production";
+    let c = testkit::server::client_with(Some(key));
+    let get = |path: &str| {
+        let req = c.get(format!("{base}{path}"));
+        async move { req.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let orders = get("/v1/orders?limit=100").await;
+    let orders = orders["items"].as_array().unwrap();
+    assert!(orders.len() >= 20, "{} demo orders", orders.len());
+    let count = |f: &dyn Fn(&serde_json::Value) -> bool| orders.iter().filter(|o| f(o)).count();
+    assert!(count(&|o| o["fulfillment_status"] == "fulfilled") >= 3, "some shipped");
+    assert!(count(&|o| o["payment_status"] == "paid" && o["fulfillment_status"] == "unfulfilled") >= 3, "some to pick");
+    assert!(count(&|o| o["payment_status"] == "unpaid") >= 3, "some unpaid");
+    let backordered = get("/v1/orders?backordered=true").await;
+    let waiting = backordered["items"].as_array().unwrap();
+    assert!(
+        waiting.iter().any(|o| o["external_number"] == "DEMO-2001"),
+        "the big order waits for stock: {backordered}"
+    );
+    assert_eq!(get("/v1/channels").await["items"].as_array().unwrap().len(), 2);
+    let pos = get("/v1/purchase-orders").await;
+    assert_eq!(pos["items"][0]["status"], "ordered", "{pos}");
+
+    let (bench_base, bench_key) = (base.clone(), key.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_stockroom"))
+            .args(["bench", "pages", "--url", &bench_base, "--key", &bench_key, "--requests", "1"])
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("all pages"), "{t}");
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let verify = stockroom(&db, &["verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}
