@@ -42,12 +42,21 @@ pub fn with_admin(app: App, api: Router) -> Router {
         .route("/admin/static/app.js", get(script))
         .merge(session::routes())
         .merge(pages::routes())
+        .route("/admin/{*rest}", get(not_found))
         .layer(axum::middleware::from_fn_with_state(state.clone(), session::csrf_layer))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn(api::request_id::layer))
         .with_state(state);
     api.route("/", get(|| async { Redirect::to("/admin") })).merge(admin)
+}
+
+/// An admin address that is no page: a page saying so (the API's fallback would answer JSON to a person).
+async fn not_found() -> Response {
+    let body = maud::html! {
+        main.signin { h1 { "No such page" } p { "This address is not a page of Stockroom." } a href="/admin" { "Dashboard" } }
+    };
+    (StatusCode::NOT_FOUND, layout::bare("Not found", body)).into_response()
 }
 
 const CSS: &str = include_str!("../assets/app.css");

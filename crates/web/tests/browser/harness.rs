@@ -165,11 +165,18 @@ impl Browser {
         self.text("body").await
     }
 
+    /// The page's visible text, or `None` while the page is being replaced (a form's redirect can swap the
+    /// document between finding `body` and reading it: a stale element).
+    async fn try_page_text(&self) -> Option<String> {
+        let body = self.client.find(Locator::Css("body")).await.ok()?;
+        body.text().await.ok()
+    }
+
     /// Waits until the page's text contains `needle` (pages redirect after forms), then returns the text.
     pub async fn wait_for_text(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = self.page_text().await;
+            let text = self.try_page_text().await.unwrap_or_default();
             if text.contains(needle) {
                 return text;
             }

@@ -105,3 +105,22 @@ async fn sign_in_raw(client: &reqwest::Client, s: &testkit::server::TestServer) 
         .find_map(|c| c.strip_prefix("sr_session=").map(|v| v.split(';').next().unwrap().to_string()))
         .expect("session cookie")
 }
+
+#[tokio::test]
+async fn an_unknown_admin_address_is_a_page_and_the_api_still_answers_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
+    let s = testkit::server::TestServer::start(std::sync::Arc::new(store), dir).await;
+    let client = reqwest_like_client();
+    let page = client.get(s.url("/admin/no/such/page")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 404);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let api = client.get(s.url("/v1/no-such-endpoint")).send().await.unwrap();
+    assert_eq!(api.status().as_u16(), 404);
+    assert_eq!(api.headers()["content-type"], "application/problem+json");
+    // The root leads to the admin.
+    let root = client.get(s.url("/")).send().await.unwrap();
+    assert!(root.status().is_redirection());
+    assert_eq!(root.headers()["location"], "/admin");
+}
