@@ -138,6 +138,14 @@ async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
 
 type Fields = HashMap<String, String>;
 
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// The orders a pick list's stops are for, each once.
 fn order_ids(stops: &[Value]) -> Vec<i64> {
     let mut orders: Vec<i64> = stops.iter().map(|s| int(&s["order_id"])).collect();
@@ -282,7 +290,8 @@ async fn show(user: User, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Re
     let body = html! {
         p.list-facts {
             (badge(&list["status"])) " · " strong { (txt(&list["warehouse"])) }
-            " · " (orders.len()) " orders · " (stops.len()) " stops · " (units) " units · created " (when(&list["created_at"]))
+            " · " (plural(orders.len(), "order")) " · " (plural(stops.len(), "stop")) " · " (plural(units as usize, "unit"))
+            " · created " (when(&list["created_at"]))
         }
         p.muted.no-print { "In walking order. Print this page for a paper list (the menu and the forms stay off the paper)." }
         @if open {
@@ -325,6 +334,7 @@ async fn show(user: User, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Re
             } }
         } }
         @if may_complete {
+            div.action-row.list-actions {
             form.inline #complete-form method="post" action=(format!("/admin/pick-lists/{id}/complete")) {
                 (layout::csrf(&user)) (layout::idem())
                 button #complete type="submit" { "Complete pick list" }
@@ -334,6 +344,7 @@ async fn show(user: User, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Re
                     (layout::csrf(&user)) (layout::idem())
                     button.secondary #cancel-pick-list type="submit" { "Cancel pick list" }
                 }
+            }
             }
         }
         @if list["status"] == "picked" && user.may("POST", "/v1/orders/{id}/packages") {

@@ -65,6 +65,7 @@ async fn count(b: &Browser, css: &str) -> usize {
 
 const BIN_1: &str = "WH1/HALL-1/SHELF-1/BIN-1";
 const BIN_2: &str = "WH1/HALL-1/SHELF-1/BIN-2";
+const BIN_3: &str = "WH1/HALL-1/SHELF-1/BIN-3";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pick_pack_and_ship_an_order() {
@@ -191,6 +192,27 @@ async fn pick_pack_and_ship_an_order() {
     );
     let m = bin_level(&b, "TEE-BLK-M", BIN_2).await;
     assert_eq!((m["on_hand"].as_i64(), m["committed"].as_i64()), (Some(9), Some(0)));
+
+    // One tee comes back: a return, received into BIN-3 as sellable stock, and a credit memo for it.
+    b.fill("input[name=return_0]", "1").await;
+    b.fill("#return-reason", "too small").await;
+    b.click("button#create-return").await;
+    see(&b, &format!("Return {id}-1 opened.")).await;
+    b.fill("#rb1-0", BIN_3).await;
+    b.click("form.receive-form button.receive").await;
+    see(&b, &format!("Return {id}-1 received.")).await;
+    b.fill("#memo-amount", "19.99").await;
+    b.fill("#memo-reason", "returned: too small").await;
+    b.click("button#credit-memo").await;
+    see(&b, "Credit memo of 19.99 EUR recorded.").await;
+    b.client.execute("document.querySelector('.return-panel').scrollIntoView()", vec![]).await.expect("scrolls");
+    b.screenshot("returned").await;
+    let o = b.api_get(&format!("/v1/orders/{id}")).await;
+    assert_eq!(o["returns"][0]["lines"][0]["received"], 1);
+    assert_eq!(o["returns"][0]["lines"][0]["reason"], "too small");
+    assert_eq!(o["credit_memos"][0]["amount"], "19.99");
+    let back = bin_level(&b, "TEE-BLK-S", BIN_3).await;
+    assert_eq!((back["on_hand"].as_i64(), back["available"].as_i64()), (Some(1), Some(1)));
     b.close().await;
 }
 
