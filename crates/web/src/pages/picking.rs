@@ -294,7 +294,7 @@ async fn show(user: User, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Re
             " · created " (when(&list["created_at"]))
         }
         p.muted.no-print { "In walking order. Print this page for a paper list (the menu and the forms stay off the paper)." }
-        @if open {
+        @if may_complete {
             form.scan.no-print method="get" action=(format!("/admin/pick-lists/{id}")) {
                 input type="hidden" name="picked" value=(tally_str(&tally));
                 @if let Some(b) = at { input type="hidden" name="at" value=(b); }
