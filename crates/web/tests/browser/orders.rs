@@ -160,6 +160,7 @@ async fn pick_pack_and_ship_an_order() {
     see(&b, "TEE-BLK-S: 2 of 2 scanned").await;
     b.scan("#scan", "4006381333948").await;
     see(&b, "TEE-BLK-M: 1 of 1 scanned").await;
+    b.screenshot("packing").await;
     b.fill("#weight", "450").await;
     b.fill("#length", "300").await;
     b.fill("#width", "200").await;
