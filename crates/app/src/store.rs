@@ -259,6 +259,8 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
     /// Only orders that still owe units (backordered or oversold).
     pub backordered: bool,
+    /// Newest first (descending id; the cursor then pages towards older orders) instead of oldest first.
+    pub newest_first: bool,
 }
 
 /// A sellable bin with the warehouse it belongs to, for allocation.

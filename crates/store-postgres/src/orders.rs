@@ -628,8 +628,12 @@ impl OrderStore for PgStore {
     }
 
     async fn list_orders(&self, filter: &OrderFilter, after: Option<i64>, limit: u32) -> StoreResult<Vec<OrderRecord>> {
-        let mut qb = QueryBuilder::<Postgres>::new(format!("{ORDER_SELECT} WHERE o.id > "));
-        qb.push_bind(after.unwrap_or(i64::MIN));
+        let mut qb = QueryBuilder::<Postgres>::new(format!("{ORDER_SELECT} WHERE o.id "));
+        if filter.newest_first {
+            qb.push("< ").push_bind(after.unwrap_or(i64::MAX));
+        } else {
+            qb.push("> ").push_bind(after.unwrap_or(i64::MIN));
+        }
         if let Some(source) = &filter.source {
             qb.push(" AND o.source = ").push_bind(source);
         }
@@ -643,7 +647,8 @@ impl OrderStore for PgStore {
             // The queue rows exist exactly while the order owes units; no need to open any document.
             qb.push(" AND EXISTS (SELECT 1 FROM order_backorders b WHERE b.order_id = o.id)");
         }
-        qb.push(" ORDER BY o.id LIMIT ").push_bind(i64::from(limit));
+        qb.push(if filter.newest_first { " ORDER BY o.id DESC LIMIT " } else { " ORDER BY o.id LIMIT " });
+        qb.push_bind(i64::from(limit));
         let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(order_record).collect()
     }

@@ -1557,6 +1557,11 @@ pub async fn orders_and_holds_through_apply_batch(store: Arc<dyn Store>) {
     assert!(order_ids(s, both, None, 100).await.is_empty(), "filters combine");
     assert_eq!(order_ids(s, all(), None, 1).await, [order_id]);
     assert_eq!(order_ids(s, all(), Some(order_id), 100).await, [phone_id]);
+    let newest = || OrderFilter { newest_first: true, ..all() };
+    assert_eq!(order_ids(s, newest(), None, 100).await, [phone_id, order_id]);
+    assert_eq!(order_ids(s, newest(), None, 1).await, [phone_id]);
+    assert_eq!(order_ids(s, newest(), Some(phone_id), 100).await, [order_id], "the cursor pages towards older");
+    assert_eq!(order_ids(s, OrderFilter { source: Some("shop".into()), ..newest() }, None, 100).await, [order_id]);
 
     // A batch loads its orders and holds by id, and writes back the ones it names as changed.
     let t1 = t + Duration::seconds(30);

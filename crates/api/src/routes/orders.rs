@@ -89,6 +89,8 @@ pub struct OrderQuery {
     pub status: Option<OrderStatus>,
     /// Only orders still waiting for stock (backordered or oversold units).
     pub backordered: Option<bool>,
+    /// `true`: newest first, the cursor paging towards older orders (default: oldest first).
+    pub newest_first: Option<bool>,
     pub after: Option<String>,
     pub limit: Option<u32>,
 }
@@ -121,6 +123,7 @@ pub async fn list_orders(
         customer_id: q.customer_id,
         status: q.status,
         backordered: q.backordered.unwrap_or(false),
+        newest_first: q.newest_first.unwrap_or(false),
     };
     Ok(axum::Json(app.list_orders(filter, page).await?))
 }

@@ -147,7 +147,7 @@ async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
         filters.push(("backordered", "true"));
     }
     let filter_qs = serde_urlencoded::to_string(&filters).unwrap_or_default();
-    let mut api = format!("/v1/orders?limit={PAGE_SIZE}");
+    let mut api = format!("/v1/orders?limit={PAGE_SIZE}&newest_first=true");
     if !filter_qs.is_empty() {
         api.push('&');
         api.push_str(&filter_qs);
@@ -188,7 +188,7 @@ async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
             }
             button #filter type="submit" { "Filter" }
         }
-        p.muted { "Oldest first, " (PAGE_SIZE) " to a page." }
+        p.muted { "Newest first, " (PAGE_SIZE) " to a page." }
         div.table-wrap {
             table #orders {
                 thead { tr {
