@@ -47,7 +47,7 @@ async fn list(user: User, Query(flash): Query<Flash>) -> Response {
             p.muted { "No counts yet." }
         } @else {
             div.table-wrap {
-                table #counts {
+                table.floor #counts {
                     thead { tr { th { "Count" } th { "Status" } th { "Blind" } th.num { "Lines" } th.num { "Counted" } th { "Snapshot" } } }
                     tbody {
                         @for c in &counts {
@@ -191,7 +191,7 @@ async fn count(user: User, Path(id): Path<i64>, Query(q): Query<CountQuery>) -> 
         (line_table(&lines.iter().collect::<Vec<_>>(), blind_hidden, "count-lines"))
         (variance_view(variance.as_ref(), blind_hidden))
         @if open && user.may("POST", "/v1/counts/{id}/approve") {
-            form.no-print method="post" action=(format!("{here}/approve"))
+            form.approve.no-print method="post" action=(format!("{here}/approve"))
                 data-confirm=(format!("Approve count {id}? Each difference is booked as a cycle_count movement.")) {
                 (layout::csrf(&user)) (layout::idem())
                 button #approve type="submit" { "Approve count" }
@@ -207,7 +207,7 @@ fn line_table(lines: &[&Value], blind_hidden: bool, id: &str) -> Markup {
             p.muted { "No lines here yet: scan an item to count it." }
         } @else {
             div.table-wrap {
-                table id=(id) {
+                table.floor id=(id) {
                     thead { tr { th { "SKU" } th { "Bin" } @if !blind_hidden { th.num { "Expected" } } th.num { "Counted" }
                         @if !blind_hidden { th.num { "Difference" } } } }
                     tbody {

@@ -189,7 +189,7 @@ fn contents(from: &str, rows: &[(String, String, &Value)]) -> Markup {
             p.muted #bin-empty { "Nothing in stock here." }
         } @else {
             div.table-wrap {
-                table #bin-contents {
+                table.floor #bin-contents {
                     thead { tr { th { "SKU" } th { "Bin" } th.num { "Available" } th.num { "Committed" }
                         th.num { "On hand" } th { "" } } }
                     tbody {

@@ -71,7 +71,7 @@ async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
             p.muted #no-orders { "No purchase order is waiting for goods." }
         } @else {
             div.table-wrap {
-                table #open-orders {
+                table.floor #open-orders {
                     thead { tr { th { "Order" } th { "Supplier" } th { "Warehouse" } th { "Status" }
                         th.num { "Lines" } th.num { "Units to come" } th { "Created" } } }
                     tbody {
@@ -176,7 +176,7 @@ async fn order(user: User, Path(po): Path<i64>, Query(q): Query<OrderQuery>) -> 
         }
         h2 { "Lines" }
         div.table-wrap {
-            table #po-lines {
+            table.floor #po-lines {
                 thead { tr { th { "#" } th { "SKU" } th.num { "Ordered" } th.num { "Received" } th.num { "Remaining" } th { "" } } }
                 tbody {
                     @for l in &order_lines {
@@ -237,7 +237,7 @@ fn receipts(order: &Value) -> Markup {
             p.muted { "Nothing received yet." }
         } @else {
             div.table-wrap {
-                table #receipts {
+                table.floor #receipts {
                     thead { tr { th { "Receipt" } th { "When" } th { "Note" } th { "SKU" } th.num { "Quantity" } th { "Bin" } th { "State" } } }
                     tbody {
                         @for r in receipts.iter().rev() {

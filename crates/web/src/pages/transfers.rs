@@ -39,7 +39,7 @@ async fn list(user: User, Query(flash): Query<Flash>) -> Response {
             p.muted { "No transfers yet." }
         } @else {
             div.table-wrap {
-                table #transfers {
+                table.floor #transfers {
                     thead { tr { th { "Transfer" } th { "From" } th { "To" } th { "Status" } th.num { "Units" }
                         th.num { "In transit" } th { "Expected" } } }
                     tbody {
@@ -160,7 +160,7 @@ async fn new_page(user: User, Query(d): Query<Draft>) -> Response {
                 p.muted { "No lines yet: scan the items to send." }
             } @else {
                 div.table-wrap {
-                    table #draft-lines {
+                    table.floor #draft-lines {
                         thead { tr { th { "SKU" } th.num { "Quantity" } th { "From bin" } } }
                         tbody { @for l in &lines { tr { td.mono { (l.sku) } td.num { (l.quantity) } td.mono { (l.bin) } } } }
                     }
@@ -288,7 +288,7 @@ async fn transfer(user: User, Path(id): Path<i64>, Query(flash): Query<Flash>) -
             " · expected " (layout::txt(&t["expected_date"]))
             " · " a href="/admin/transfers" { "all transfers" } }
         div.table-wrap {
-            table #transfer-lines {
+            table.floor #transfer-lines {
                 thead { tr { th { "#" } th { "SKU" } th { "From bin" } th.num { "Quantity" } th.num { "Shipped" }
                     th.num { "Received" } th.num { "Damaged" } th.num { "Lost" } th.num { "In transit" } } }
                 tbody {
@@ -321,19 +321,19 @@ async fn transfer(user: User, Path(id): Path<i64>, Query(flash): Query<Flash>) -
             }
         }
         @if receiving && user.may("POST", "/v1/transfers/{id}/receipts") {
-            (receive_form(&user, &here, &lines))
+            (receive_form(&user, &here, &layout::txt(&t["to_warehouse"]), &lines))
         }
     };
     layout::page(&user, &format!("Transfer {id}"), &flash, body).into_response()
 }
 
-fn receive_form(user: &User, here: &str, lines: &[Value]) -> Markup {
+fn receive_form(user: &User, here: &str, to: &str, lines: &[Value]) -> Markup {
     html! {
-        h2 { "Receive at " span.muted { "the destination" } }
+        h2 { "Receive at " span.mono { (to) } }
         form.receive-lines method="post" action=(format!("{here}/receive")) {
             (layout::csrf(user)) (layout::idem())
             div.table-wrap {
-                table {
+                table.floor {
                     thead { tr { th { "SKU" } th.num { "In transit" } th { "Arrived sound" } th { "Damaged" } th { "Lost" }
                         th { "Into bin (empty: putaway)" } } }
                     tbody {

@@ -260,3 +260,37 @@ async fn send_a_transfer_and_receive_it() {
     b.screenshot("received").await;
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_short_of_committed_units_is_refused_in_a_banner() {
+    let Some(b) = Browser::start("warehouse-count-refused").await else { return };
+    seed(&b).await;
+    // 19 of the 20 in BIN-1 are committed to an order: a count finding 17 cannot take 3 away.
+    b.api_post(
+        "/v1/orders",
+        &json!({"source": "webshop", "external_number": "1001", "currency": "EUR", "payment_terms": "invoice",
+                "lines": [{"sku": "TEE-BLK-S", "quantity": 19}]}),
+    )
+    .await;
+    assert_eq!(bin_level(&b, "TEE-BLK-S", BIN1).await["available"], 1);
+    let count = b.api_post("/v1/counts", &json!({"location": BIN1})).await;
+    let id = count.body["id"].as_i64().unwrap();
+
+    sign_in_warehouse(&b).await;
+    b.goto(&format!("/admin/counts/{id}?bin={BIN1}")).await;
+    b.fill("input#counted", "17").await;
+    b.scan("input#item", "TEE-BLK-S").await;
+    wait_until(&b, "main", "Counted 17 × TEE-BLK-S").await;
+    b.click("button#approve").await;
+    b.client.accept_alert().await.expect("the approval asks first");
+    let banner = wait_until(&b, ".flash.error", "Not approved, nothing booked").await;
+    assert!(banner.contains(&format!("TEE-BLK-S in {BIN1} is 3 short, but only 1")), "{banner}");
+    b.screenshot("refused").await;
+
+    let level = bin_level(&b, "TEE-BLK-S", BIN1).await;
+    assert_eq!((level["on_hand"].as_i64(), level["committed"].as_i64()), (Some(20), Some(19)));
+    assert_eq!(b.api_get(&format!("/v1/counts/{id}")).await["status"], "open");
+    let moves = b.api_get("/v1/inventory/movements?reason=cycle_count").await;
+    assert!(moves["items"].as_array().unwrap().is_empty());
+    b.close().await;
+}
