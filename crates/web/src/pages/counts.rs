@@ -285,6 +285,11 @@ async fn enter(user: User, Path(id): Path<i64>, Form(form): Form<EntryForm>) -> 
     let body = json!({"entries": [{"sku": sku, "location": bin, "counted": counted}]});
     match user.post(&format!("/v1/counts/{id}/entries"), &body, Some(&form.idem)).await {
         Ok(_) => layout::done(&back, &format!("Counted {counted} × {sku} in {}{how}", short(&bin))),
+        // The same form sent again (a scanner's double Enter): adding one more to the new total makes another
+        // request under the form's key, which the API refuses. The first sending counted; this one must not.
+        Err(f) if matches!(f.code.as_str(), "idempotency_key_reused" | "idempotency_key_in_use") => {
+            layout::done(&back, &format!("That scan of {sku} arrived twice; it counts once."))
+        }
         Err(f) => layout::failed(&back, &f),
     }
 }

@@ -155,10 +155,26 @@ async fn run_a_blind_count_of_a_bin() {
     b.scan("input#item", "4006381333931").await;
     wait_until(&b, "main", "Counted 2 × TEE-BLK-S in WH1/…/BIN-1 (+1)").await;
     assert_eq!(b.api_get(&format!("/v1/counts/{id}")).await["lines"][0]["counted"], 2);
+    // The scanner sends the same form twice (the same idempotency key): it counts once.
+    let twice = b
+        .client
+        .execute_async(
+            r##"const done = arguments[arguments.length - 1];
+               const form = document.querySelector("form[action$='/entries']");
+               form.querySelector("#item").value = "TEE-BLK-S";
+               const send = () => fetch(form.action, {method: "POST", body: new URLSearchParams(new FormData(form))});
+               send().then(() => send()).then(r => r.text()).then(done, e => done("failed: " + e));"##,
+            vec![],
+        )
+        .await
+        .expect("the form sent twice");
+    assert!(twice.as_str().unwrap_or("").contains("arrived twice; it counts once"), "{twice}");
+    assert_eq!(b.api_get(&format!("/v1/counts/{id}")).await["lines"][0]["counted"], 3);
+    b.goto(&format!("/admin/counts/{id}?bin={BIN1}")).await;
     // An unknown item changes nothing.
     b.scan("input#item", "NOPE-123").await;
     wait_until(&b, "main", "No item has the barcode or SKU 'NOPE-123'").await;
-    assert_eq!(b.api_get(&format!("/v1/counts/{id}")).await["lines"][0]["counted"], 2);
+    assert_eq!(b.api_get(&format!("/v1/counts/{id}")).await["lines"][0]["counted"], 3);
     // A typed total replaces what the scans added up to.
     b.fill("input#counted", "18").await;
     b.scan("input#item", "4006381333931").await;
