@@ -310,3 +310,26 @@ async fn a_count_short_of_committed_units_is_refused_in_a_banner() {
     assert!(moves["items"].as_array().unwrap().is_empty());
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_follow_floor_work_but_see_no_buttons_to_book_it() {
+    let Some(b) = Browser::start("warehouse-staff").await else { return };
+    seed(&b).await;
+    let key = b.server.key("office", app::trust::Role::Staff, None).await;
+    b.sign_in(&key).await;
+    let absent = |css: &'static str| {
+        let client = b.client.clone();
+        async move { client.find(Locator::Css(css)).await.is_err() }
+    };
+    b.goto(&format!("/admin/moves?from={BIN2}&item=TEE-BLK-M")).await;
+    wait_until(&b, "main", "may look at stock but not move it").await;
+    assert!(b.text("#bin-contents").await.contains("TEE-BLK-M"));
+    assert!(absent("button#move").await);
+    b.goto("/admin/counts").await;
+    b.wait_for("main h1").await;
+    assert!(absent("button#create-count").await);
+    b.goto("/admin/transfers").await;
+    b.wait_for("main h1").await;
+    assert!(absent("a#new-transfer").await);
+    b.close().await;
+}
