@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::client::User;
 use crate::layout::{self, Flash};
-use crate::pages::moves::{lines_word, path_of, quantity, refusal, scanned_sku, short, url_with};
+use crate::pages::moves::{lines_word, list_nav, path_of, quantity, refusal, scanned_sku, short, url_with, ListQuery};
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -22,11 +22,14 @@ pub fn routes() -> Router<WebState> {
         .route("/admin/counts/{id}/approve", post(approve))
 }
 
-async fn list(user: User, Query(flash): Query<Flash>) -> Response {
-    let counts = match user.get("/v1/counts?limit=100").await {
-        Ok(page) => page["items"].as_array().cloned().unwrap_or_default(),
+async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
+    let flash = q.flash();
+    let page = match user.get(&q.api("/v1/counts")).await {
+        Ok(page) => page,
         Err(f) => return layout::error_page(&user, &f),
     };
+    let counts = page["items"].as_array().cloned().unwrap_or_default();
+    let (filters, next) = list_nav("/admin/counts", &q, &["open", "approved", "cancelled"], &page);
     let body = html! {
         @if user.may("POST", "/v1/counts") {
             section.panel.floor-step {
@@ -43,6 +46,7 @@ async fn list(user: User, Query(flash): Query<Flash>) -> Response {
             }
         }
         h2 { "Counts" }
+        (filters)
         @if counts.is_empty() {
             p.muted { "No counts yet." }
         } @else {
@@ -66,6 +70,7 @@ async fn list(user: User, Query(flash): Query<Flash>) -> Response {
                 }
             }
         }
+        (next)
     };
     layout::page(&user, "Counts", &flash, body).into_response()
 }

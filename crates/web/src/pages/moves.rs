@@ -98,6 +98,53 @@ pub(crate) fn bin_rows(levels: &Value) -> Vec<(String, String, &Value)> {
     rows
 }
 
+/// The query of a plain list page: a status filter, the API's cursor for the next page, and the flash.
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    pub status: Option<String>,
+    pub after: Option<String>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl ListQuery {
+    /// The API list `path` with this page's filter and cursor.
+    pub fn api(&self, path: &str) -> String {
+        let mut url = format!("{path}?limit=100");
+        for (key, value) in [("status", &self.status), ("after", &self.after)] {
+            if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+                url.push_str(&format!("&{key}={}", enc(v)));
+            }
+        }
+        url
+    }
+
+    pub fn flash(&self) -> Flash {
+        Flash { notice: self.notice.clone(), error: self.error.clone() }
+    }
+}
+
+/// Links to filter a list by status, and to its next page when the API has one.
+pub(crate) fn list_nav(base: &str, q: &ListQuery, statuses: &[&str], page: &Value) -> (Markup, Markup) {
+    let current = q.status.as_deref().unwrap_or("");
+    let filters = html! {
+        p.filters {
+            @if current.is_empty() { strong { "All" } } @else { a href=(base) { "All" } }
+            @for s in statuses {
+                " · "
+                @if *s == current { strong { (s.replace('_', " ")) } }
+                @else { a href=(url_with(base, &[("status", s)])) { (s.replace('_', " ")) } }
+            }
+        }
+    };
+    let next = html! {
+        @if let Some(cursor) = page["next_cursor"].as_str() {
+            p { a #next-page href=(url_with(base, &[("status", current), ("after", cursor)])) { "Next page" } }
+        }
+    };
+    (filters, next)
+}
+
 #[derive(Deserialize)]
 struct MoveQuery {
     from: Option<String>,
@@ -264,6 +311,19 @@ mod tests {
     fn urls_leave_out_empty_values_and_encode_the_rest() {
         assert_eq!(url_with("/admin/moves", &[("from", ""), ("item", "")]), "/admin/moves");
         assert_eq!(url_with("/admin/moves", &[("from", "WH1/BIN 1"), ("item", "")]), "/admin/moves?from=WH1%2FBIN+1");
+    }
+
+    #[test]
+    fn list_pages_pass_their_filter_and_cursor_to_the_api() {
+        let q = |status: Option<&str>, after: Option<&str>| ListQuery {
+            status: status.map(str::to_string),
+            after: after.map(str::to_string),
+            notice: None,
+            error: None,
+        };
+        assert_eq!(q(None, None).api("/v1/counts"), "/v1/counts?limit=100");
+        assert_eq!(q(Some(""), Some("")).api("/v1/counts"), "/v1/counts?limit=100");
+        assert_eq!(q(Some("open"), Some("a b")).api("/v1/counts"), "/v1/counts?limit=100&status=open&after=a%20b");
     }
 
     #[test]

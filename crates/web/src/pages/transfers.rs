@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 
 use crate::client::{enc, Failure, User};
 use crate::layout::{self, Flash};
-use crate::pages::moves::{bin_rows, lines_word, path_of, quantity, refusal, scanned_sku, short, url_with};
+use crate::pages::moves::{
+    bin_rows, lines_word, list_nav, path_of, quantity, refusal, scanned_sku, short, url_with, ListQuery,
+};
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -26,15 +28,20 @@ pub fn routes() -> Router<WebState> {
         .route("/admin/transfers/{id}/receive", post(receive))
 }
 
-async fn list(user: User, Query(flash): Query<Flash>) -> Response {
-    let transfers = match user.get("/v1/transfers?limit=100").await {
-        Ok(page) => page["items"].as_array().cloned().unwrap_or_default(),
+async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
+    let flash = q.flash();
+    let page = match user.get(&q.api("/v1/transfers")).await {
+        Ok(page) => page,
         Err(f) => return layout::error_page(&user, &f),
     };
+    let transfers = page["items"].as_array().cloned().unwrap_or_default();
+    let statuses = ["draft", "in_transit", "partially_received", "received", "cancelled"];
+    let (filters, next) = list_nav("/admin/transfers", &q, &statuses, &page);
     let body = html! {
         @if user.may("POST", "/v1/transfers") {
             p { a.button #new-transfer href="/admin/transfers/new" { "New transfer" } }
         }
+        (filters)
         @if transfers.is_empty() {
             p.muted { "No transfers yet." }
         } @else {
@@ -61,6 +68,7 @@ async fn list(user: User, Query(flash): Query<Flash>) -> Response {
                 }
             }
         }
+        (next)
     };
     layout::page(&user, "Transfers", &flash, body).into_response()
 }

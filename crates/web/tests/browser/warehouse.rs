@@ -274,6 +274,15 @@ async fn send_a_transfer_and_receive_it() {
     let level = bin_level(&b, "TEE-BLK-S", "WH2/BIN-1").await;
     assert_eq!((level["available"].as_i64(), level["damaged"].as_i64()), (Some(1), Some(1)));
     b.screenshot("received").await;
+
+    // The list filters by status; a status the API does not know is a clear refusal, not an empty list.
+    b.goto("/admin/transfers?status=received").await;
+    assert!(b.text("#transfers").await.contains(&format!("Transfer {id}")));
+    b.goto("/admin/transfers?status=draft").await;
+    wait_until(&b, "main", "No transfers yet.").await;
+    b.goto("/admin/transfers?status=lost_at_sea").await;
+    wait_until(&b, "main", "status").await;
+    assert!(b.client.find(Locator::Css("#transfers")).await.is_err());
     b.close().await;
 }
 
