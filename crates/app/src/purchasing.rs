@@ -699,16 +699,19 @@ impl App {
         }
     }
 
+    /// A page of documents as views; `locations` names the locations a view shows by path, so that the path cache
+    /// is refreshed when one of them is newer than the cache (asking for none would show such a path as empty).
     async fn list_docs<V>(
         &self,
         kind: DocKind,
         status: Option<String>,
         page: PageRequest,
+        locations: impl Fn(&DocumentRecord) -> Vec<LocationId>,
         view: impl Fn(&DocumentRecord, &HashMap<LocationId, String>) -> AppResult<V>,
     ) -> AppResult<Page<V>> {
         let rows = self.store.list_documents(kind, &DocumentFilter { status }, page.after, page.fetch_limit()).await?;
         let page = page.finish(rows, |r| r.id);
-        let paths = self.paths_snapshot(std::iter::empty()).await?;
+        let paths = self.paths_snapshot(page.items.iter().flat_map(&locations)).await?;
         let items = page.items.iter().map(|r| view(r, &paths)).collect::<AppResult<Vec<_>>>()?;
         Ok(Page { items, next_cursor: page.next_cursor })
     }
@@ -820,7 +823,7 @@ impl App {
     }
 
     pub async fn list_suppliers(&self, page: PageRequest) -> AppResult<Page<SupplierView>> {
-        self.list_docs(DocKind::Supplier, None, page, |r, _| supplier_view(r)).await
+        self.list_docs(DocKind::Supplier, None, page, |_| Vec::new(), |r, _| supplier_view(r)).await
     }
 
     pub async fn set_supplier_items(&self, id: i64, req: SupplierItemsRequest) -> AppResult<SupplierView> {
@@ -927,7 +930,7 @@ impl App {
     }
 
     async fn purchase_order_view(&self, rec: &DocumentRecord) -> AppResult<PurchaseOrderView> {
-        let paths = self.paths_snapshot(std::iter::empty()).await?;
+        let paths = self.paths_snapshot(po_locations(rec)).await?;
         po_view(rec, &paths)
     }
 
@@ -941,7 +944,8 @@ impl App {
         status: Option<PoStatus>,
         page: PageRequest,
     ) -> AppResult<Page<PurchaseOrderView>> {
-        self.list_docs(DocKind::PurchaseOrder, status.map(|s| s.as_str().to_string()), page, po_view).await
+        let status = status.map(|s| s.as_str().to_string());
+        self.list_docs(DocKind::PurchaseOrder, status, page, po_locations, po_view).await
     }
 
     /// Sends, cancels or closes a purchase order: a document change without movements.
@@ -1139,7 +1143,7 @@ impl App {
     }
 
     async fn transfer_view(&self, rec: &DocumentRecord) -> AppResult<TransferView> {
-        let paths = self.paths_snapshot(std::iter::empty()).await?;
+        let paths = self.paths_snapshot(transfer_locations(rec)).await?;
         transfer_view(rec, &paths)
     }
 
@@ -1153,7 +1157,8 @@ impl App {
         status: Option<TransferStatus>,
         page: PageRequest,
     ) -> AppResult<Page<TransferView>> {
-        self.list_docs(DocKind::Transfer, status.map(|s| s.as_str().to_string()), page, transfer_view).await
+        let status = status.map(|s| s.as_str().to_string());
+        self.list_docs(DocKind::Transfer, status, page, transfer_locations, transfer_view).await
     }
 
     pub async fn cancel_transfer(&self, id: i64, actor: Actor) -> AppResult<TransferView> {
@@ -1475,7 +1480,8 @@ impl App {
     }
 
     pub async fn list_counts(&self, status: Option<CountStatus>, page: PageRequest) -> AppResult<Page<CountView>> {
-        self.list_docs(DocKind::Count, status.map(|s| s.as_str().to_string()), page, |r, _| count_view(r)).await
+        let status = status.map(|s| s.as_str().to_string());
+        self.list_docs(DocKind::Count, status, page, |_| Vec::new(), |r, _| count_view(r)).await
     }
 
     /// Records counted quantities, the item named by SKU or barcode, all entries or none.
@@ -1828,6 +1834,15 @@ fn supplier_view(rec: &DocumentRecord) -> AppResult<SupplierView> {
         created_at: rec.created_at,
         updated_at: rec.updated_at,
     })
+}
+
+/// The locations a purchase order's view names by path (none for a record that does not decode: the view fails).
+fn po_locations(rec: &DocumentRecord) -> Vec<LocationId> {
+    decode::<PurchaseOrder>(rec).map(|po| vec![po.warehouse]).unwrap_or_default()
+}
+
+fn transfer_locations(rec: &DocumentRecord) -> Vec<LocationId> {
+    decode::<Transfer>(rec).map(|t| vec![t.from_warehouse, t.to_warehouse]).unwrap_or_default()
 }
 
 fn po_view(rec: &DocumentRecord, paths: &HashMap<LocationId, String>) -> AppResult<PurchaseOrderView> {

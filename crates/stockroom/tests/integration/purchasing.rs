@@ -671,3 +671,40 @@ async fn racing_counts_of_one_bin_never_both_stay_open() {
     let open = s.get("/v1/counts?status=open").await;
     assert_eq!(open.body["items"].as_array().map(Vec::len), Some(created), "{}", open.text);
 }
+
+#[tokio::test]
+async fn documents_name_their_warehouses_even_when_created_after_the_path_cache() {
+    // The views name warehouses by path from a cache; a fresh server, and a warehouse made after the cache was
+    // filled, once showed as an empty path (and the web admin's putaway lookup failed on it).
+    let s = stocked_server(&["A"]).await;
+    let supplier_id = supplier(&s).await;
+    let po = s
+        .post(
+            "/v1/purchase-orders",
+            &json!({"supplier_id": supplier_id, "warehouse": "WH1",
+        "lines": [{"sku": "A", "quantity": 2}]}),
+        )
+        .await;
+    ok(&po, 201);
+    assert_eq!(po.body["warehouse"], "WH1");
+    let id = po.body["id"].clone();
+    assert_eq!(s.get(&format!("/v1/purchase-orders/{id}")).await.body["warehouse"], "WH1");
+    let ordered = s.post(&format!("/v1/purchase-orders/{id}/order"), &json!({})).await;
+    ok(&ordered, 200);
+    assert_eq!(ordered.body["warehouse"], "WH1");
+    assert_eq!(s.get("/v1/purchase-orders?status=ordered").await.body["items"][0]["warehouse"], "WH1");
+
+    ok(&s.post("/v1/locations", &json!({"code": "WH3", "kind": "warehouse", "name": "Late"})).await, 201);
+    receive(&s, "A", B1, 2).await;
+    let t = s
+        .post(
+            "/v1/transfers",
+            &json!({"from_warehouse": "WH1", "to_warehouse": "WH3",
+        "lines": [{"sku": "A", "quantity": 1, "from_location": B1}]}),
+        )
+        .await;
+    ok(&t, 201);
+    assert_eq!((t.body["from_warehouse"].as_str(), t.body["to_warehouse"].as_str()), (Some("WH1"), Some("WH3")));
+    let listed = s.get("/v1/transfers").await;
+    assert_eq!(listed.body["items"][0]["to_warehouse"], "WH3");
+}
