@@ -124,6 +124,7 @@ pub const POLICY: &[Rule] = &[
     rule("DELETE", "/v1/channels/{code}", ADMIN),
     rule("GET", "/v1/channels/{code}/rules", STAFF),
     rule("PUT", "/v1/channels/{code}/rules", ADMIN),
+    rule("POST", "/v1/channels/{code}/rules/preview", STAFF),
     rule("DELETE", "/v1/channels/{code}/rules", ADMIN),
     scoped("GET", "/v1/channels/{code}/availability", STAFF_CHANNEL, PathCode),
     scoped("GET", "/v1/channels/{code}/availability/{sku}", STAFF_CHANNEL, PathCode),

@@ -93,6 +93,7 @@ const BODY_ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/v1/channels"),
     ("PATCH", "/v1/channels/web"),
     ("PUT", "/v1/channels/web/rules"),
+    ("POST", "/v1/channels/web/rules/preview"),
     ("POST", "/v1/customers"),
     ("POST", "/v1/returns"),
     ("POST", "/v1/pick-lists"),

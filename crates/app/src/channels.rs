@@ -253,6 +253,52 @@ pub struct FeedPage {
     pub has_more: bool,
 }
 
+/// The most SKUs a rules preview evaluates.
+pub const PREVIEW_LIMIT: usize = 200;
+
+/// What a channel shows for one item under one set of rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreviewAvailability {
+    pub quantity: i64,
+    pub status: AvailabilityStatus,
+    pub listed: bool,
+    /// What a shopper can see and buy: the quantity when listed, else 0.
+    pub shown: i64,
+}
+
+impl From<&Evaluation> for PreviewAvailability {
+    fn from(e: &Evaluation) -> Self {
+        PreviewAvailability {
+            quantity: e.quantity,
+            status: e.status,
+            listed: e.listed,
+            shown: if e.listed { e.quantity } else { 0 },
+        }
+    }
+}
+
+/// One SKU of a rules preview: its availability under the current rules and under the proposed ones.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreviewItem {
+    pub sku: String,
+    pub before: PreviewAvailability,
+    pub after: PreviewAvailability,
+}
+
+/// The effect a rule change would have, computed without saving it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RulesPreview {
+    /// The SKUs in the rule's scope, in catalog order.
+    pub items: Vec<PreviewItem>,
+    /// How many of them would change.
+    pub changed: usize,
+    /// More SKUs are in the scope than were evaluated.
+    pub truncated: bool,
+}
+
 /// A channel's price for a SKU, and where it came from.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -596,8 +642,9 @@ impl App {
         })
     }
 
-    pub async fn put_channel_rules(&self, code: &str, req: RulesRequest) -> AppResult<RulesView> {
-        let snap = self.channel_snapshot(code).await?;
+    /// Checks a rule set for its scope, as saving it would: the scope's key, each field, the warehouses it names
+    /// and the SKU of an item scope.
+    async fn checked_rules(&self, req: &RulesRequest) -> AppResult<RuleSource> {
         let source = Self::rule_source(req.scope, req.key.as_deref())?;
         let mut p = Problems::default();
         req.rules.validate("rules.", &mut p);
@@ -612,11 +659,73 @@ impl App {
                 )]));
             }
         }
+        Ok(source)
+    }
+
+    pub async fn put_channel_rules(&self, code: &str, req: RulesRequest) -> AppResult<RulesView> {
+        let snap = self.channel_snapshot(code).await?;
+        let source = self.checked_rules(&req).await?;
         let (scope, key) = crate::channel_store::scope_key(&source);
         let event = channel_event(code, Some((scope, key)));
         self.store.put_rules(snap.record.id, &source, &req.rules, &event, Utc::now()).await?;
         self.forget_channel(code);
         Ok(rules_view(&source, &req.rules))
+    }
+
+    /// What saving `req` would change, without saving it: the availability of the SKUs in the rule's scope under
+    /// the channel's current rules and under the proposed ones, at most [`PREVIEW_LIMIT`] of them. Invalid rules
+    /// are refused as saving them would be.
+    pub async fn preview_channel_rules(&self, code: &str, req: RulesRequest) -> AppResult<RulesPreview> {
+        let current = self.channel_snapshot(code).await?;
+        let source = self.checked_rules(&req).await?;
+        let mut rules: Vec<(RuleSource, RuleSet)> =
+            current.rules.iter().filter(|(s, _)| *s != source).cloned().collect();
+        rules.push((source.clone(), req.rules.clone()));
+        let proposed = ChannelSnapshot { record: current.record.clone(), rules };
+        let (facts, truncated) = self.facts_in_scope(&source, &req.rules).await?;
+        let bins = self.bin_warehouses().await?;
+        let mut evaluations = self.evaluate_items(&[&current, &proposed], &facts, &bins).await?;
+        // Channel-major: the current rules' evaluations of every item, then the proposed ones'.
+        let after = evaluations.split_off(facts.len());
+        let items: Vec<PreviewItem> = facts
+            .iter()
+            .zip(evaluations.iter().zip(&after))
+            .map(|(f, ((_, _, b), (_, _, a)))| PreviewItem {
+                sku: f.sku.clone(),
+                before: PreviewAvailability::from(b),
+                after: PreviewAvailability::from(a),
+            })
+            .collect();
+        let changed = items.iter().filter(|i| i.before != i.after).count();
+        Ok(RulesPreview { items, changed, truncated })
+    }
+
+    /// The items a rule of `source` applies to, in item order, at most [`PREVIEW_LIMIT`]; true when there are more.
+    /// Whether a rule applies is the domain's own test ([`RuleStack::for_item`]), not a second copy of it.
+    async fn facts_in_scope(&self, source: &RuleSource, rules: &RuleSet) -> AppResult<(Vec<ItemFacts>, bool)> {
+        if let RuleSource::Item(sku) = source {
+            return Ok((self.store.item_facts_by_sku(sku).await?.into_iter().collect(), false));
+        }
+        let mut found = vec![];
+        let mut after = None;
+        loop {
+            let page = self.store.item_facts(None, after, RECOMPUTE_CHUNK).await?;
+            let full = page.len() == RECOMPUTE_CHUNK as usize;
+            after = page.last().map(|f| f.item_id);
+            for f in page {
+                let applies =
+                    !RuleStack::for_item([(source, rules)], &f.sku, f.category.as_deref(), &f.tags).0.is_empty();
+                if applies {
+                    if found.len() == PREVIEW_LIMIT {
+                        return Ok((found, true));
+                    }
+                    found.push(f);
+                }
+            }
+            if !full {
+                return Ok((found, false));
+            }
+        }
     }
 
     pub async fn delete_channel_rules(&self, code: &str, scope: RuleScope, key: Option<&str>) -> AppResult<()> {
@@ -814,56 +923,76 @@ impl App {
             if facts.is_empty() || snaps.is_empty() {
                 continue;
             }
-            let mut ids: Vec<ItemId> = facts.iter().map(|f| f.item_id).collect();
-            let parts = self.bundle_parts_or_none(&ids).await?;
-            ids.extend(parts.values().flatten().map(|c| c.item));
-            ids.sort_unstable();
-            ids.dedup();
-            let mut stock: HashMap<ItemId, Vec<(LocationId, i64)>> = HashMap::new();
-            for (item, bin, q) in self.store.bin_available(&ids).await? {
-                stock.entry(item).or_default().push((bin, q));
-            }
-            // Sales are read once per distinct velocity window among the rules that apply.
-            let mut windows: BTreeMap<i64, Vec<ItemId>> = BTreeMap::new();
-            for s in &snaps {
-                for f in &facts {
-                    if let Some(d) = velocity_days(&rule_stack(s, f)) {
-                        windows.entry(d).or_default().push(f.item_id);
-                    }
-                }
-            }
-            let mut sales: HashMap<(i64, ItemId), i64> = HashMap::new();
-            for (days, mut items) in windows {
-                items.sort_unstable();
-                items.dedup();
-                let since = Utc::now() - chrono::TimeDelta::days(days);
-                for (item, n) in self.store.units_ordered_since(&items, since).await? {
-                    sales.insert((days, item), n);
-                }
-            }
-            let mut rows = Vec::with_capacity(facts.len() * snaps.len());
-            for s in &snaps {
-                for f in &facts {
-                    let recent = velocity_days(&rule_stack(s, f))
-                        .map(|d| sales.get(&(d, f.item_id)).copied().unwrap_or(0))
-                        .unwrap_or(0);
-                    let components = parts.get(&f.item_id).map(Vec::as_slice);
-                    let e = evaluate_item(s, f, &bins, &stock, components, recent);
-                    rows.push(ComputedAvailability {
-                        channel_id: s.record.id,
-                        item_id: f.item_id,
-                        quantity: e.quantity,
-                        status: e.status,
-                        listed: e.listed,
-                    });
-                }
-            }
+            let refs: Vec<&ChannelSnapshot> = snaps.iter().collect();
+            let evaluations = self.evaluate_items(&refs, &facts, &bins).await?;
+            let rows: Vec<ComputedAvailability> = evaluations
+                .into_iter()
+                .map(|(s, f, e)| ComputedAvailability {
+                    channel_id: refs[s].record.id,
+                    item_id: facts[f].item_id,
+                    quantity: e.quantity,
+                    status: e.status,
+                    listed: e.listed,
+                })
+                .collect();
             written += self.store.write_availability(node, &rows, None, &events, Utc::now()).await?.len();
         }
         if watermark.is_some() {
             self.store.write_availability(node, &[], watermark, &events, Utc::now()).await?;
         }
         Ok(written)
+    }
+
+    /// Evaluates every item on every channel given: (channel index, item index, evaluation), channel by channel.
+    /// Reads the stock of the items (and of the components of bundles among them) once, and their sales once per
+    /// distinct velocity window the rules ask for. The feed's worker and the rules preview both evaluate here.
+    async fn evaluate_items(
+        &self,
+        snaps: &[&ChannelSnapshot],
+        facts: &[ItemFacts],
+        bins: &HashMap<LocationId, LocationId>,
+    ) -> AppResult<Vec<(usize, usize, Evaluation)>> {
+        if facts.is_empty() || snaps.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut ids: Vec<ItemId> = facts.iter().map(|f| f.item_id).collect();
+        let parts = self.bundle_parts_or_none(&ids).await?;
+        ids.extend(parts.values().flatten().map(|c| c.item));
+        ids.sort_unstable();
+        ids.dedup();
+        let mut stock: HashMap<ItemId, Vec<(LocationId, i64)>> = HashMap::new();
+        for (item, bin, q) in self.store.bin_available(&ids).await? {
+            stock.entry(item).or_default().push((bin, q));
+        }
+        // Sales are read once per distinct velocity window among the rules that apply.
+        let mut windows: BTreeMap<i64, Vec<ItemId>> = BTreeMap::new();
+        for s in snaps {
+            for f in facts {
+                if let Some(d) = velocity_days(&rule_stack(s, f)) {
+                    windows.entry(d).or_default().push(f.item_id);
+                }
+            }
+        }
+        let mut sales: HashMap<(i64, ItemId), i64> = HashMap::new();
+        for (days, mut items) in windows {
+            items.sort_unstable();
+            items.dedup();
+            let since = Utc::now() - chrono::TimeDelta::days(days);
+            for (item, n) in self.store.units_ordered_since(&items, since).await? {
+                sales.insert((days, item), n);
+            }
+        }
+        let mut out = Vec::with_capacity(facts.len() * snaps.len());
+        for (si, s) in snaps.iter().enumerate() {
+            for (fi, f) in facts.iter().enumerate() {
+                let recent = velocity_days(&rule_stack(s, f))
+                    .map(|d| sales.get(&(d, f.item_id)).copied().unwrap_or(0))
+                    .unwrap_or(0);
+                let components = parts.get(&f.item_id).map(Vec::as_slice);
+                out.push((si, fi, evaluate_item(s, f, bins, &stock, components, recent)));
+            }
+        }
+        Ok(out)
     }
 
     /// The components of those items that are bundles. A bundle whose definition can no longer be flattened (a

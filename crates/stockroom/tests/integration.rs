@@ -23,6 +23,8 @@ mod nodes;
 mod orders;
 #[path = "integration/purchasing.rs"]
 mod purchasing;
+#[path = "integration/rules_preview.rs"]
+mod rules_preview;
 #[path = "integration/stress.rs"]
 mod stress;
 #[path = "integration/trust.rs"]

@@ -5,14 +5,14 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use app::channels::{
-    AvailabilityView, ChannelPatch, ChannelView, FeedItem, FeedPage, NewChannel, PriceView, RuleScope, RulesRequest,
-    RulesView,
+    AvailabilityView, ChannelPatch, ChannelView, FeedItem, FeedPage, NewChannel, PriceView, RuleScope, RulesPreview,
+    RulesRequest, RulesView,
 };
 use app::page::{Page, PageRequest};
 use app::{App, AppError};
@@ -29,6 +29,7 @@ pub fn routes() -> Router<App> {
         .route("/v1/channels", get(list_channels).post(create_channel))
         .route("/v1/channels/{code}", get(get_channel).patch(update_channel).delete(delete_channel))
         .route("/v1/channels/{code}/rules", get(list_rules).put(put_rules).delete(delete_rules))
+        .route("/v1/channels/{code}/rules/preview", post(preview_rules))
         .route("/v1/channels/{code}/availability", get(feed))
         .route("/v1/channels/{code}/availability/{sku}", get(availability))
         .route("/v1/channels/{code}/snapshot", get(snapshot))
@@ -38,7 +39,7 @@ pub fn routes() -> Router<App> {
 #[derive(OpenApi)]
 #[openapi(
     paths(list_channels, create_channel, get_channel, update_channel, delete_channel, list_rules, put_rules,
-        delete_rules, feed, availability, snapshot, price),
+        preview_rules, delete_rules, feed, availability, snapshot, price),
     components(schemas(domain::availability::RuleSet)),
     tags((name = "channels", description = "Web shops and markets: warehouses, prices, availability rules, the feed")),
 )]
@@ -104,6 +105,21 @@ pub async fn put_rules(
     Json(req): Json<RulesRequest>,
 ) -> ApiResult<impl IntoResponse> {
     Ok(axum::Json(app.put_channel_rules(&code, req).await?))
+}
+
+#[utoipa::path(post, path = "/v1/channels/{code}/rules/preview", tag = "channels", request_body = RulesRequest,
+    params(("code" = String, Path)),
+    responses((status = 200, description = "What saving these rules would change, computed without saving them: \
+            the availability of the SKUs in the rule's scope (at most 200) under the current and the proposed rules",
+            body = RulesPreview),
+        (status = 404, body = ProblemSchema),
+        (status = 422, description = "validation_failed, unknown_reference (a warehouse or SKU), as saving them", body = ProblemSchema)))]
+pub async fn preview_rules(
+    State(app): State<App>,
+    Path(code): Path<String>,
+    Json(req): Json<RulesRequest>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(app.preview_channel_rules(&code, req).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -95,6 +95,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("DELETE", "/v1/channels/{code}", ""),
     ("GET", "/v1/channels/{code}/rules", "s"),
     ("PUT", "/v1/channels/{code}/rules", ""),
+    ("POST", "/v1/channels/{code}/rules/preview", "s"),
     ("DELETE", "/v1/channels/{code}/rules", ""),
     ("GET", "/v1/channels/{code}/availability", "sc"),
     ("GET", "/v1/channels/{code}/availability/{sku}", "sc"),
