@@ -544,6 +544,18 @@ fn decode<T: serde::de::DeserializeOwned>(rec: &DocumentRecord) -> AppResult<T> 
         .map_err(|e| StoreError::Internal(format!("document {} cannot be read: {e}", rec.id)).into())
 }
 
+/// The warehouses a document's view names by path: asked of the path cache by id, so that a cold cache (a fresh
+/// process) or one older than the warehouse is filled before the view reads it.
+fn doc_locations(rec: &DocumentRecord) -> Vec<LocationId> {
+    match rec.kind {
+        DocKind::PurchaseOrder => decode::<PurchaseOrder>(rec).map(|po| vec![po.warehouse]).unwrap_or_default(),
+        DocKind::Transfer => {
+            decode::<Transfer>(rec).map(|t| vec![t.from_warehouse, t.to_warehouse]).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn encode<T: Serialize>(body: &T) -> AppResult<serde_json::Value> {
     serde_json::to_value(body).map_err(|e| StoreError::Internal(format!("cannot encode a document: {e}")).into())
 }
@@ -708,7 +720,7 @@ impl App {
     ) -> AppResult<Page<V>> {
         let rows = self.store.list_documents(kind, &DocumentFilter { status }, page.after, page.fetch_limit()).await?;
         let page = page.finish(rows, |r| r.id);
-        let paths = self.paths_snapshot(std::iter::empty()).await?;
+        let paths = self.paths_snapshot(page.items.iter().flat_map(doc_locations)).await?;
         let items = page.items.iter().map(|r| view(r, &paths)).collect::<AppResult<Vec<_>>>()?;
         Ok(Page { items, next_cursor: page.next_cursor })
     }
@@ -927,7 +939,7 @@ impl App {
     }
 
     async fn purchase_order_view(&self, rec: &DocumentRecord) -> AppResult<PurchaseOrderView> {
-        let paths = self.paths_snapshot(std::iter::empty()).await?;
+        let paths = self.paths_snapshot(doc_locations(rec)).await?;
         po_view(rec, &paths)
     }
 
@@ -1139,7 +1151,7 @@ impl App {
     }
 
     async fn transfer_view(&self, rec: &DocumentRecord) -> AppResult<TransferView> {
-        let paths = self.paths_snapshot(std::iter::empty()).await?;
+        let paths = self.paths_snapshot(doc_locations(rec)).await?;
         transfer_view(rec, &paths)
     }
 
