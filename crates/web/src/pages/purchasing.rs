@@ -482,6 +482,14 @@ async fn purchase_order(user: User, Path(id): Path<i64>, Query(flash): Query<Fla
     let status = po["status"].as_str().unwrap_or("");
     let lines = po["lines"].as_array().cloned().unwrap_or_default();
     let receipts = po["receipts"].as_array().cloned().unwrap_or_default();
+    let landed: Vec<Value> = if !receipts.is_empty() && user.may("GET", "/v1/purchase-orders/{id}/landed-costs") {
+        match user.get(&format!("/v1/purchase-orders/{id}/landed-costs")).await {
+            Ok(v) => v["items"].as_array().cloned().unwrap_or_default(),
+            Err(f) => return layout::error_page(&user, &f),
+        }
+    } else {
+        Vec::new()
+    };
     let open = matches!(status, "ordered" | "partially_received");
     let steps: Vec<(&str, &str, &str)> = [
         ("order", "Send to supplier", status == "draft"),
@@ -575,10 +583,21 @@ async fn purchase_order(user: User, Path(id): Path<i64>, Query(flash): Query<Fla
                         }
                     }
                 }
+                @let costs: Vec<&Value> = landed.iter().filter(|c| c["receipt_number"] == r["number"]).collect();
+                @if !costs.is_empty() {
+                    h4 { "Landed costs" }
+                    ul.landed-costs {
+                        @for c in &costs {
+                            li { (txt(&c["amount"])) " " (txt(&c["currency"])) " by " (txt(&c["basis"]))
+                                @if let Some(d) = c["description"].as_str() { " · " (d) }
+                                span.muted { " · " (when(&c["created_at"])) } }
+                        }
+                    }
+                }
                 @if may_land {
                     details.no-print {
                         summary { "Add a landed cost (freight, duty)" }
-                        form.inline method="post" action=(format!("/admin/purchase-orders/{id}/landed-costs")) {
+                        form.inline.landed-cost method="post" action=(format!("/admin/purchase-orders/{id}/landed-costs")) {
                             (layout::csrf(&user)) (layout::idem())
                             input type="hidden" name="receipt" value=(txt(&r["number"]));
                             div { label { "Amount" } input name="amount" inputmode="decimal" required size="8"; }
@@ -586,7 +605,7 @@ async fn purchase_order(user: User, Path(id): Path<i64>, Query(flash): Query<Fla
                             div { label { "Spread by" } select name="basis" {
                                 option value="value" { "value" } option value="quantity" { "quantity" } } }
                             div { label { "Description" } input name="description" maxlength="500"; }
-                            button.secondary type="submit" { "Add landed cost" }
+                            button.secondary.add-landed-cost type="submit" { "Add landed cost" }
                         }
                     }
                 }

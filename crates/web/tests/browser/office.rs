@@ -135,16 +135,40 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     b.goto("/admin/purchase-orders?status=draft").await;
     wait_text(&b, "No purchase orders.").await;
 
-    // An ordered PO offers no "send" any more, only closing it short.
+    // 5 arrive (booked through the API: receiving is its own page); freight is entered against that receipt here.
+    b.api_post(
+        &format!("/v1/purchase-orders/{po}/receipts"),
+        &json!({"lines": [{"line": 0, "quantity": 5, "location": "WH1/HALL-1/SHELF-1/BIN-3"}]}),
+    )
+    .await;
     b.goto(&format!("/admin/purchase-orders/{po}")).await;
     assert!(b.client.find(fantoccini::Locator::Css("#po-order")).await.is_err(), "no step the status forbids");
+    assert_eq!(text_of(&b, "#po-lines tbody td.remaining").await, "15");
+    b.click(".receipt details summary").await;
+    b.fill("form.landed-cost input[name=amount]", "-3").await;
+    b.click("form.landed-cost button.add-landed-cost").await;
+    b.wait_for(".flash.error").await;
+    let landed = format!("/v1/purchase-orders/{po}/landed-costs");
+    assert_eq!(b.api_get(&landed).await["items"].as_array().unwrap().len(), 0, "a refused cost is not entered");
+    b.click(".receipt details summary").await;
+    b.fill("form.landed-cost input[name=amount]", "12.50").await;
+    b.fill("form.landed-cost input[name=description]", "freight").await;
+    b.click("form.landed-cost button.add-landed-cost").await;
+    wait_text(&b, "Landed cost of 12.50 EUR added to receipt 1").await;
+    let costs = b.api_get(&landed).await["items"].as_array().unwrap().clone();
+    assert_eq!(costs.len(), 1);
+    assert_eq!((&costs[0]["receipt_number"], &costs[0]["description"]), (&json!(1), &json!("freight")));
+    assert!(text_of(&b, ".receipt ul.landed-costs").await.contains("12.50 EUR by value · freight"));
+    b.screenshot("received").await;
+
+    // The rest will not come: closed short.
     b.click("#po-close").await;
     b.client.accept_alert().await.expect("closing short asks first");
     wait_text(&b, "closed short").await;
     let v = b.api_get(&format!("/v1/purchase-orders/{po}")).await;
     assert_eq!(
-        (&v["status"], &v["lines"][0]["open"], &v["lines"][0]["closed"]),
-        (&json!("closed"), &json!(0), &json!(20))
+        (&v["status"], &v["lines"][0]["received"], &v["lines"][0]["closed"]),
+        (&json!("closed"), &json!(5), &json!(15))
     );
     b.close().await;
 }
