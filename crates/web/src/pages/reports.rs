@@ -139,6 +139,12 @@ async fn reports(user: User, Query(q): Query<ReportQuery>) -> Response {
     };
     let (val, mar, whs) =
         tokio::join!(user.get(&vpath), user.get(&mpath), user.get("/v1/locations?kind=warehouse&limit=500"));
+    // A role the reports are not for gets the API's refusal as the page, not two refusals inside it.
+    if let Err(f) = val.as_ref().and(mar.as_ref()) {
+        if f.status == StatusCode::FORBIDDEN {
+            return layout::error_page(&user, f);
+        }
+    }
     let whs = whs.ok().and_then(|v| v["items"].as_array().cloned()).unwrap_or_default();
     let qs = page_query(&q);
     let today = Utc::now().date_naive();

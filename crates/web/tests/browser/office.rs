@@ -170,6 +170,30 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
         (&v["status"], &v["lines"][0]["received"], &v["lines"][0]["closed"]),
         (&json!("closed"), &json!(5), &json!(15))
     );
+
+    // The warehouse sees an ordered PO with the way to receive it, and none of the buyer's steps or pages.
+    let next = b
+        .api_post(
+            "/v1/purchase-orders",
+            &json!({"supplier_id": supplier, "warehouse": "WH1", "order": true,
+                    "lines": [{"sku": "TEE-WHT-S", "quantity": 10}]}),
+        )
+        .await;
+    let next = next.body["id"].as_i64().unwrap();
+    let key = b.server.key("receiving desk", app::trust::Role::Warehouse, None).await;
+    b.sign_in(&key).await;
+    b.goto(&format!("/admin/purchase-orders/{next}")).await;
+    assert!(text_of(&b, "#po-status").await.contains("ordered"));
+    b.find("#receive").await;
+    for step in ["#po-order", "#po-cancel", "#po-close", "form.landed-cost"] {
+        assert!(b.client.find(fantoccini::Locator::Css(step)).await.is_err(), "{step} is not the warehouse's");
+    }
+    b.goto("/admin/purchase-orders").await;
+    assert!(b.client.find(fantoccini::Locator::Css("#new-po")).await.is_err());
+    for page in ["/admin/suppliers", "/admin/webhooks", "/admin/reports"] {
+        b.goto(page).await;
+        wait_text(&b, "Not allowed").await;
+    }
     b.close().await;
 }
 
