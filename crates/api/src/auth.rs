@@ -169,6 +169,7 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/v1/settings/replenishment", STAFF),
     rule("PUT", "/v1/settings/replenishment", STAFF),
     rule("POST", "/v1/purchase-orders/{id}/receipts/{number}/landed-costs", STAFF),
+    rule("GET", "/v1/purchase-orders/{id}/landed-costs", STAFF),
     rule("GET", "/v1/reports/valuation", STAFF),
     rule("GET", "/v1/reports/margin", STAFF),
     rule("GET", "/v1/reports/stock-health", STAFF),

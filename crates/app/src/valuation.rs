@@ -632,6 +632,31 @@ impl App {
     // Landed costs
     // -----------------------------------------------------------------------------------------------------------
 
+    /// The landed costs entered against a purchase order's receipts, oldest first.
+    pub async fn landed_costs_of(&self, purchase_order_id: i64) -> AppResult<Vec<LandedCostView>> {
+        let doc = self.store.get_document(purchase_order_id).await?.filter(|d| d.kind == DocKind::PurchaseOrder);
+        if doc.is_none() {
+            return Err(AppError::NotFound { entity: "purchase order", key: purchase_order_id.to_string() });
+        }
+        // Landed costs are few (one per freight or duty invoice) and the store keeps them in one list, which the
+        // cost fold reads whole anyway.
+        let all = self.store.landed_costs().await?;
+        Ok(all
+            .into_iter()
+            .filter(|r| r.purchase_order_id == purchase_order_id)
+            .map(|r| LandedCostView {
+                id: r.id,
+                purchase_order_id: r.purchase_order_id,
+                receipt_number: r.receipt_number,
+                amount: r.amount,
+                currency: r.currency,
+                basis: if r.basis == "quantity" { AllocationBasis::Quantity } else { AllocationBasis::Value },
+                description: r.description,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
     pub async fn add_landed_cost(
         &self,
         purchase_order_id: i64,

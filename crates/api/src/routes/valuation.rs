@@ -25,6 +25,7 @@ pub fn routes() -> Router<App> {
         .route("/v1/settings/accounting", get(get_accounting).put(put_accounting))
         .route("/v1/settings/replenishment", get(get_replenishment).put(put_replenishment))
         .route("/v1/purchase-orders/{id}/receipts/{number}/landed-costs", post(add_landed_cost))
+        .route("/v1/purchase-orders/{id}/landed-costs", get(landed_costs))
         .route("/v1/reports/valuation", get(valuation))
         .route("/v1/reports/margin", get(margin))
         .route("/v1/reports/stock-health", get(stock_health))
@@ -41,7 +42,7 @@ pub fn routes() -> Router<App> {
 #[derive(OpenApi)]
 #[openapi(
     paths(get_costing, put_costing, get_accounting, put_accounting, get_replenishment, put_replenishment,
-        add_landed_cost, valuation, margin, stock_health, journal, periods, lock_period, velocity, forecast,
+        add_landed_cost, landed_costs, valuation, margin, stock_health, journal, periods, lock_period, velocity, forecast,
         suggestions, suggestion_orders, evaluate),
     tags((name = "valuation", description = "Cost layers, valuation, COGS and margin, folded from the ledger"),
         (name = "accounting", description = "Journal export and period locks"),
@@ -107,6 +108,14 @@ pub async fn add_landed_cost(
     Json(req): Json<NewLandedCost>,
 ) -> ApiResult<impl IntoResponse> {
     Ok((StatusCode::CREATED, axum::Json(app.add_landed_cost(id, number, req).await?)))
+}
+
+/// The landed costs entered against the order's receipts, oldest first.
+#[utoipa::path(get, path = "/v1/purchase-orders/{id}/landed-costs", tag = "valuation", params(("id" = i64, Path)),
+    responses((status = 200, description = "items: id, receipt_number, amount, currency, basis, description, created_at"),
+        (status = 404, body = ProblemSchema)))]
+pub async fn landed_costs(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
+    Ok(axum::Json(serde_json::json!({ "items": app.landed_costs_of(id).await? })))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

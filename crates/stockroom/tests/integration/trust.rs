@@ -136,6 +136,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/v1/settings/replenishment", "s"),
     ("PUT", "/v1/settings/replenishment", "s"),
     ("POST", "/v1/purchase-orders/{id}/receipts/{number}/landed-costs", "s"),
+    ("GET", "/v1/purchase-orders/{id}/landed-costs", "s"),
     ("GET", "/v1/reports/valuation", "s"),
     ("GET", "/v1/reports/margin", "s"),
     ("GET", "/v1/reports/stock-health", "s"),

@@ -100,6 +100,16 @@ async fn scenario(s: &TestServer) -> (chrono::DateTime<chrono::Utc>, i64, i64) {
         )
         .await;
     ok(&freight, 201);
+    let entered = s.get(&format!("/v1/purchase-orders/{po1}/landed-costs")).await;
+    ok(&entered, 200);
+    let items = entered.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", entered.text);
+    assert_eq!(
+        (&items[0]["receipt_number"], &items[0]["description"], &items[0]["basis"]),
+        (&json!(1), &json!("freight"), &json!("value"))
+    );
+    assert_eq!(items[0]["amount"].as_str().and_then(|a| a.parse::<f64>().ok()), Some(5.0), "{}", entered.text);
+    assert_eq!(s.get("/v1/purchase-orders/999999/landed-costs").await.status, 404);
     receive_po(s, acme, 10, "6.00").await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let between = chrono::Utc::now();
