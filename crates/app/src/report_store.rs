@@ -51,7 +51,6 @@ pub struct HoldBrief {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointBrief {
     pub id: i64,
-    pub url: String,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub failing_since: Option<DateTime<Utc>>,

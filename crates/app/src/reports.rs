@@ -109,8 +109,8 @@ pub struct HoldCount {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TroubledEndpoint {
+    /// The endpoint's id; its URL is not shown here, since URLs may carry a token and endpoints are the admin's.
     pub id: i64,
-    pub url: String,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     /// Start of the current run of failed attempts.
@@ -237,7 +237,6 @@ impl App {
                     .into_iter()
                     .map(|e| TroubledEndpoint {
                         id: e.id,
-                        url: e.url,
                         enabled: e.enabled,
                         disabled_reason: e.disabled_reason,
                         failing_since: e.failing_since,

@@ -45,7 +45,7 @@ const STOCKOUTS: &str = "SELECT i.sku, l.path, a.state->>'stockout_projected' AS
 const HOLDS_EXPIRING: &str = "SELECT id, reference, expires_at, COUNT(*) OVER () AS total FROM holds \
      WHERE status = 'active' AND expires_at > $1 AND expires_at <= $2 ORDER BY expires_at, id LIMIT $3";
 
-const WEBHOOKS: &str = "SELECT id, url, enabled, disabled_reason, failing_since, COUNT(*) OVER () AS total \
+const WEBHOOKS: &str = "SELECT id, enabled, disabled_reason, failing_since, COUNT(*) OVER () AS total \
      FROM webhook_endpoints WHERE NOT enabled OR failing_since IS NOT NULL ORDER BY id LIMIT $1";
 
 fn counted<T>(rows: &[PgRow], one: impl Fn(&PgRow) -> StoreResult<T>) -> StoreResult<Counted<T>> {
@@ -134,7 +134,6 @@ impl ReportStore for PgStore {
             let failing: Option<i64> = r.try_get("failing_since").map_err(internal)?;
             Ok(EndpointBrief {
                 id: r.try_get("id").map_err(internal)?,
-                url: r.try_get("url").map_err(internal)?,
                 enabled: r.try_get("enabled").map_err(internal)?,
                 disabled_reason: r.try_get("disabled_reason").map_err(internal)?,
                 failing_since: failing.map(from_micros).transpose()?,

@@ -45,7 +45,7 @@ const STOCKOUTS: &str = "SELECT i.sku, l.path, json_extract(a.state, '$.stockout
 const HOLDS_EXPIRING: &str = "SELECT id, reference, expires_at, COUNT(*) OVER () AS total FROM holds \
      WHERE status = 'active' AND expires_at > ? AND expires_at <= ? ORDER BY expires_at, id LIMIT ?";
 
-const WEBHOOKS: &str = "SELECT id, url, enabled, disabled_reason, failing_since, COUNT(*) OVER () AS total \
+const WEBHOOKS: &str = "SELECT id, enabled, disabled_reason, failing_since, COUNT(*) OVER () AS total \
      FROM webhook_endpoints WHERE enabled = 0 OR failing_since IS NOT NULL ORDER BY id LIMIT ?";
 
 fn counted<T>(rows: &[SqliteRow], one: impl Fn(&SqliteRow) -> StoreResult<T>) -> StoreResult<Counted<T>> {
@@ -134,7 +134,6 @@ impl ReportStore for SqliteStore {
             let failing: Option<i64> = r.try_get("failing_since").map_err(internal)?;
             Ok(EndpointBrief {
                 id: r.try_get("id").map_err(internal)?,
-                url: r.try_get("url").map_err(internal)?,
                 enabled: r.try_get::<i64, _>("enabled").map_err(internal)? == 1,
                 disabled_reason: r.try_get("disabled_reason").map_err(internal)?,
                 failing_since: failing.map(from_micros).transpose()?,
