@@ -27,6 +27,16 @@ async fn a_scanned_barcode_lands_on_the_item_with_its_bins_and_levels() {
     seed(&b).await;
     // Some stock committed, so that more than one state has a number.
     b.api_post("/v1/orders", &order("1", "TEE-BLK-S", 3)).await;
+    // A channel keeping a buffer back: its rules explain the quantity it shows.
+    b.api_post(
+        "/v1/channels",
+        &json!({"code": "web", "name": "Web shop", "market_country": "DE", "currency": "EUR", "warehouses": ["WH1"]}),
+    )
+    .await;
+    let rule = json!({"scope": "channel", "rules": {"channel_buffer": 2}});
+    let admin = b.server.admin_key.clone();
+    let r = b.server.call(reqwest::Method::PUT, "/v1/channels/web/rules", Some(&admin), Some(&rule)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
     b.sign_in_as_admin().await;
 
     // The scanner types into the header's search box and presses Enter.
@@ -53,9 +63,25 @@ async fn a_scanned_barcode_lands_on_the_item_with_its_bins_and_levels() {
     // The ledger lists the receipt and the commitment.
     let ledger = b.text("#ledger").await;
     assert!(ledger.contains("received") && ledger.contains("order"), "{ledger}");
+    // Availability on the channel, with the rule-by-rule explanation the API gives.
+    let web = b.api_get("/v1/channels/web/availability/TEE-BLK-S?explain=true").await;
+    assert_eq!(b.text("section.channel[data-channel=web] .qty").await, web["quantity"].to_string());
+    assert_eq!(web["quantity"], 15, "17 available less the buffer of 2");
+    let steps =
+        b.client.find_all(Locator::Css("section.channel[data-channel=web] table.explain tbody tr")).await.unwrap();
+    let explained = web["explanation"].as_array().unwrap();
+    assert_eq!(steps.len(), explained.len());
+    for (row, step) in steps.iter().zip(explained) {
+        let text = row.text().await.unwrap();
+        assert!(text.starts_with(step["rule"].as_str().unwrap()), "{text} / {step}");
+    }
+    assert!(b.text("section.channel[data-channel=web] table.explain").await.contains("channel_buffer"));
     b.wait_for("#item-sales svg.chart").await;
     b.wait_for("#item-value").await;
     b.screenshot("item").await;
+    // The lower half: channels, the sales chart and the value.
+    b.client.execute("document.getElementById('item-sales').scrollIntoView()", vec![]).await.expect("scrolled");
+    b.screenshot("item-lower").await;
 
     // A title matches several items: a list, each linking to its page.
     b.goto("/admin/items?q=organic").await;
