@@ -236,8 +236,10 @@ async fn the_dashboard_counts_what_needs_attention_and_lists_the_first_rows() {
     let later = s.post("/v1/holds", &json!({"lines": [{"sku": "B", "quantity": 1}], "ttl_seconds": 7200})).await;
     ok(&later, 201);
 
-    // Webhooks: one healthy, one disabled.
-    let healthy = s.post("/v1/webhook-endpoints", &json!({"url": "http://127.0.0.1:9/a"})).await;
+    // Webhooks: one healthy (its only event type never happens here, so nothing is sent to it to fail), one
+    // disabled.
+    let healthy = json!({"url": "http://127.0.0.1:9/a", "event_types": ["return.received"]});
+    let healthy = s.post("/v1/webhook-endpoints", &healthy).await;
     ok(&healthy, 201);
     let off = s.post("/v1/webhook-endpoints", &json!({"url": "http://127.0.0.1:9/b"})).await;
     ok(&off, 201);
