@@ -173,6 +173,8 @@ pub const POLICY: &[Rule] = &[
     rule("GET", "/v1/reports/valuation", STAFF),
     rule("GET", "/v1/reports/margin", STAFF),
     rule("GET", "/v1/reports/stock-health", STAFF),
+    rule("GET", "/v1/reports/sales-per-day", STAFF),
+    rule("GET", "/v1/reports/dashboard", STAFF_WAREHOUSE),
     rule("GET", "/v1/accounting/journal", STAFF),
     rule("GET", "/v1/accounting/periods", STAFF),
     rule("POST", "/v1/accounting/periods/{period}/lock", ADMIN),

@@ -65,6 +65,7 @@ pub fn document() -> &'static Value {
         doc.merge(crate::routes::channels::ChannelsDoc::openapi());
         doc.merge(crate::routes::purchasing::PurchasingDoc::openapi());
         doc.merge(crate::routes::valuation::ValuationDoc::openapi());
+        doc.merge(crate::routes::reports::ReportsDoc::openapi());
         let mut v = serde_json::to_value(doc).expect("the OpenAPI document serializes");
         v["openapi"] = Value::String("3.1.0".into());
         v["info"]["version"] = Value::String(env!("CARGO_PKG_VERSION").into());

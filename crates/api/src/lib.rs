@@ -48,6 +48,7 @@ pub fn router(app: App, config: ApiConfig) -> Router {
         .merge(routes::picking::routes())
         .merge(routes::purchasing::routes())
         .merge(routes::valuation::routes())
+        .merge(routes::reports::routes())
         .merge(routes::webhooks::routes())
         .merge(routes::keys::routes())
         .route("/metrics", get(metrics::metrics))

@@ -136,6 +136,9 @@ const QUERY_ENDPOINTS: &[&str] = &[
     "/v1/reports/valuation",
     "/v1/reports/margin",
     "/v1/reports/stock-health",
+    "/v1/reports/sales-per-day",
+    "/v1/reports/dashboard",
+    "/v1/variants",
     "/v1/accounting/journal",
     "/v1/replenishment/suggestions",
 ];

@@ -21,6 +21,9 @@ pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Re
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Longest text a variant search takes: longer than any SKU, barcode or title worth typing.
+const MAX_SEARCH_CHARS: usize = 200;
+
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -292,7 +295,21 @@ impl App {
         Ok(VariantView { components, ..found.into() })
     }
 
-    pub async fn list_variants(&self, filter: VariantFilter, page: PageRequest) -> AppResult<Page<VariantView>> {
+    /// Variants by filter, in id order and paged; with `q`, one page of at most `limit` best matches in rank order
+    /// and no cursor (ranking is not an order a cursor by id can resume).
+    pub async fn list_variants(&self, mut filter: VariantFilter, page: PageRequest) -> AppResult<Page<VariantView>> {
+        if let Some(q) = filter.q.take() {
+            let q = q.trim();
+            if q.is_empty() || q.chars().count() > MAX_SEARCH_CHARS {
+                return Err(AppError::field("q", format!("must be 1 to {MAX_SEARCH_CHARS} characters")));
+            }
+            if page.after.is_some() {
+                return Err(AppError::field("after", "a search answers one page of best matches: no cursor"));
+            }
+            filter.q = Some(q.to_string());
+            let rows = self.store.list_variants(&filter, None, page.limit).await?;
+            return Ok(Page { items: rows.into_iter().map(Into::into).collect(), next_cursor: None });
+        }
         let rows = self.store.list_variants(&filter, page.after, page.fetch_limit()).await?;
         let page = page.finish(rows, |r| r.id);
         Ok(Page { items: page.items.into_iter().map(Into::into).collect(), next_cursor: page.next_cursor })

@@ -17,6 +17,8 @@ pub mod picking;
 pub mod purchasing;
 pub mod purchasing_store;
 pub mod replenishment;
+pub mod report_store;
+pub mod reports;
 pub mod store;
 pub mod store_codec;
 pub mod trust;

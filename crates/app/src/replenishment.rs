@@ -77,6 +77,13 @@ struct Days {
     days: BTreeMap<NaiveDate, (i64, BTreeMap<String, i64>)>,
 }
 
+/// Whether a movement is a sale, the one definition of demand: a `shipment` from a bin (a stock state) to the
+/// customer location. Returns (customer → bin, reason `return`) do not subtract; the sales-per-day report
+/// ([`crate::report_store::ReportStore::sales_per_day`]) counts the same movements in SQL.
+pub(crate) fn is_sale(m: &crate::store::NewMovement, customer: domain::stock::LocationId) -> bool {
+    m.reason == Reason::Shipment && m.to_location_id == customer && m.from_state.is_some()
+}
+
 /// Demand history of every item, per warehouse (`Some(path)`) and in total (`None`).
 pub(crate) struct Demand {
     series: HashMap<(ItemId, Option<String>), Days>,
@@ -237,7 +244,7 @@ impl App {
                     *e.1.entry(c.to_string()).or_default() += q;
                 }
             };
-            let shipped = m.reason == Reason::Shipment && Some(m.to_location_id) == customer && m.from_state.is_some();
+            let shipped = customer.is_some_and(|c| is_sale(m, c));
             let channel = if shipped {
                 let order: Option<OrderId> =
                     m.reference.as_deref().and_then(|r| r.strip_prefix("order ")).and_then(|s| s.parse().ok());

@@ -67,6 +67,9 @@ pub struct VariantFilter {
     pub product_id: Option<i64>,
     pub sku: Option<String>,
     pub barcode: Option<String>,
+    /// One search box: the SKU (exact or prefix, case-insensitive), the barcode (exact) or the product's title
+    /// (case-insensitive substring). Ranked: exact SKU or barcode first, then SKU prefixes, then titles; ties by id.
+    pub q: Option<String>,
 }
 
 /// How a product import went.
@@ -574,6 +577,7 @@ pub trait OrderStore: Send + Sync {
 
 pub use crate::channel_store::ChannelStore;
 pub use crate::purchasing_store::{DocKind, DocumentFilter, DocumentId, DocumentRecord, PurchasingStore};
+pub use crate::report_store::ReportStore;
 pub use crate::valuation_store::ValuationStore;
 
 /// Everything a backend implements.
@@ -589,6 +593,7 @@ pub trait Store:
     + PurchasingStore
     + crate::trust_store::TrustStore
     + ValuationStore
+    + ReportStore
     + 'static
 {
 }
@@ -605,6 +610,7 @@ impl<
             + PurchasingStore
             + crate::trust_store::TrustStore
             + ValuationStore
+            + ReportStore
             + 'static,
     > Store for T
 {

@@ -1,6 +1,8 @@
 //! Integration tests on SQLite: every use case through the real HTTP server on port 0 with a fresh database,
 //! and the CLI through the real binary. `integration_postgres` runs the same modules on PostgreSQL.
 
+#[path = "integration/admin_api.rs"]
+mod admin_api;
 #[path = "integration/bundles.rs"]
 mod bundles;
 #[path = "integration/catalog.rs"]

@@ -1,6 +1,8 @@
 //! The integration tests again, on PostgreSQL (`STOCKROOM_TEST_POSTGRES_URL`; `.ci/run` sets it): each test gets a
 //! database of its own, dropped when it ends.
 
+#[path = "integration/admin_api.rs"]
+mod admin_api;
 #[path = "integration/bundles.rs"]
 mod bundles;
 #[path = "integration/catalog.rs"]

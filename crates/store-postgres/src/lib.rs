@@ -30,6 +30,7 @@ mod locations;
 mod orders;
 mod pick_lists;
 mod purchasing;
+mod reports;
 mod trust;
 mod valuation;
 mod webhooks;

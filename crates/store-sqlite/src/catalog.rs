@@ -580,7 +580,31 @@ impl CatalogStore for SqliteStore {
         if let Some(barcode) = &filter.barcode {
             qb.push(" AND v.barcode = ").push_bind(barcode);
         }
-        qb.push(" ORDER BY v.id LIMIT ").push_bind(i64::from(limit));
+        match &filter.q {
+            Some(q) => {
+                // A SKU prefix by LIKE with its wildcards escaped, so that `%` and `_` in a search mean themselves;
+                // the title by instr() for the same reason. Exact SKU or barcode first, then prefixes.
+                let prefix = format!("{}%", escape_like(q));
+                qb.push(" AND (lower(i.sku) LIKE lower(")
+                    .push_bind(prefix.clone())
+                    .push(") ESCAPE '\\' OR v.barcode = ")
+                    .push_bind(q.clone())
+                    .push(" OR v.product_id IN (SELECT p.id FROM products p WHERE instr(lower(p.title), lower(")
+                    .push_bind(q.clone())
+                    .push(")) > 0))");
+                qb.push(" ORDER BY CASE WHEN lower(i.sku) = lower(")
+                    .push_bind(q.clone())
+                    .push(") OR v.barcode = ")
+                    .push_bind(q.clone())
+                    .push(" THEN 0 WHEN lower(i.sku) LIKE lower(")
+                    .push_bind(prefix)
+                    .push(") ESCAPE '\\' THEN 1 ELSE 2 END, v.id LIMIT ")
+                    .push_bind(i64::from(limit));
+            }
+            None => {
+                qb.push(" ORDER BY v.id LIMIT ").push_bind(i64::from(limit));
+            }
+        }
         let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(variant_record).collect()
     }
@@ -719,4 +743,16 @@ impl CatalogStore for SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// `text` with LIKE's wildcards and its escape character escaped (by `\`).
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

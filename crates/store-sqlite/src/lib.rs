@@ -15,6 +15,7 @@ mod locations;
 mod orders;
 mod pick_lists;
 mod purchasing;
+mod reports;
 mod trust;
 mod valuation;
 mod webhooks;

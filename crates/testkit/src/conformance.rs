@@ -33,6 +33,8 @@ mod channels;
 pub use channels::*;
 mod purchasing;
 pub use purchasing::*;
+mod reports;
+pub use reports::*;
 mod trust;
 pub use trust::*;
 mod valuation;
@@ -81,6 +83,9 @@ macro_rules! conformance_suite {
             web_sessions_live_expire_and_end,
             valuation_settings_periods_and_landed_costs,
             replenishment_alerts_compare_and_set,
+            variant_search_ranks_and_escapes_wildcards,
+            sales_per_day_groups_shipments_by_utc_day,
+            dashboard_counts_in_full_and_caps_rows,
         );
     };
     (@tests $make:expr; $($name:ident),+ $(,)?) => {

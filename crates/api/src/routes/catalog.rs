@@ -113,6 +113,9 @@ pub struct VariantQuery {
     pub product_id: Option<i64>,
     pub sku: Option<String>,
     pub barcode: Option<String>,
+    /// One search box: SKU (exact or prefix, case-insensitive), barcode (exact) or product title (case-insensitive
+    /// text). Answers one page of at most `limit` best matches, exact SKU or barcode first, with no cursor.
+    pub q: Option<String>,
     pub after: Option<String>,
     pub limit: Option<u32>,
 }
@@ -121,7 +124,7 @@ pub struct VariantQuery {
     responses((status = 200, body = Page<VariantView>), (status = 400, body = ProblemSchema)))]
 pub async fn list_variants(State(app): State<App>, Query(q): Query<VariantQuery>) -> ApiResult<impl IntoResponse> {
     let page = PageRequest::parse(q.after.as_deref(), q.limit)?;
-    let filter = VariantFilter { product_id: q.product_id, sku: q.sku, barcode: q.barcode };
+    let filter = VariantFilter { product_id: q.product_id, sku: q.sku, barcode: q.barcode, q: q.q };
     Ok(axum::Json(app.list_variants(filter, page).await?))
 }
 

@@ -9,6 +9,7 @@ pub mod locations;
 pub mod orders;
 pub mod picking;
 pub mod purchasing;
+pub mod reports;
 pub mod valuation;
 pub mod webhooks;
 

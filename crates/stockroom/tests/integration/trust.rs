@@ -140,6 +140,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/v1/reports/valuation", "s"),
     ("GET", "/v1/reports/margin", "s"),
     ("GET", "/v1/reports/stock-health", "s"),
+    ("GET", "/v1/reports/sales-per-day", "s"),
+    ("GET", "/v1/reports/dashboard", "sw"),
     ("GET", "/v1/accounting/journal", "s"),
     ("GET", "/v1/accounting/periods", "s"),
     ("POST", "/v1/accounting/periods/{period}/lock", ""),
