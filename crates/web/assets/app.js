@@ -9,7 +9,11 @@ function startLive() {
     setInterval(function () {
       if (document.hidden) { return; }
       fetch(el.getAttribute("data-live"), { credentials: "same-origin", headers: { "accept": "text/html" } })
-        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (r) {
+          // Sent to the sign-in page (the session ended): show that page whole, never inside the dashboard.
+          if (r.redirected || r.status === 401 || r.status === 403) { window.location.reload(); return null; }
+          return r.ok ? r.text() : null;
+        })
         .then(function (html) { if (html !== null) { el.innerHTML = html; el.setAttribute("data-updated", Date.now()); } })
         .catch(function () { /* the next tick tries again */ });
     }, every);

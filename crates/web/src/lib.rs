@@ -44,8 +44,10 @@ pub fn with_admin(app: App, api: Router) -> Router {
         .merge(pages::routes())
         .route("/admin/{*rest}", get(not_found))
         .layer(axum::middleware::from_fn_with_state(state.clone(), session::csrf_layer))
+        .layer(axum::middleware::from_fn(html_rejections))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn(security_headers))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn(api::request_id::layer))
         .with_state(state);
     api.route("/", get(|| async { Redirect::to("/admin") })).merge(admin)
@@ -57,6 +59,43 @@ async fn not_found() -> Response {
         main.signin { h1 { "No such page" } p { "This address is not a page of Stockroom." } a href="/admin" { "Dashboard" } }
     };
     (StatusCode::NOT_FOUND, layout::bare("Not found", body)).into_response()
+}
+
+/// axum answers a malformed path (`/admin/orders/abc`) or form in plain text, written for programs; a person gets a
+/// page saying what was wrong instead.
+async fn html_rejections(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !resp.status().is_client_error() || !plain {
+        return resp;
+    }
+    let status = resp.status();
+    let text = match axum::body::to_bytes(resp.into_body(), 16 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => String::new(),
+    };
+    let body = maud::html! {
+        main.signin {
+            h1 { "That did not work" }
+            p.flash.error role="alert" { (text) }
+            p { "Nothing was changed. " a href="/admin" { "Back to the dashboard" } }
+        }
+    };
+    (status, layout::bare("Bad request", body)).into_response()
+}
+
+/// A panic in a page is a bug: the person gets a plain error page with the request id, the log gets the rest.
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let id = api::request_id::current().unwrap_or_default();
+    tracing::error!(request_id = %id, "web admin page panicked");
+    let body = maud::html! {
+        main.signin { h1 { "Something went wrong" } p { "The error was logged as request " code { (id) } "." } a href="/admin" { "Dashboard" } }
+    };
+    (StatusCode::INTERNAL_SERVER_ERROR, layout::bare("Error", body)).into_response()
 }
 
 const CSS: &str = include_str!("../assets/app.css");

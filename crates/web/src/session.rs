@@ -57,10 +57,18 @@ fn set_cookie(name: &str, value: &str, max_age: i64, headers: &HeaderMap) -> Hea
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// Only a local path may be a place to return to after signing in, never another site.
+/// Only a local path may be a place to return to after signing in, never another site; and only one that can be
+/// a `Location` header as it is (printable ASCII), so that the redirect after a successful sign-in cannot fail.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/admin") && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with("/admin")
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n.to_string()
+        }
         _ => "/admin".to_string(),
     }
 }
@@ -228,4 +236,25 @@ pub async fn csrf_layer(State(state): State<WebState>, req: Request, next: Next)
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_a_local_admin_path_that_can_be_a_header() {
+        assert_eq!(safe_next(Some("/admin/orders?status=open")), "/admin/orders?status=open");
+        for bad in [
+            "https://evil.example/admin",
+            "//evil.example/admin",
+            "/admin\\..\\x",
+            "/admin\nSet-Cookie: x",
+            "/admin x",
+            "/v1/orders",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/admin", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/admin");
+    }
 }

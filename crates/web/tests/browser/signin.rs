@@ -124,3 +124,66 @@ async fn an_unknown_admin_address_is_a_page_and_the_api_still_answers_json() {
     assert!(root.status().is_redirection());
     assert_eq!(root.headers()["location"], "/admin");
 }
+
+#[tokio::test]
+async fn a_sign_in_form_from_another_site_opens_no_session() {
+    // Another site can post a key to the sign-in form (login CSRF: the victim would work in the attacker's
+    // session), but it cannot set or read the form's own cookie, so the tokens do not match.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
+    let s = testkit::server::TestServer::start(std::sync::Arc::new(store), dir).await;
+    let client = reqwest_like_client();
+    for cookie in [None, Some("sr_login=another-token-of-some-length")] {
+        let body =
+            serde_urlencoded::to_string([("key", s.admin_key.as_str()), ("_login", "forged"), ("next", "/admin")])
+                .unwrap();
+        let mut req =
+            client.post(s.url("/admin/login")).header("content-type", "application/x-www-form-urlencoded").body(body);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 303);
+        assert!(resp.headers()["location"].to_str().unwrap().starts_with("/admin/login?error="));
+        let cookies: Vec<_> = resp.headers().get_all("set-cookie").iter().collect();
+        assert!(cookies.iter().all(|c| !c.to_str().unwrap().starts_with("sr_session=")), "{cookies:?}");
+    }
+}
+
+#[tokio::test]
+async fn malformed_addresses_and_forms_answer_a_page_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
+    let s = testkit::server::TestServer::start(std::sync::Arc::new(store), dir).await;
+    let client = reqwest_like_client();
+    let token = sign_in_raw(&client, &s).await;
+    let page =
+        client.get(s.url("/admin/orders/abc")).header("cookie", format!("sr_session={token}")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 400);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.text().await.unwrap().contains("Nothing was changed"));
+    // A sign-in whose return address cannot be a header still signs in, and returns to the dashboard.
+    let login_page = client.get(s.url("/admin/login")).send().await.unwrap();
+    let login = login_page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("sr_login=").map(|v| v.split(';').next().unwrap().to_string()))
+        .unwrap();
+    let body =
+        serde_urlencoded::to_string([("key", s.admin_key.as_str()), ("_login", &login), ("next", "/admin\nX: y")])
+            .unwrap();
+    let resp = client
+        .post(s.url("/admin/login"))
+        .header("cookie", format!("sr_login={login}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(resp.headers()["location"], "/admin");
+}
