@@ -3,60 +3,25 @@
 //! A batch loads everything it may decide on (the balances of its items, its orders and the orders waiting for
 //! those items, its holds and the due ones) inside its write transaction, lets `decide` change that state, and
 //! writes the result in the same transaction: movements, events, and every balance, order and hold that changed.
+//! The statements every batch runs go straight to the connection's SQLite handle ([`crate::direct`]), in two
+//! hand-offs instead of one per statement.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::str::FromStr;
 
 use app::store::{
-    BatchIds, BatchScope, BatchState, Decide, LedgerStore, LevelFilter, LevelRow, MovementFilter, MovementRecord,
-    NewMovement, OrderId, OutboxEvent, StoreResult,
+    BatchIds, BatchScope, BatchState, Decide, HoldId, LedgerStore, LevelFilter, LevelRow, MovementFilter,
+    MovementRecord, NewMovement, OrderId, StoreResult,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use domain::stock::{Balance, BalanceKey, Balances, ItemId, Reason, StockState};
+use domain::stock::{Balance, BalanceKey, ItemId, Reason, StockState};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
-use crate::codec::{balance, db, from_micros, internal, micros, parse, parse_state, STATE_COLUMNS};
-use crate::{chunks, inserted_ids, orders, placeholders, purchasing, push_within, SqliteStore};
-
-/// Loads every stored balance of `items`, at every location. A balance without a row is absent: zero.
-async fn load_balances(conn: &mut SqliteConnection, items: &[ItemId]) -> StoreResult<Balances> {
-    let mut out = Balances::new();
-    for chunk in chunks(items, 1) {
-        let sql = format!(
-            "SELECT item_id, location_id, {STATE_COLUMNS} FROM stock_levels WHERE item_id IN ({})",
-            placeholders(chunk.len())
-        );
-        let mut q = sqlx::query(&sql);
-        for item in chunk {
-            q = q.bind(item);
-        }
-        for row in q.fetch_all(&mut *conn).await.map_err(db)? {
-            let key = (row.try_get("item_id").map_err(internal)?, row.try_get("location_id").map_err(internal)?);
-            out.insert(key, balance(&row)?);
-        }
-    }
-    Ok(out)
-}
-
-/// Loads what a batch over `scope` sees, at the transaction's time `now`.
-async fn load_state(conn: &mut SqliteConnection, scope: &BatchScope, now: DateTime<Utc>) -> StoreResult<BatchState> {
-    let mut items = scope.items.clone();
-    items.sort_unstable();
-    items.dedup();
-    let balances = load_balances(conn, &items).await?;
-    let backorder_queue = orders::backorder_queue(conn, &items).await?;
-    let mut order_ids: Vec<OrderId> = scope.orders.iter().chain(&backorder_queue).copied().collect();
-    order_ids.sort_unstable();
-    order_ids.dedup();
-    let orders = orders::load_orders(conn, &order_ids).await?;
-    let holds = orders::load_holds(conn, &scope.holds, scope.due_holds.then_some(now)).await?;
-    let taken_numbers = orders::taken_numbers(conn, &scope.order_numbers).await?;
-    let documents = purchasing::load_documents(conn, &scope.documents).await?;
-    Ok(BatchState { now, balances, orders, backorder_queue, holds, taken_numbers, documents })
-}
+use crate::codec::{balance, db, from_micros, internal, micros, parse, parse_state};
+use crate::{direct, orders, purchasing, push_within, SqliteStore};
 
 /// The ids to write back: those `decide` named, and those whose record it changed without naming them (the trait
 /// promises that every change is written), in id order so that batches lock and write reproducibly.
@@ -64,67 +29,6 @@ fn changed_ids<T: PartialEq>(before: &BTreeMap<i64, T>, after: &BTreeMap<i64, T>
     let mut ids: BTreeSet<i64> = named.iter().copied().collect();
     ids.extend(after.iter().filter(|(id, rec)| before.get(id) != Some(rec)).map(|(id, _)| *id));
     ids.into_iter().collect()
-}
-
-/// Writes the movements in multi-row INSERTs and returns their ids in the order given.
-async fn insert_movements(conn: &mut SqliteConnection, movements: &[NewMovement]) -> StoreResult<Vec<i64>> {
-    let mut ids = Vec::with_capacity(movements.len());
-    for chunk in chunks(movements, 12) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO movements (item_id, quantity, from_location_id, from_state, to_location_id, to_state, \
-             reason, reference, note, actor, request_id, recorded_at) ",
-        );
-        qb.push_values(chunk, |mut b, m| {
-            b.push_bind(m.item_id)
-                .push_bind(m.quantity)
-                .push_bind(m.from_location_id)
-                .push_bind(m.from_state.map(StockState::as_str))
-                .push_bind(m.to_location_id)
-                .push_bind(m.to_state.map(StockState::as_str))
-                .push_bind(m.reason.as_str())
-                .push_bind(&m.reference)
-                .push_bind(&m.note)
-                .push_bind(&m.actor)
-                .push_bind(&m.request_id)
-                .push_bind(micros(m.recorded_at));
-        });
-        qb.push(" RETURNING id");
-        let chunk_ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *conn).await.map_err(db)?;
-        ids.extend(inserted_ids("movements", chunk.len(), chunk_ids)?);
-    }
-    Ok(ids)
-}
-
-async fn insert_events(conn: &mut SqliteConnection, events: &[OutboxEvent], now: DateTime<Utc>) -> StoreResult<()> {
-    for chunk in chunks(events, 3) {
-        let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO outbox (topic, payload, created_at) ");
-        qb.push_values(chunk, |mut b, e| {
-            b.push_bind(&e.topic).push_bind(e.payload.to_string()).push_bind(micros(now));
-        });
-        qb.build().execute(&mut *conn).await.map_err(db)?;
-    }
-    Ok(())
-}
-
-/// Writes changed balances. The CHECK constraints refuse a negative state here, failing the whole batch.
-async fn upsert_balances(conn: &mut SqliteConnection, changed: &[(BalanceKey, Balance)]) -> StoreResult<()> {
-    for chunk in chunks(changed, 9) {
-        let mut qb =
-            QueryBuilder::<Sqlite>::new(format!("INSERT INTO stock_levels (item_id, location_id, {STATE_COLUMNS}) "));
-        qb.push_values(chunk, |mut b, ((item, location), bal)| {
-            b.push_bind(*item).push_bind(*location);
-            for state in StockState::ALL {
-                b.push_bind(bal.get(state));
-            }
-        });
-        qb.push(" ON CONFLICT (item_id, location_id) DO UPDATE SET ");
-        let mut sets = qb.separated(", ");
-        for state in StockState::ALL {
-            sets.push(format!("{0} = excluded.{0}", state.as_str()));
-        }
-        qb.build().execute(&mut *conn).await.map_err(db)?;
-    }
-    Ok(())
 }
 
 fn level_row(row: &SqliteRow) -> StoreResult<LevelRow> {
@@ -263,33 +167,45 @@ fn movement_record(row: &SqliteRow) -> StoreResult<MovementRecord> {
     })
 }
 
-/// The time of a write transaction: now, but never before the newest movement (clocks step back; another process
-/// may have written with a clock slightly ahead), so that movement times follow commit order.
-async fn transaction_time(conn: &mut SqliteConnection) -> StoreResult<DateTime<Utc>> {
-    let last: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(recorded_at) FROM movements").fetch_one(&mut *conn).await.map_err(db)?;
-    let now = Utc::now();
-    Ok(match last.and_then(DateTime::<Utc>::from_timestamp_micros) {
-        Some(last) if last > now => last,
-        _ => now,
-    })
-}
-
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn apply_batch(&self, scope: &BatchScope, decide: &mut Decide<'_>) -> StoreResult<BatchIds> {
         let mut w = self.write().await?;
         let result = async {
             let conn = &mut *w.tx;
-            let now = transaction_time(conn).await?;
-            let mut state = load_state(conn, scope, now).await?;
+            let mut items = scope.items.clone();
+            items.sort_unstable();
+            items.dedup();
+            // The reads every batch makes, in one hand-off (see `direct`); orders, holds and documents, which most
+            // batches have none of, are then read by id through sqlx.
+            let (now, balances, backorder_queue, taken_numbers, due_holds) = {
+                let mut handle = conn.lock_handle().await.map_err(internal)?;
+                direct::with_handle(&mut handle, |c| {
+                    let now = direct::transaction_time(c)?;
+                    let balances = direct::load_balances(c, &items)?;
+                    let queue = direct::backorder_queue(c, &items)?;
+                    let taken = direct::taken_numbers(c, &scope.order_numbers)?;
+                    let due = if scope.due_holds { direct::due_hold_ids(c, now)? } else { Vec::new() };
+                    Ok((now, balances, queue, taken, due))
+                })?
+            };
+            let mut order_ids: Vec<OrderId> = scope.orders.iter().chain(&backorder_queue).copied().collect();
+            order_ids.sort_unstable();
+            order_ids.dedup();
+            let orders = orders::load_orders(conn, &order_ids).await?;
+            let mut hold_ids: Vec<HoldId> = scope.holds.iter().chain(&due_holds).copied().collect();
+            hold_ids.sort_unstable();
+            hold_ids.dedup();
+            let holds = orders::load_holds(conn, &hold_ids).await?;
+            let documents = purchasing::load_documents(conn, &scope.documents).await?;
+            let mut state = BatchState { now, balances, orders, backorder_queue, holds, taken_numbers, documents };
+
             let (balances_before, orders_before, holds_before, documents_before) =
                 (state.balances.clone(), state.orders.clone(), state.holds.clone(), state.documents.clone());
             let mut writes = decide(&mut state);
             // Documents first: a stale one fails the batch before anything else is written.
             purchasing::write_changed(conn, &documents_before, &state.documents).await?;
 
-            let movements = insert_movements(conn, &writes.movements).await?;
             let mut changed: Vec<(BalanceKey, Balance)> = state
                 .balances
                 .iter()
@@ -298,14 +214,21 @@ impl LedgerStore for SqliteStore {
                 .collect();
             // A stable write order makes batches reproducible (and, on a server database, lock in one order).
             changed.sort_unstable_by_key(|(key, _)| *key);
-            upsert_balances(conn, &changed).await?;
-
-            let orders = orders::insert_orders(conn, &writes.new_orders).await?;
-            app::webhook_store::fill_new_order_ids(&mut writes.events, &orders);
-            insert_events(conn, &writes.events, now).await?;
+            // The inserts every batch makes, in one hand-off; updates of stored orders and holds stay on sqlx.
+            let (movements, orders, holds) = {
+                let mut handle = conn.lock_handle().await.map_err(internal)?;
+                direct::with_handle(&mut handle, |c| {
+                    let movements = direct::insert_movements(c, &writes.movements)?;
+                    direct::upsert_balances(c, &changed)?;
+                    let orders = direct::insert_orders(c, &writes.new_orders)?;
+                    app::webhook_store::fill_new_order_ids(&mut writes.events, &orders);
+                    direct::insert_events(c, &writes.events, now)?;
+                    let holds = direct::insert_holds(c, &writes.new_holds)?;
+                    Ok((movements, orders, holds))
+                })?
+            };
             let changed_orders = changed_ids(&orders_before, &state.orders, &writes.changed_orders);
             orders::update_orders(conn, &state.orders, &changed_orders).await?;
-            let holds = orders::insert_holds(conn, &writes.new_holds).await?;
             let changed_holds = changed_ids(&holds_before, &state.holds, &writes.changed_holds);
             orders::update_holds(conn, &state.holds, &changed_holds).await?;
             Ok(BatchIds { movements, orders, holds })

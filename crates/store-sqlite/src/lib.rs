@@ -9,6 +9,7 @@ mod bundles;
 mod catalog;
 mod channels;
 mod codec;
+mod direct;
 mod idempotency;
 mod ledger;
 mod locations;

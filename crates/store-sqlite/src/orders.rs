@@ -6,7 +6,7 @@
 //! for lookups. The document is the truth: every write copies the columns again from it, and the backorder queue
 //! (`order_backorders`) is rewritten from [`Order::open_demand_items`] whenever an order is written.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeMap;
 
 use app::store::{
     Address, CustomerFields, CustomerId, CustomerRecord, HoldId, HoldRecord, OrderFilter, OrderId, OrderRecord,
@@ -22,7 +22,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{db, db_error, enum_name, from_json, from_micros, internal, micros, parse_enum, to_json};
-use crate::{chunks, inserted_ids, pick_lists, placeholders, SqliteStore};
+use crate::{chunks, pick_lists, placeholders, SqliteStore};
 
 const CUSTOMER_SELECT: &str = "SELECT id, name, email, phone, addresses, created_at, updated_at FROM customers";
 
@@ -89,7 +89,12 @@ fn hold_record(row: &SqliteRow) -> StoreResult<HoldRecord> {
 
 /// Maps an error of a statement that writes an order. The foreign key an order can miss is its customer's.
 fn order_error(e: sqlx::Error) -> StoreError {
-    match db_error(e, "orders.customer_id") {
+    external_number_conflict(db_error(e, "orders.customer_id"))
+}
+
+/// Names a clash of (source, external number) as callers match on it.
+pub(crate) fn external_number_conflict(e: StoreError) -> StoreError {
+    match e {
         StoreError::Conflict { constraint } if constraint.contains(EXTERNAL_NUMBER) => {
             StoreError::Conflict { constraint: EXTERNAL_NUMBER.into() }
         }
@@ -121,54 +126,11 @@ pub(crate) async fn load_orders(
     Ok(out)
 }
 
-/// Which of the given (source, external number) pairs stored orders have.
-pub(crate) async fn taken_numbers(
-    conn: &mut SqliteConnection,
-    numbers: &[(String, String)],
-) -> StoreResult<HashSet<(String, String)>> {
-    let mut taken = HashSet::new();
-    for chunk in chunks(numbers, 2) {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT source, external_number FROM orders WHERE (source, external_number) IN (VALUES ",
-        );
-        let mut values = qb.separated(", ");
-        for (source, number) in chunk {
-            values.push("(").push_bind_unseparated(source).push_unseparated(", ");
-            values.push_bind_unseparated(number).push_unseparated(")");
-        }
-        qb.push(")");
-        taken.extend(qb.build_query_as::<(String, String)>().fetch_all(&mut *conn).await.map_err(db)?);
-    }
-    Ok(taken)
-}
-
-/// The ids of the orders that still owe units of any of `items`, oldest placement first (then lowest id), each
-/// once even when it owes several of the items.
-pub(crate) async fn backorder_queue(conn: &mut SqliteConnection, items: &[ItemId]) -> StoreResult<Vec<OrderId>> {
-    // Sorted here rather than by SQL: the chunks of a long item list each come back sorted, but not together.
-    let mut queue: BTreeSet<(i64, OrderId)> = BTreeSet::new();
-    for chunk in chunks(items, 1) {
-        let sql = format!(
-            "SELECT DISTINCT placed_at, order_id FROM order_backorders WHERE item_id IN ({})",
-            placeholders(chunk.len())
-        );
-        let mut q = sqlx::query_as::<_, (i64, OrderId)>(&sql);
-        for item in chunk {
-            q = q.bind(item);
-        }
-        queue.extend(q.fetch_all(&mut *conn).await.map_err(db)?);
-    }
-    // The rows of one order all carry its placed_at (they are rewritten together), so an id repeats only if that
-    // ever broke; keeping the first keeps the queue a list of distinct orders regardless.
-    let mut seen = HashSet::with_capacity(queue.len());
-    Ok(queue.into_iter().map(|(_, id)| id).filter(|id| seen.insert(*id)).collect())
-}
-
-/// The holds with the given ids, plus (when `due_at` is given) every active hold whose expiry is at or before it.
+/// The holds with the given ids; unknown ids are simply absent. (A batch finds the due ones by
+/// [`crate::direct::due_hold_ids`].)
 pub(crate) async fn load_holds(
     conn: &mut SqliteConnection,
     ids: &[HoldId],
-    due_at: Option<DateTime<Utc>>,
 ) -> StoreResult<BTreeMap<HoldId, HoldRecord>> {
     let mut out = BTreeMap::new();
     for chunk in chunks(ids, 1) {
@@ -182,11 +144,6 @@ pub(crate) async fn load_holds(
             out.insert(rec.id, rec);
         }
     }
-    if let Some(at) = due_at {
-        for rec in due(conn, at).await? {
-            out.insert(rec.id, rec);
-        }
-    }
     Ok(out)
 }
 
@@ -197,10 +154,6 @@ async fn due(conn: &mut SqliteConnection, at: DateTime<Utc>) -> StoreResult<Vec<
         sqlx::query(&sql).bind(HoldStatus::Active.as_str()).bind(micros(at)).fetch_all(&mut *conn).await.map_err(db)?;
     rows.iter().map(hold_record).collect()
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// Writes inside a batch
-// ---------------------------------------------------------------------------------------------------------------
 
 /// Rewrites the backorder queue rows of one order from its document: delete, then insert what it owes now.
 async fn write_backorders(conn: &mut SqliteConnection, id: OrderId, rec: &OrderRecord) -> StoreResult<()> {
@@ -235,44 +188,6 @@ fn order_columns(rec: &OrderRecord) -> StoreResult<OrderColumns> {
         status: enum_name(&rec.order.status)?,
         doc: to_json("order", &rec.order)?,
     })
-}
-
-/// Inserts new orders (their ids are ignored) with their backorder rows; returns the new ids in the order given.
-/// Multi-row statements: a flash sale's batch places dozens of orders, and each statement is a round trip to the
-/// connection's thread inside the write lock.
-pub(crate) async fn insert_orders(conn: &mut SqliteConnection, orders: &[OrderRecord]) -> StoreResult<Vec<OrderId>> {
-    let mut ids = Vec::with_capacity(orders.len());
-    for chunk in chunks(orders, 11) {
-        let columns = chunk.iter().map(order_columns).collect::<StoreResult<Vec<_>>>()?;
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO orders (source, external_number, request_hash, customer_id, currency, payment_terms, \
-             status, notes, doc, placed_at, updated_at) ",
-        );
-        qb.push_values(chunk.iter().zip(&columns), |mut b, (rec, c)| {
-            b.push_bind(&rec.source)
-                .push_bind(&rec.external_number)
-                .push_bind(&rec.request_hash)
-                .push_bind(rec.customer_id)
-                .push_bind(&rec.currency)
-                .push_bind(&c.payment_terms)
-                .push_bind(&c.status)
-                .push_bind(&rec.notes)
-                .push_bind(&c.doc)
-                .push_bind(micros(rec.placed_at))
-                .push_bind(micros(rec.updated_at));
-        });
-        qb.push(" RETURNING id");
-        let chunk_ids: Vec<OrderId> = qb.build_query_scalar().fetch_all(&mut *conn).await.map_err(order_error)?;
-        ids.extend(inserted_ids("orders", chunk.len(), chunk_ids)?);
-    }
-    // A new order has no backorder rows yet: write them all at once, without deleting first.
-    let rows: Vec<(OrderId, ItemId, i64)> = ids
-        .iter()
-        .zip(orders)
-        .flat_map(|(id, rec)| rec.order.open_demand_items().into_iter().map(|item| (*id, item, micros(rec.placed_at))))
-        .collect();
-    insert_backorder_rows(conn, &rows).await?;
-    Ok(ids)
 }
 
 /// Writes the given orders back from the batch's state, every column from the record, and rewrites their
@@ -329,34 +244,6 @@ fn hold_columns(rec: &HoldRecord) -> StoreResult<HoldColumns> {
         skus: to_json("hold SKUs", &rec.skus)?,
         quantities: to_json("hold quantities", &rec.quantities)?,
     })
-}
-
-/// Inserts new holds (their ids are ignored); returns the new ids in the order given.
-pub(crate) async fn insert_holds(conn: &mut SqliteConnection, holds: &[HoldRecord]) -> StoreResult<Vec<HoldId>> {
-    let mut ids = Vec::with_capacity(holds.len());
-    for chunk in chunks(holds, 9) {
-        let columns = chunk.iter().map(hold_columns).collect::<StoreResult<Vec<_>>>()?;
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO holds (status, expires_at, doc, skus, quantities, reference, order_id, created_at, \
-             updated_at) ",
-        );
-        qb.push_values(chunk.iter().zip(&columns), |mut b, (rec, c)| {
-            b.push_bind(c.status)
-                .push_bind(micros(rec.hold.expires_at))
-                .push_bind(&c.doc)
-                .push_bind(&c.skus)
-                .push_bind(&c.quantities)
-                .push_bind(&rec.reference)
-                .push_bind(rec.order_id)
-                .push_bind(micros(rec.created_at))
-                .push_bind(micros(rec.updated_at));
-        });
-        qb.push(" RETURNING id");
-        let chunk_ids: Vec<HoldId> =
-            qb.build_query_scalar().fetch_all(&mut *conn).await.map_err(|e| db_error(e, "holds.order_id"))?;
-        ids.extend(inserted_ids("holds", chunk.len(), chunk_ids)?);
-    }
-    Ok(ids)
 }
 
 /// Writes the given holds back from the batch's state, every column from the record.

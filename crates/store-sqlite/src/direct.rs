@@ -1,0 +1,303 @@
+//! The ledger batch's frequent statements, run synchronously on the write transaction's own SQLite handle.
+//!
+//! sqlx runs every SQLite statement on its connection's worker thread and hands the result back over a channel:
+//! two thread switches per statement. A batch runs about a dozen statements while it holds the only write lock,
+//! so under load those switches, not SQLite, are what every other writer waits for. Borrowing the connection's
+//! handle from sqlx once per batch section (one hand-off) and running the statements here with rusqlite, on the
+//! same linked libsqlite3, removes them. Rarer statements (documents, order and hold updates) stay on sqlx.
+
+use std::collections::{BTreeSet, HashSet};
+
+use app::store::{HoldId, HoldRecord, NewMovement, OrderId, OrderRecord, OutboxEvent, StoreResult};
+use app::StoreError;
+use chrono::{DateTime, Utc};
+use domain::orders::HoldStatus;
+use domain::stock::{Balance, BalanceKey, Balances, ItemId, StockState};
+use rusqlite::types::Value;
+use rusqlite::{ffi, params_from_iter, Connection};
+use sqlx::sqlite::LockedSqliteHandle;
+
+use crate::codec::{enum_name, internal, micros, to_json, STATE_COLUMNS};
+use crate::{chunks, inserted_ids, placeholders};
+
+/// Runs `f` on the connection behind `handle`, on this thread.
+pub(crate) fn with_handle<T>(
+    handle: &mut LockedSqliteHandle<'_>,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    // SAFETY: the pointer is sqlx's open connection, which is ours alone until `handle` drops (its worker thread
+    // waits for the lock meanwhile), and `handle` outlives `conn`. `from_handle` does not take ownership: dropping
+    // `conn` finalizes only the statements prepared here and leaves the connection open, in its transaction.
+    let conn = unsafe { Connection::from_handle(handle.as_raw_handle().as_ptr()) }.map_err(internal)?;
+    f(&conn)
+}
+
+/// Maps a database error as [`crate::codec::db_error`] does for sqlx's, so callers see the same conflicts: sqlx
+/// turns on extended result codes for its connections, and these statements run on them.
+fn db_error(e: rusqlite::Error, foreign_key: &str) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, message) = &e {
+        match err.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_CHECK => {
+                let message = message.as_deref().unwrap_or_default();
+                let constraint = message.split_once(": ").map(|(_, c)| c).unwrap_or(message);
+                return StoreError::Conflict { constraint: constraint.to_string() };
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::Conflict { constraint: foreign_key.to_string() },
+            _ => {}
+        }
+    }
+    StoreError::Internal(e.to_string())
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    db_error(e, "foreign_key")
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn opt_text(s: &Option<String>) -> Value {
+    s.as_ref().map_or(Value::Null, |s| Value::Text(s.clone()))
+}
+
+fn opt_int(v: Option<i64>) -> Value {
+    v.map_or(Value::Null, Value::Integer)
+}
+
+/// Runs `sql` with `values` bound and collects the first column of every row.
+fn ids(conn: &Connection, sql: &str, values: Vec<Value>) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params_from_iter(values), |row| row.get::<_, i64>(0))?;
+    rows.collect()
+}
+
+fn execute(conn: &Connection, sql: &str, values: Vec<Value>) -> rusqlite::Result<usize> {
+    conn.prepare(sql)?.execute(params_from_iter(values))
+}
+
+/// The time of a write transaction: now, but never before the newest movement (clocks step back; another process
+/// may have written with a clock slightly ahead), so that movement times follow commit order.
+pub(crate) fn transaction_time(conn: &Connection) -> StoreResult<DateTime<Utc>> {
+    let last: Option<i64> = conn.query_row("SELECT MAX(recorded_at) FROM movements", [], |r| r.get(0)).map_err(db)?;
+    let now = Utc::now();
+    Ok(match last.and_then(DateTime::<Utc>::from_timestamp_micros) {
+        Some(last) if last > now => last,
+        _ => now,
+    })
+}
+
+/// Every stored balance of `items` (sorted, distinct), at every location.
+pub(crate) fn load_balances(conn: &Connection, items: &[ItemId]) -> StoreResult<Balances> {
+    let mut out = Balances::new();
+    for chunk in chunks(items, 1) {
+        let sql = format!(
+            "SELECT item_id, location_id, {STATE_COLUMNS} FROM stock_levels WHERE item_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let mut rows = stmt.query(params_from_iter(chunk)).map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            let key: BalanceKey = (row.get("item_id").map_err(internal)?, row.get("location_id").map_err(internal)?);
+            let mut b = Balance::default();
+            for state in StockState::ALL {
+                b.add(state, row.get::<_, i64>(state.as_str()).map_err(internal)?);
+            }
+            out.insert(key, b);
+        }
+    }
+    Ok(out)
+}
+
+/// The ids of the orders that still owe units of any of `items`, oldest placement first (then lowest id), each
+/// once even when it owes several of the items.
+pub(crate) fn backorder_queue(conn: &Connection, items: &[ItemId]) -> StoreResult<Vec<OrderId>> {
+    // Sorted here rather than by SQL: the chunks of a long item list each come back sorted, but not together.
+    let mut queue: BTreeSet<(i64, OrderId)> = BTreeSet::new();
+    for chunk in chunks(items, 1) {
+        let sql = format!(
+            "SELECT DISTINCT placed_at, order_id FROM order_backorders WHERE item_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let rows = stmt.query_map(params_from_iter(chunk), |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
+        for row in rows {
+            queue.insert(row.map_err(db)?);
+        }
+    }
+    // The rows of one order all carry its placed_at (they are rewritten together), so an id repeats only if that
+    // ever broke; keeping the first keeps the queue a list of distinct orders regardless.
+    let mut seen = HashSet::with_capacity(queue.len());
+    Ok(queue.into_iter().map(|(_, id)| id).filter(|id| seen.insert(*id)).collect())
+}
+
+/// Which of the given (source, external number) pairs stored orders have.
+pub(crate) fn taken_numbers(conn: &Connection, numbers: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
+    let mut taken = HashSet::new();
+    for chunk in chunks(numbers, 2) {
+        let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
+        let sql =
+            format!("SELECT source, external_number FROM orders WHERE (source, external_number) IN (VALUES {pairs})");
+        let values: Vec<&String> = chunk.iter().flat_map(|(s, n)| [s, n]).collect();
+        let mut stmt = conn.prepare(&sql).map_err(db)?;
+        let rows = stmt.query_map(params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
+        for row in rows {
+            taken.insert(row.map_err(db)?);
+        }
+    }
+    Ok(taken)
+}
+
+/// The ids of the active holds whose expiry is at or before `at`; the batch loads them with the others by id.
+pub(crate) fn due_hold_ids(conn: &Connection, at: DateTime<Utc>) -> StoreResult<Vec<HoldId>> {
+    ids(
+        conn,
+        "SELECT id FROM holds WHERE status = ? AND expires_at <= ?",
+        vec![text(HoldStatus::Active.as_str()), Value::Integer(micros(at))],
+    )
+    .map_err(db)
+}
+
+/// Writes the movements in multi-row INSERTs and returns their ids in the order given.
+pub(crate) fn insert_movements(conn: &Connection, movements: &[NewMovement]) -> StoreResult<Vec<i64>> {
+    let mut out = Vec::with_capacity(movements.len());
+    for chunk in chunks(movements, 12) {
+        let sql = format!(
+            "INSERT INTO movements (item_id, quantity, from_location_id, from_state, to_location_id, to_state, \
+             reason, reference, note, actor, request_id, recorded_at) VALUES {} RETURNING id",
+            rows_of(12, chunk.len())
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 12);
+        for m in chunk {
+            values.extend([
+                Value::Integer(m.item_id),
+                Value::Integer(m.quantity),
+                Value::Integer(m.from_location_id),
+                m.from_state.map_or(Value::Null, |s| text(s.as_str())),
+                Value::Integer(m.to_location_id),
+                m.to_state.map_or(Value::Null, |s| text(s.as_str())),
+                text(m.reason.as_str()),
+                opt_text(&m.reference),
+                opt_text(&m.note),
+                text(&m.actor),
+                opt_text(&m.request_id),
+                Value::Integer(micros(m.recorded_at)),
+            ]);
+        }
+        let chunk_ids = ids(conn, &sql, values).map_err(db)?;
+        out.extend(inserted_ids("movements", chunk.len(), chunk_ids)?);
+    }
+    Ok(out)
+}
+
+/// `(?, ?, ?), (?, ?, ?)`: `rows` rows of `columns` placeholders.
+fn rows_of(columns: usize, rows: usize) -> String {
+    let row = format!("({})", placeholders(columns));
+    vec![row; rows].join(", ")
+}
+
+pub(crate) fn insert_events(conn: &Connection, events: &[OutboxEvent], now: DateTime<Utc>) -> StoreResult<()> {
+    for chunk in chunks(events, 3) {
+        let sql = format!("INSERT INTO outbox (topic, payload, created_at) VALUES {}", rows_of(3, chunk.len()));
+        let values = chunk
+            .iter()
+            .flat_map(|e| [text(&e.topic), Value::Text(e.payload.to_string()), Value::Integer(micros(now))]);
+        execute(conn, &sql, values.collect()).map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Writes changed balances. The CHECK constraints refuse a negative state here, failing the whole batch.
+pub(crate) fn upsert_balances(conn: &Connection, changed: &[(BalanceKey, Balance)]) -> StoreResult<()> {
+    let sets: Vec<String> = StockState::ALL.iter().map(|s| format!("{0} = excluded.{0}", s.as_str())).collect();
+    for chunk in chunks(changed, 9) {
+        let sql = format!(
+            "INSERT INTO stock_levels (item_id, location_id, {STATE_COLUMNS}) VALUES {} \
+             ON CONFLICT (item_id, location_id) DO UPDATE SET {}",
+            rows_of(2 + StockState::ALL.len(), chunk.len()),
+            sets.join(", ")
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 9);
+        for ((item, location), bal) in chunk {
+            values.push(Value::Integer(*item));
+            values.push(Value::Integer(*location));
+            values.extend(StockState::ALL.iter().map(|s| Value::Integer(bal.get(*s))));
+        }
+        execute(conn, &sql, values).map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Inserts new orders (their ids are ignored) with their backorder rows; returns the new ids in the order given.
+/// The columns besides the document are copied out of it, as [`crate::orders`] describes.
+pub(crate) fn insert_orders(conn: &Connection, orders: &[OrderRecord]) -> StoreResult<Vec<OrderId>> {
+    let mut out = Vec::with_capacity(orders.len());
+    for chunk in chunks(orders, 11) {
+        let sql = format!(
+            "INSERT INTO orders (source, external_number, request_hash, customer_id, currency, payment_terms, \
+             status, notes, doc, placed_at, updated_at) VALUES {} RETURNING id",
+            rows_of(11, chunk.len())
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 11);
+        for rec in chunk {
+            values.extend([
+                text(&rec.source),
+                opt_text(&rec.external_number),
+                text(&rec.request_hash),
+                opt_int(rec.customer_id),
+                text(&rec.currency),
+                Value::Text(enum_name(&rec.payment_terms)?),
+                Value::Text(enum_name(&rec.order.status)?),
+                opt_text(&rec.notes),
+                Value::Text(to_json("order", &rec.order)?),
+                Value::Integer(micros(rec.placed_at)),
+                Value::Integer(micros(rec.updated_at)),
+            ]);
+        }
+        let chunk_ids = ids(conn, &sql, values)
+            .map_err(|e| crate::orders::external_number_conflict(db_error(e, "orders.customer_id")))?;
+        out.extend(inserted_ids("orders", chunk.len(), chunk_ids)?);
+    }
+    // A new order has no backorder rows yet: write them all at once, without deleting first.
+    let rows: Vec<(OrderId, ItemId, i64)> = out
+        .iter()
+        .zip(orders)
+        .flat_map(|(id, rec)| rec.order.open_demand_items().into_iter().map(|item| (*id, item, micros(rec.placed_at))))
+        .collect();
+    for chunk in chunks(&rows, 3) {
+        let sql =
+            format!("INSERT INTO order_backorders (order_id, item_id, placed_at) VALUES {}", rows_of(3, chunk.len()));
+        let values = chunk.iter().flat_map(|(o, i, p)| [Value::Integer(*o), Value::Integer(*i), Value::Integer(*p)]);
+        execute(conn, &sql, values.collect()).map_err(|e| db_error(e, "order_backorders.item_id"))?;
+    }
+    Ok(out)
+}
+
+/// Inserts new holds (their ids are ignored); returns the new ids in the order given.
+pub(crate) fn insert_holds(conn: &Connection, holds: &[HoldRecord]) -> StoreResult<Vec<HoldId>> {
+    let mut out = Vec::with_capacity(holds.len());
+    for chunk in chunks(holds, 9) {
+        let sql = format!(
+            "INSERT INTO holds (status, expires_at, doc, skus, quantities, reference, order_id, created_at, \
+             updated_at) VALUES {} RETURNING id",
+            rows_of(9, chunk.len())
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 9);
+        for rec in chunk {
+            values.extend([
+                text(rec.hold.status.as_str()),
+                Value::Integer(micros(rec.hold.expires_at)),
+                Value::Text(to_json("hold", &rec.hold)?),
+                Value::Text(to_json("hold SKUs", &rec.skus)?),
+                Value::Text(to_json("hold quantities", &rec.quantities)?),
+                opt_text(&rec.reference),
+                opt_int(rec.order_id),
+                Value::Integer(micros(rec.created_at)),
+                Value::Integer(micros(rec.updated_at)),
+            ]);
+        }
+        let chunk_ids = ids(conn, &sql, values).map_err(|e| db_error(e, "holds.order_id"))?;
+        out.extend(inserted_ids("holds", chunk.len(), chunk_ids)?);
+    }
+    Ok(out)
+}
