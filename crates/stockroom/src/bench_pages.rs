@@ -28,14 +28,15 @@ pub fn admin_links(html: &str) -> Vec<String> {
         .collect()
 }
 
-/// The kind of a page: its path with the segment after the area (`/admin/items/{}`: an id, a SKU) and every
-/// segment that holds a digit generalized, and its query's keys, so that one item page stands for all of them.
+/// The kind of a page: its path with the segment after the area (`/admin/items/{}`: an id, a handle) and every
+/// segment that holds a digit or a capital (ids, SKUs, location codes) generalized, and its query's keys, so
+/// that one item page stands for all of them.
 pub fn kind(path: &str) -> String {
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let segments: Vec<&str> = path
         .split('/')
         .enumerate()
-        .map(|(i, s)| if i == 3 || s.chars().any(|c| c.is_ascii_digit()) { "{}" } else { s })
+        .map(|(i, s)| if i == 3 || s.chars().any(|c| c.is_ascii_digit() || c.is_ascii_uppercase()) { "{}" } else { s })
         .collect();
     let mut keys: Vec<&str> = query.split('&').filter_map(|p| p.split('=').next()).filter(|k| !k.is_empty()).collect();
     keys.sort_unstable();
@@ -181,6 +182,10 @@ mod tests {
     fn pages_of_one_route_are_one_kind() {
         assert_eq!(kind("/admin/items/TEE-BLK-S"), kind("/admin/items/HOOD-NVY-M"));
         assert_eq!(kind("/admin/orders/7/pack"), "/admin/orders/{}/pack?");
+        assert_eq!(
+            kind("/admin/catalog/classic-tee/variants/TEE-BLK-XS"),
+            kind("/admin/catalog/slim-chino/variants/CHINO-NVY-M")
+        );
         assert_eq!(kind("/admin/orders/12"), "/admin/orders/{}?");
         assert_eq!(kind("/admin/orders?status=shipped&after=5"), "/admin/orders?after&status");
         assert_ne!(kind("/admin/orders"), kind("/admin/orders?status=shipped"));
