@@ -175,7 +175,9 @@ async fn endpoint(user: User, Path(id): Path<i64>, Query(q): Query<LogQuery>) ->
             @if user.may("POST", "/v1/webhook-endpoints/{id}/rotate-secret") {
                 form.inline method="post" action=(format!("/admin/webhooks/{id}/rotate-secret"))
                     data-confirm="Rotate the secret? Messages from now on are signed with the new one." {
-                    (layout::csrf(&user)) (layout::idem())
+                    // No idempotency key: the API would keep the answer, new secret and all, in its idempotency
+                    // table, where it would outlive the next rotation.
+                    (layout::csrf(&user))
                     button.secondary #rotate type="submit" { "Rotate secret" }
                 }
             }
@@ -259,14 +261,9 @@ async fn set_enabled(user: User, Path(id): Path<i64>, Form(f): Form<EnabledForm>
     }
 }
 
-#[derive(Deserialize)]
-struct IdemForm {
-    #[serde(default)]
-    _idem: Option<String>,
-}
-
-async fn rotate_secret(user: User, Path(id): Path<i64>, Form(f): Form<IdemForm>) -> Response {
-    match user.post(&format!("/v1/webhook-endpoints/{id}/rotate-secret"), &json!({}), f._idem.as_deref()).await {
+/// Sent without an idempotency key, whatever the form holds, so that no stored answer keeps the secret.
+async fn rotate_secret(user: User, Path(id): Path<i64>) -> Response {
+    match user.post(&format!("/v1/webhook-endpoints/{id}/rotate-secret"), &json!({}), None).await {
         Ok(e) => secret_page(&user, "New signing secret", &e),
         Err(e) => layout::failed(&format!("/admin/webhooks/{id}"), &e),
     }

@@ -451,6 +451,26 @@ async fn a_failing_webhook_endpoint_shows_its_log_and_replays_an_event() {
     }
     b.goto(&format!("/admin/webhooks/{id}")).await;
     assert!(text_of(&b, "#endpoint-state").await.contains("enabled"));
+
+    // Rotating sends no idempotency key, so no stored answer keeps a secret: the same form sent twice rotates
+    // twice, and the second answer's secret is the one in force.
+    let secrets = b
+        .client
+        .execute_async(
+            r##"const done = arguments[arguments.length - 1];
+               const form = document.querySelector("form[action$='/rotate-secret']");
+               const send = () => fetch(form.action, {method: "POST", body: new URLSearchParams(new FormData(form))})
+                   .then(r => r.text())
+                   .then(t => new DOMParser().parseFromString(t, "text/html").querySelector("#secret").textContent);
+               send().then(a => send().then(z => done([a, z]))).catch(e => done("failed: " + e));"##,
+            vec![],
+        )
+        .await
+        .expect("the rotate form sent twice");
+    let (one, two) = (secrets[0].as_str().unwrap_or(""), secrets[1].as_str().unwrap_or(""));
+    assert!(one.starts_with("whsec_") && two.starts_with("whsec_"), "{secrets}");
+    assert!(one != two && one != secret, "{secrets}");
+    assert_eq!(b.api_get(&format!("/v1/webhook-endpoints/{id}/secret")).await["secret"], two);
     let _ = order;
     b.close().await;
 }
