@@ -324,6 +324,25 @@ fn csv_of(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<Ve
     w.into_inner().map_err(|e| fail(e.into_error().into()))
 }
 
+/// The API's journal CSV with every data cell through [`cell`]: references are free text typed by users, so a
+/// spreadsheet must not take one for a formula. The header row is kept as the API wrote it.
+fn guarded_journal(api_csv: &[u8]) -> Result<Vec<u8>, Failure> {
+    let fail = |e: csv::Error| Failure {
+        status: StatusCode::BAD_GATEWAY,
+        code: "bad_gateway".into(),
+        detail: format!("the journal CSV from the API could not be read: {e}"),
+        errors: Vec::new(),
+    };
+    let mut r = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(api_csv);
+    let header: Vec<String> = r.headers().map_err(fail)?.iter().map(String::from).collect();
+    let mut rows = Vec::new();
+    for record in r.records() {
+        rows.push(record.map_err(fail)?.iter().map(|c| cell(&Value::String(c.to_string()))).collect());
+    }
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    csv_of(&header, rows.into_iter())
+}
+
 fn attachment(name: &str, body: Vec<u8>) -> Response {
     (
         StatusCode::OK,
@@ -381,7 +400,7 @@ async fn margin_csv(user: User, Query(q): Query<ReportQuery>) -> Response {
     }
 }
 
-/// The journal is the API's own CSV, passed through as it is.
+/// The journal is the API's own CSV, its cells guarded as the other downloads' are.
 async fn journal_csv(user: User, Query(q): Query<ReportQuery>) -> Response {
     let (from, to) = match (date("from", &q.from), date("to", &q.to)) {
         (Ok(Some(f)), Ok(Some(t))) => (f, t),
@@ -389,7 +408,45 @@ async fn journal_csv(user: User, Query(q): Query<ReportQuery>) -> Response {
         _ => return back_with(&q, &bad("from", "choose the first and the last day")),
     };
     match user.get_raw(&format!("/v1/accounting/journal?from={from}&to={to}&format=csv"), "text/csv").await {
-        Ok((_, body)) => attachment(&format!("journal-{from}-{to}.csv"), body),
+        Ok((_, body)) => match guarded_journal(&body) {
+            Ok(body) => attachment(&format!("journal-{from}-{to}.csv"), body),
+            Err(f) => back_with(&q, &f),
+        },
         Err(f) => back_with(&q, &f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str =
+        "entry,posting_date,dated,period,kind,sku,quantity,account,debit,credit,currency,movement_ids,reference";
+
+    #[test]
+    fn a_journal_reference_that_looks_like_a_formula_is_quoted_and_the_rest_kept() {
+        let api = format!(
+            "{HEADER}\nJ-1,2026-11-01,2026-11-01,2026-11,receipt,TEE-BLK-S,-2,1400,0.00,-12.50,EUR,4 5,\
+             \"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\nJ-2,2026-11-02,2026-11-02,2026-11,sale,TEE,1,4000,3.00,0,EUR,6,\
+             @SUM(A1)\n"
+        );
+        let out = String::from_utf8(guarded_journal(api.as_bytes()).unwrap()).unwrap();
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some(HEADER));
+        assert_eq!(
+            lines.next(),
+            Some(
+                "J-1,2026-11-01,2026-11-01,2026-11,receipt,TEE-BLK-S,-2,1400,0.00,-12.50,EUR,4 5,\
+                 \"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+            )
+        );
+        assert_eq!(lines.next(), Some("J-2,2026-11-02,2026-11-02,2026-11,sale,TEE,1,4000,3.00,0,EUR,6,'@SUM(A1)"));
+        assert_eq!(lines.next(), None);
+    }
+
+    #[test]
+    fn a_journal_the_csv_reader_cannot_read_is_refused() {
+        let f = guarded_journal(b"entry,reference\nJ-1,\xff\xfe\n").unwrap_err();
+        assert_eq!(f.status, StatusCode::BAD_GATEWAY);
     }
 }
