@@ -5,7 +5,7 @@
 //! As on the packing bench, the tally of scans lives in the page's address (`?picked=2,0,1&at=…`): only
 //! Complete changes anything.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
@@ -208,10 +208,11 @@ fn scanned_bin<'a>(stops: &'a [Value], code: &str) -> Option<&'a str> {
         return Some(b);
     }
     let suffix = format!("/{}", code.to_ascii_uppercase());
-    let mut ends: Vec<&str> = bins.iter().copied().filter(|b| b.to_ascii_uppercase().ends_with(&suffix)).collect();
-    ends.dedup();
-    match ends.as_slice() {
-        [one] => Some(one),
+    // A set, not a deduplicated list: a bin visited by two stops that are not next to each other is still one bin.
+    let ends: BTreeSet<&str> = bins.iter().copied().filter(|b| b.to_ascii_uppercase().ends_with(&suffix)).collect();
+    let mut ends = ends.into_iter();
+    match (ends.next(), ends.next()) {
+        (Some(one), None) => Some(one),
         _ => None,
     }
 }
@@ -425,6 +426,19 @@ mod tests {
         assert_eq!(scanned_bin(&s, "BIN"), None);
         let two = vec![json!({"bin": "WH1/A/BIN-1"}), json!({"bin": "WH1/B/BIN-1"})];
         assert_eq!(scanned_bin(&two, "BIN-1"), None);
+    }
+
+    #[test]
+    fn a_bin_visited_by_stops_apart_is_still_found_by_its_last_part() {
+        let s = vec![
+            json!({"sku": "A", "bin": "WH1/S/BIN-1"}),
+            json!({"sku": "B", "bin": "WH1/S/BIN-2"}),
+            json!({"sku": "C", "bin": "WH1/S/BIN-1"}),
+        ];
+        assert_eq!(scanned_bin(&s, "BIN-1"), Some("WH1/S/BIN-1"));
+        let mut two = s.clone();
+        two.push(json!({"sku": "D", "bin": "WH2/S/BIN-1"}));
+        assert_eq!(scanned_bin(&two, "bin-1"), None, "two bins end so: neither is guessed");
     }
 
     #[test]
