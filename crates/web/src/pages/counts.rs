@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use crate::client::{Failure, User};
 use crate::layout::{self, Flash};
-use crate::pages::moves::{lines_word, list_nav, path_of, quantity, refusal, scanned_sku, short, url_with, ListQuery};
+use crate::pages::form::{plural, refusal, scanned_item};
+use crate::pages::moves::{list_nav, path_of, quantity, short, url_with, ListQuery};
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -109,7 +110,7 @@ async fn create(user: User, Form(form): Form<NewCountForm>) -> Response {
             let bin = if bins.len() == 1 { bins.into_iter().next().unwrap_or_default() } else { String::new() };
             layout::done(
                 &url_with(&format!("/admin/counts/{id}"), &[("bin", &bin)]),
-                &format!("Count {id} opened: {} to count", lines_word(n)),
+                &format!("Count {id} opened: {} to count", plural(n, "line")),
             )
         }
         Err(f) => layout::failed("/admin/counts", &f),
@@ -263,7 +264,7 @@ struct EntryForm {
 async fn enter(user: User, Path(id): Path<i64>, Form(form): Form<EntryForm>) -> Response {
     let bin = path_of(&form.bin);
     let back = url_with(&format!("/admin/counts/{id}"), &[("bin", &bin)]);
-    let sku = match scanned_sku(&user, &form.item).await {
+    let sku = match scanned_item(&user, &form.item).await {
         Ok(s) => s,
         Err(f) => return layout::failed(&back, &f),
     };

@@ -15,7 +15,8 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::orders::{field, idem, int, items, line_quantities, parse_tally, refusal, scanned_sku, tally_str};
+use super::form::{blank, plural, refusal, scanned_sku};
+use super::orders::{field, idem, int, items, line_quantities, parse_tally, tally_str};
 use crate::client::{enc, User};
 use crate::layout::{self, badge, txt, when, Flash};
 use crate::WebState;
@@ -37,10 +38,6 @@ struct ListQuery {
     after: Option<String>,
     notice: Option<String>,
     error: Option<String>,
-}
-
-fn blank(s: &Option<String>) -> Option<&str> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
@@ -137,14 +134,6 @@ async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
 }
 
 type Fields = HashMap<String, String>;
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
 
 /// The orders a pick list's stops are for, each once.
 fn order_ids(stops: &[Value]) -> Vec<i64> {
@@ -267,7 +256,7 @@ async fn show(user: User, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Re
             return layout::done(&list_path(id, &tally, Some(bin)), &msg);
         }
         let skus: Vec<&str> = stops.iter().filter_map(|s| s["sku"].as_str()).collect();
-        let sku = match scanned_sku(&user, code, &skus).await {
+        let sku = match scanned_sku(&user, code, Some(&skus)).await {
             Ok(Some(s)) => s,
             Ok(None) => {
                 let msg = format!("{code} is neither a bin of this list nor an item's code.");

@@ -14,7 +14,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::purchasing::bad_input;
+use super::form::refuse_field;
 use crate::client::{enc, User};
 use crate::layout::{self, txt, when, Flash};
 use crate::WebState;
@@ -253,7 +253,7 @@ async fn set_enabled(user: User, Path(id): Path<i64>, Form(f): Form<EnabledForm>
     let enabled = match f.enabled.as_str() {
         "true" => true,
         "false" => false,
-        _ => return bad_input(&back, "enabled", "must be true or false"),
+        _ => return refuse_field(&back, "enabled", "must be true or false"),
     };
     match user.patch(&format!("/v1/webhook-endpoints/{id}"), &json!({ "enabled": enabled })).await {
         Ok(_) => layout::done(&back, if enabled { "Endpoint enabled" } else { "Endpoint disabled" }),
@@ -284,12 +284,12 @@ async fn replay(user: User, Path(id): Path<i64>, Form(f): Form<HashMap<String, S
     let body = if let Some(ev) = get("event_id") {
         match ev.parse::<i64>() {
             Ok(n) => json!({ "event_id": n }),
-            Err(_) => return bad_input(&back, "event_id", "must be a whole number"),
+            Err(_) => return refuse_field(&back, "event_id", "must be a whole number"),
         }
     } else {
         match (get("from").map(utc), get("to").map(utc)) {
             (Some(Some(from)), Some(Some(to))) => json!({ "from": from, "to": to }),
-            _ => return bad_input(&back, "from", "give an event or a period (from and to, as dates and times)"),
+            _ => return refuse_field(&back, "from", "give an event or a period (from and to, as dates and times)"),
         }
     };
     match user.post(&format!("/v1/webhook-endpoints/{id}/replay"), &body, f.get("_idem").map(String::as_str)).await {
