@@ -37,20 +37,6 @@ async fn text_of(b: &Browser, css: &str) -> String {
     }
 }
 
-/// Waits until the page shows `needle`, as the harness's `wait_for_text`, but without tripping over a page that is
-/// replaced while it reads.
-async fn wait_text(b: &Browser, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = text_of(b, "body").await;
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "{} never showed {needle:?}; it shows:\n{text}", b.path().await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn csv_rows(body: &str) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_reader(body.as_bytes());
     r.records().map(|rec| rec.expect("a CSV record").iter().map(str::to_string).collect()).collect()
@@ -67,7 +53,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     b.fill("#s-lead", "5").await;
     b.fill("#s-email", "orders@acme.example").await;
     b.click("#create-supplier").await;
-    wait_text(&b, "Supplier Acme Textiles created").await;
+    b.wait_for_text("Supplier Acme Textiles created").await;
     let supplier = id_from_path(&b.path().await, "/admin/suppliers/");
 
     // Its items: TEE-WHT-S in packs of 5, at least 10.
@@ -77,7 +63,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     b.fill("input[name=moq_0]", "10").await;
     b.fill("input[name=pack_0]", "5").await;
     b.click("#save-items").await;
-    wait_text(&b, "Saved 1 items").await;
+    b.wait_for_text("Saved 1 items").await;
     let s = b.api_get(&format!("/v1/suppliers/{supplier}")).await;
     assert_eq!(s["lead_time_days"], 5);
     assert_eq!(s["contact"]["email"], "orders@acme.example");
@@ -104,12 +90,12 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     b.fill("input[name=sku_0]", "TEE-WHT-S").await;
     b.fill("input[name=qty_0]", "20").await;
     b.click("#create-po").await;
-    wait_text(&b, "created (draft)").await;
+    b.wait_for_text("created (draft)").await;
     let po = id_from_path(&b.path().await, "/admin/purchase-orders/");
     assert_eq!(text_of(&b, "#po-lines tbody td.remaining").await, "20", "a draft still has all of it to come");
     assert!(b.client.find(fantoccini::Locator::Css("#receive")).await.is_err(), "a draft cannot be received");
     b.click("#po-order").await;
-    wait_text(&b, &format!("Purchase order {po} sent to the supplier")).await;
+    b.wait_for_text(&format!("Purchase order {po} sent to the supplier")).await;
     assert!(text_of(&b, "#po-status").await.contains("ordered"));
     let href = b.find("#receive").await.attr("href").await.unwrap();
     assert_eq!(href.as_deref(), Some(format!("/admin/receiving/{po}").as_str()));
@@ -133,7 +119,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     b.goto("/admin/purchase-orders?status=ordered").await;
     assert!(text_of(&b, "#purchase-orders").await.contains(&format!("PO {po}")));
     b.goto("/admin/purchase-orders?status=draft").await;
-    wait_text(&b, "No purchase orders.").await;
+    b.wait_for_text("No purchase orders.").await;
 
     // 5 arrive (booked through the API: receiving is its own page); freight is entered against that receipt here.
     b.api_post(
@@ -154,7 +140,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     b.fill("form.landed-cost input[name=amount]", "12.50").await;
     b.fill("form.landed-cost input[name=description]", "freight").await;
     b.click("form.landed-cost button.add-landed-cost").await;
-    wait_text(&b, "Landed cost of 12.50 EUR added to receipt 1").await;
+    b.wait_for_text("Landed cost of 12.50 EUR added to receipt 1").await;
     let costs = b.api_get(&landed).await["items"].as_array().unwrap().clone();
     assert_eq!(costs.len(), 1);
     assert_eq!((&costs[0]["receipt_number"], &costs[0]["description"]), (&json!(1), &json!("freight")));
@@ -164,7 +150,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     // The rest will not come: closed short.
     b.click("#po-close").await;
     b.client.accept_alert().await.expect("closing short asks first");
-    wait_text(&b, "closed short").await;
+    b.wait_for_text("closed short").await;
     let v = b.api_get(&format!("/v1/purchase-orders/{po}")).await;
     assert_eq!(
         (&v["status"], &v["lines"][0]["received"], &v["lines"][0]["closed"]),
@@ -192,7 +178,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     assert!(b.client.find(fantoccini::Locator::Css("#new-po")).await.is_err());
     for page in ["/admin/suppliers", "/admin/webhooks", "/admin/reports"] {
         b.goto(page).await;
-        wait_text(&b, "Not allowed").await;
+        b.wait_for_text("Not allowed").await;
     }
     b.close().await;
 }
@@ -242,7 +228,7 @@ async fn replenishment_suggestions_become_the_drafts_the_api_would_make() {
     assert_eq!((&d["id"], &d["supplier_id"], &d["warehouse"]), (&json!(po), &json!(supplier), &json!("WH1")));
     assert_eq!((&d["lines"][0]["sku"], &d["lines"][0]["quantity"]), (&json!("TEE-BLK-S"), &s["suggested_quantity"]));
     b.click("#drafts a").await;
-    wait_text(&b, &format!("Purchase order {po}")).await;
+    b.wait_for_text(&format!("Purchase order {po}")).await;
     b.close().await;
 }
 
@@ -310,7 +296,7 @@ async fn reports_show_the_apis_totals_and_download_the_same_rows() {
     // A warehouse without stock: the page and the CSV agree that there is nothing.
     b.select("#v-wh", "WH2").await;
     b.click("#valuation button[type=submit]").await;
-    wait_text(&b, "No stock to value.").await;
+    b.wait_for_text("No stock to value.").await;
     let href = b.find("#valuation-csv").await.attr("href").await.unwrap().unwrap();
     assert!(href.contains("warehouse=WH2"), "{href}");
     let body = client.get(b.url(&href)).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
@@ -392,7 +378,7 @@ async fn a_failing_webhook_endpoint_shows_its_log_and_replays_an_event() {
     assert_eq!(endpoints[0]["event_types"], json!(["order.*"]));
     assert_eq!(b.api_get(&format!("/v1/webhook-endpoints/{id}/secret")).await["secret"], secret);
     b.click("#to-endpoint").await;
-    wait_text(&b, "No attempts yet.").await;
+    b.wait_for_text("No attempts yet.").await;
 
     // An order: its events go to the dead port and fail.
     let order = b
@@ -423,13 +409,13 @@ async fn a_failing_webhook_endpoint_shows_its_log_and_replays_an_event() {
     let event: i64 =
         b.find("#deliveries input[name=event_id]").await.prop("value").await.unwrap().unwrap().parse().unwrap();
     b.click("#deliveries button.replay").await;
-    wait_text(&b, "Replay queued: 1 new deliveries").await;
+    b.wait_for_text("Replay queued: 1 new deliveries").await;
     receiver(std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is still free"));
     b.click("#disable").await;
-    wait_text(&b, "Endpoint disabled").await;
+    b.wait_for_text("Endpoint disabled").await;
     assert_eq!(b.api_get(&format!("/v1/webhook-endpoints/{id}")).await["enabled"], false);
     b.click("#enable").await;
-    wait_text(&b, "Endpoint enabled").await;
+    b.wait_for_text("Endpoint enabled").await;
 
     // Through the API: the event is delivered twice, by its first delivery and by the replay's new one.
     let deadline = Instant::now() + Duration::from_secs(60);
