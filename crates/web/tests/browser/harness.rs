@@ -172,6 +172,19 @@ impl Browser {
         el.text().await.ok()
     }
 
+    /// The visible text of the first element matching `css`, tried again while the element is being replaced (a
+    /// redirect, or a live update of the page) rather than failing on a stale element.
+    pub async fn text_of(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(text) = self.try_text(css).await {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no text of {css} within 10 s on {}", self.path().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the page's text contains `needle` (pages redirect after forms), then returns the text.
     pub async fn wait_for_text(&self, needle: &str) -> String {
         self.wait_for_text_in("body", needle).await
