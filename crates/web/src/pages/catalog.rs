@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::client::{enc, Failure, User};
 use crate::layout::{self, Flash};
+use crate::pages::form::invalid;
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -26,23 +27,13 @@ pub fn routes() -> Router<WebState> {
 const STATUSES: [&str; 3] = ["draft", "active", "archived"];
 const POLICIES: [&str; 3] = ["deny", "continue", "backorder"];
 
-/// A refusal found before calling the API (a field that is not a number): shown like the API's own, nothing sent.
-pub(crate) fn refused(field: &str, message: &str) -> Failure {
-    Failure {
-        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        code: "validation_failed".into(),
-        detail: "the form has an invalid field".into(),
-        errors: vec![(field.to_string(), message.to_string())],
-    }
-}
-
 /// A whole number field: empty is absent (`None`), anything else must parse.
 pub(crate) fn int_field(field: &str, v: &str) -> Result<Option<i64>, Failure> {
     let v = v.trim();
     if v.is_empty() {
         return Ok(None);
     }
-    v.parse().map(Some).map_err(|_| refused(field, "must be a whole number"))
+    v.parse().map(Some).map_err(|_| invalid(field, "must be a whole number"))
 }
 
 /// A comma-separated list, each part trimmed, empty parts dropped.
@@ -173,7 +164,7 @@ fn parse_variant_lines(text: &str, currency: &str) -> Result<Vec<Value>, Failure
         let parts: Vec<&str> = line.split('|').map(str::trim).collect();
         let field = format!("variants line {}", n + 1);
         if parts.len() < 2 || parts.len() > 4 || parts[0].is_empty() || parts[1].is_empty() {
-            return Err(refused(&field, "write SKU | price | option values | barcode (the last two may be left out)"));
+            return Err(invalid(&field, "write SKU | price | option values | barcode (the last two may be left out)"));
         }
         let mut v = json!({"sku": parts[0], "price": parts[1], "currency": currency});
         if let Some(o) = parts.get(2) {

@@ -15,7 +15,8 @@ use serde_json::{json, Map, Value};
 
 use crate::client::{enc, Failure, User};
 use crate::layout::{self, Flash};
-use crate::pages::catalog::{int_field, list_field, refused};
+use crate::pages::catalog::{int_field, list_field};
+use crate::pages::form::invalid;
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -209,9 +210,9 @@ impl RuleForm {
             for part in list_field(&self.safety_stock) {
                 let (w, q) = part
                     .split_once('=')
-                    .ok_or_else(|| refused("rules.safety_stock", "write WAREHOUSE=units, comma-separated"))?;
+                    .ok_or_else(|| invalid("rules.safety_stock", "write WAREHOUSE=units, comma-separated"))?;
                 let q = int_field("rules.safety_stock", q)?
-                    .ok_or_else(|| refused("rules.safety_stock", "write WAREHOUSE=units, comma-separated"))?;
+                    .ok_or_else(|| invalid("rules.safety_stock", "write WAREHOUSE=units, comma-separated"))?;
                 m.insert(w.trim().to_string(), q);
             }
             rules.insert("safety_stock".into(), json!(m));

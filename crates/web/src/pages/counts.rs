@@ -9,9 +9,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::client::User;
+use crate::client::{Failure, User};
 use crate::layout::{self, Flash};
-use crate::pages::moves::{lines_word, list_nav, path_of, quantity, refusal, scanned_sku, short, url_with, ListQuery};
+use crate::pages::form::{plural, refusal, scanned_item};
+use crate::pages::moves::{list_nav, path_of, quantity, short, url_with, ListQuery};
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -109,7 +110,7 @@ async fn create(user: User, Form(form): Form<NewCountForm>) -> Response {
             let bin = if bins.len() == 1 { bins.into_iter().next().unwrap_or_default() } else { String::new() };
             layout::done(
                 &url_with(&format!("/admin/counts/{id}"), &[("bin", &bin)]),
-                &format!("Count {id} opened: {} to count", lines_word(n)),
+                &format!("Count {id} opened: {} to count", plural(n, "line")),
             )
         }
         Err(f) => layout::failed("/admin/counts", &f),
@@ -263,7 +264,7 @@ struct EntryForm {
 async fn enter(user: User, Path(id): Path<i64>, Form(form): Form<EntryForm>) -> Response {
     let bin = path_of(&form.bin);
     let back = url_with(&format!("/admin/counts/{id}"), &[("bin", &bin)]);
-    let sku = match scanned_sku(&user, &form.item).await {
+    let sku = match scanned_item(&user, &form.item).await {
         Ok(s) => s,
         Err(f) => return layout::failed(&back, &f),
     };
@@ -290,10 +291,19 @@ async fn enter(user: User, Path(id): Path<i64>, Form(form): Form<EntryForm>) -> 
     let body = json!({"entries": [{"sku": sku, "location": bin, "counted": counted}]});
     match user.post(&format!("/v1/counts/{id}/entries"), &body, Some(&form.idem)).await {
         Ok(_) => layout::done(&back, &format!("Counted {counted} × {sku} in {}{how}", short(&bin))),
-        // The same form sent again (a scanner's double Enter): adding one more to the new total makes another
-        // request under the form's key, which the API refuses. The first sending counted; this one must not.
+        // A second post under the page's key with another body: another unit, another SKU, or a resend
+        // computed from a newer total. The page cannot tell which, so it must not claim the scan counted.
+        // (A resend of the very same body is replayed by the API as the first answer and lands above.)
         Err(f) if matches!(f.code.as_str(), "idempotency_key_reused" | "idempotency_key_in_use") => {
-            layout::done(&back, &format!("That scan of {sku} arrived twice; it counts once."))
+            let not_counted = Failure {
+                detail: format!(
+                    "This scan of {sku} arrived before the page was ready and was not counted; \
+                     check the total above and scan again if it was another unit."
+                ),
+                errors: Vec::new(),
+                ..f
+            };
+            layout::failed(&back, &not_counted)
         }
         Err(f) => layout::failed(&back, &f),
     }

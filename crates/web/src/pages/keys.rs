@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::client::{enc, User};
 use crate::layout::{self, Flash};
-use crate::pages::catalog::refused;
+use crate::pages::form::invalid;
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -127,7 +127,7 @@ fn key_body(f: &NewKeyForm) -> Result<Value, crate::client::Failure> {
     let day = f.expires_on.trim();
     if !day.is_empty() {
         let date = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-            .map_err(|_| refused("expires_on", "must be a date such as 2027-01-31"))?;
+            .map_err(|_| invalid("expires_on", "must be a date such as 2027-01-31"))?;
         body["expires_at"] = json!(format!("{date}T00:00:00Z"));
     }
     Ok(body)

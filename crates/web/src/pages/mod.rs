@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod channels;
 pub mod counts;
 pub mod dashboard;
+pub mod form;
 pub mod items;
 pub mod keys;
 pub mod locations;

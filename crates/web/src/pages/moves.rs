@@ -2,7 +2,6 @@
 //! many, scan the bin to put it in. Also the scanning helpers the other floor pages share.
 
 use axum::extract::Query;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -12,35 +11,11 @@ use serde_json::{json, Value};
 
 use crate::client::{enc, Failure, User};
 use crate::layout::{self, Flash};
+use crate::pages::form::{refusal, scanned_item};
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
     Router::new().route("/admin/moves", get(page).post(move_stock))
-}
-
-/// The SKU of a scanned code: a scanner reads barcodes, a person types SKUs, so the barcode is tried first.
-pub(crate) async fn scanned_sku(user: &User, code: &str) -> Result<String, Failure> {
-    let code = code.trim();
-    if code.is_empty() {
-        return Err(refusal("Scan an item's barcode or type its SKU."));
-    }
-    for filter in ["barcode", "sku"] {
-        let found = user.get(&format!("/v1/variants?{filter}={}&limit=1", enc(code))).await?;
-        if let Some(sku) = found["items"][0]["sku"].as_str() {
-            return Ok(sku.to_string());
-        }
-    }
-    Err(refusal(&format!("No item has the barcode or SKU '{code}'.")))
-}
-
-/// A refusal of the page itself (the API was not asked), shown in the banner like the API's own.
-pub(crate) fn refusal(detail: &str) -> Failure {
-    Failure {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        code: "validation_failed".into(),
-        detail: detail.to_string(),
-        errors: Vec::new(),
-    }
 }
 
 /// A scanned or typed location path as the API spells it (labels may carry stray slashes or spaces).
@@ -58,20 +33,11 @@ pub(crate) fn short(path: &str) -> String {
     }
 }
 
-/// `1 line`, `2 lines`.
-pub(crate) fn lines_word(n: usize) -> String {
-    if n == 1 {
-        "1 line".to_string()
-    } else {
-        format!("{n} lines")
-    }
-}
-
 /// A quantity from a form: a whole number of at least `min`.
 pub(crate) fn quantity(text: &str, min: i64) -> Result<i64, Failure> {
     match text.trim().parse::<i64>() {
         Ok(n) if n >= min => Ok(n),
-        _ => Err(refusal(&format!("The quantity must be a whole number of at least {min}, not '{}'.", text.trim()))),
+        _ => Err(refusal(format!("The quantity must be a whole number of at least {min}, not '{}'.", text.trim()))),
     }
 }
 
@@ -169,7 +135,7 @@ async fn page(user: User, Query(q): Query<MoveQuery>) -> Response {
     let rows = bin_rows(&levels);
     let mut sku = None;
     if let Some(code) = q.item.as_deref().filter(|c| !c.trim().is_empty()) {
-        match scanned_sku(&user, code).await {
+        match scanned_item(&user, code).await {
             Ok(s) => sku = Some(s),
             Err(f) => flash.error = Some(f.message()),
         }

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -20,6 +19,7 @@ use serde_json::{json, Value};
 
 use crate::client::{enc, Failure, User};
 use crate::layout::{self, badge, txt, when, Flash};
+use crate::pages::form::{blank, refusal, scanned_sku};
 use crate::WebState;
 
 /// Orders per page of the list.
@@ -40,11 +40,6 @@ pub fn routes() -> Router<WebState> {
 }
 
 // ---- helpers shared with the picking pages ---------------------------------------------------------------------
-
-/// A refusal decided by the page itself (a form that makes no sense), shown like the API's: nothing was changed.
-pub(crate) fn refusal(detail: impl Into<String>) -> Failure {
-    Failure { status: StatusCode::BAD_REQUEST, code: "validation_failed".into(), detail: detail.into(), errors: vec![] }
-}
 
 /// A decimal of the API (sent as a string), zero when absent.
 pub(crate) fn dec(v: &Value) -> Decimal {
@@ -105,15 +100,6 @@ pub(crate) fn tally_str(t: &[i64]) -> String {
     t.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// The SKU a scanned code stands for: one of `skus` typed as is, else a barcode looked up in the catalog.
-pub(crate) async fn scanned_sku(user: &User, code: &str, skus: &[&str]) -> Result<Option<String>, Failure> {
-    if let Some(s) = skus.iter().find(|s| s.eq_ignore_ascii_case(code)) {
-        return Ok(Some(s.to_string()));
-    }
-    let found = user.get(&format!("/v1/variants?barcode={}&limit=1", enc(code))).await?;
-    Ok(items(&found["items"]).first().and_then(|v| v["sku"].as_str()).map(str::to_string))
-}
-
 fn money(v: &Value, currency: &str) -> String {
     format!("{} {currency}", txt(v))
 }
@@ -128,10 +114,6 @@ struct ListQuery {
     after: Option<String>,
     notice: Option<String>,
     error: Option<String>,
-}
-
-fn blank(s: &Option<String>) -> Option<&str> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
@@ -801,7 +783,7 @@ async fn pack_page(user: User, Path(id): Path<i64>, Query(q): Query<PackQuery>) 
     }
     if let Some(code) = q.scan.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let skus: Vec<&str> = lines.iter().filter_map(|l| l["sku"].as_str()).collect();
-        let sku = match scanned_sku(&user, code, &skus).await {
+        let sku = match scanned_sku(&user, code, Some(&skus)).await {
             Ok(Some(s)) => s,
             Ok(None) => {
                 return layout::failed(&pack_path(id, &tally), &refusal(format!("No item has the code {code}.")))
@@ -921,7 +903,7 @@ mod tests {
         for bad in ["-1", "1.5", "two"] {
             let f = fields(&[("cancel_0", bad)]);
             let e = line_quantities(&f, "cancel_").unwrap_err();
-            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert_eq!(e.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
             assert!(e.detail.contains("line 1"), "{}", e.detail);
         }
     }

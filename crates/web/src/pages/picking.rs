@@ -5,7 +5,7 @@
 //! As on the packing bench, the tally of scans lives in the page's address (`?picked=2,0,1&at=…`): only
 //! Complete changes anything.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,8 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::orders::{field, idem, int, items, line_quantities, parse_tally, refusal, scanned_sku, tally_str};
+use super::form::{blank, plural, refusal, scanned_sku};
+use super::orders::{field, idem, int, items, line_quantities, parse_tally, tally_str};
 use crate::client::{enc, User};
 use crate::layout::{self, badge, txt, when, Flash};
 use crate::WebState;
@@ -37,10 +38,6 @@ struct ListQuery {
     after: Option<String>,
     notice: Option<String>,
     error: Option<String>,
-}
-
-fn blank(s: &Option<String>) -> Option<&str> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
@@ -138,14 +135,6 @@ async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
 
 type Fields = HashMap<String, String>;
 
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
 /// The orders a pick list's stops are for, each once.
 fn order_ids(stops: &[Value]) -> Vec<i64> {
     let mut orders: Vec<i64> = stops.iter().map(|s| int(&s["order_id"])).collect();
@@ -208,10 +197,11 @@ fn scanned_bin<'a>(stops: &'a [Value], code: &str) -> Option<&'a str> {
         return Some(b);
     }
     let suffix = format!("/{}", code.to_ascii_uppercase());
-    let mut ends: Vec<&str> = bins.iter().copied().filter(|b| b.to_ascii_uppercase().ends_with(&suffix)).collect();
-    ends.dedup();
-    match ends.as_slice() {
-        [one] => Some(one),
+    // A set, not a deduplicated list: a bin visited by two stops that are not next to each other is still one bin.
+    let ends: BTreeSet<&str> = bins.iter().copied().filter(|b| b.to_ascii_uppercase().ends_with(&suffix)).collect();
+    let mut ends = ends.into_iter();
+    match (ends.next(), ends.next()) {
+        (Some(one), None) => Some(one),
         _ => None,
     }
 }
@@ -266,7 +256,7 @@ async fn show(user: User, Path(id): Path<i64>, Query(q): Query<ShowQuery>) -> Re
             return layout::done(&list_path(id, &tally, Some(bin)), &msg);
         }
         let skus: Vec<&str> = stops.iter().filter_map(|s| s["sku"].as_str()).collect();
-        let sku = match scanned_sku(&user, code, &skus).await {
+        let sku = match scanned_sku(&user, code, Some(&skus)).await {
             Ok(Some(s)) => s,
             Ok(None) => {
                 let msg = format!("{code} is neither a bin of this list nor an item's code.");
@@ -425,6 +415,19 @@ mod tests {
         assert_eq!(scanned_bin(&s, "BIN"), None);
         let two = vec![json!({"bin": "WH1/A/BIN-1"}), json!({"bin": "WH1/B/BIN-1"})];
         assert_eq!(scanned_bin(&two, "BIN-1"), None);
+    }
+
+    #[test]
+    fn a_bin_visited_by_stops_apart_is_still_found_by_its_last_part() {
+        let s = vec![
+            json!({"sku": "A", "bin": "WH1/S/BIN-1"}),
+            json!({"sku": "B", "bin": "WH1/S/BIN-2"}),
+            json!({"sku": "C", "bin": "WH1/S/BIN-1"}),
+        ];
+        assert_eq!(scanned_bin(&s, "BIN-1"), Some("WH1/S/BIN-1"));
+        let mut two = s.clone();
+        two.push(json!({"sku": "D", "bin": "WH2/S/BIN-1"}));
+        assert_eq!(scanned_bin(&two, "bin-1"), None, "two bins end so: neither is guessed");
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -12,8 +11,9 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::client::{enc, Failure, User};
+use crate::client::{enc, User};
 use crate::layout::{self, badge, txt, when, Flash};
+use crate::pages::form::refuse_field;
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -30,18 +30,6 @@ pub fn routes() -> Router<WebState> {
 /// Empty rows offered under a supplier's items and a new order's lines: enough for a typical entry, and a save
 /// brings fresh ones.
 const BLANK_ROWS: usize = 5;
-
-/// A form the page could not even turn into an API call (a quantity that is not a number): the same banner as the
-/// API's own refusals, and nothing is sent.
-pub(crate) fn bad_input(to: &str, field: &str, message: &str) -> Response {
-    let f = Failure {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        code: "validation_failed".into(),
-        detail: "The form has an error.".into(),
-        errors: vec![(field.to_string(), message.to_string())],
-    };
-    layout::failed(to, &f)
-}
 
 /// A whole number from a form field, or the field's error.
 pub(crate) fn parse_int(fields: &HashMap<String, String>, name: &str) -> Result<Option<i64>, (String, String)> {
@@ -156,7 +144,7 @@ async fn create_supplier(user: User, Form(f): Form<HashMap<String, String>>) -> 
     let back = "/admin/suppliers";
     let lead = match parse_int(&f, "lead_time_days") {
         Ok(v) => v.unwrap_or(0),
-        Err((field, msg)) => return bad_input(back, &field, &msg),
+        Err((field, msg)) => return refuse_field(back, &field, &msg),
     };
     let mut contact = serde_json::Map::new();
     if let Some(n) = field(&f, "contact_name") {
@@ -266,7 +254,7 @@ async fn save_items(user: User, Path(id): Path<i64>, Form(f): Form<HashMap<Strin
             match parse_int(&f, &format!("{name}_{i}")) {
                 Ok(Some(n)) => item[key] = json!(n),
                 Ok(None) => {}
-                Err(_) => return bad_input(&back, &format!("items[{i}].{key}"), "must be a whole number"),
+                Err(_) => return refuse_field(&back, &format!("items[{i}].{key}"), "must be a whole number"),
             }
         }
         items.push(item);
@@ -425,20 +413,20 @@ async fn create_purchase_order(user: User, Form(f): Form<HashMap<String, String>
     let back = "/admin/purchase-orders";
     let supplier = match parse_int(&f, "supplier_id") {
         Ok(Some(s)) => s,
-        Ok(None) => return bad_input(back, "supplier_id", "choose a supplier"),
-        Err((field, msg)) => return bad_input(back, &field, &msg),
+        Ok(None) => return refuse_field(back, "supplier_id", "choose a supplier"),
+        Err((field, msg)) => return refuse_field(back, &field, &msg),
     };
     let tolerance = match parse_int(&f, "tolerance_percent") {
         Ok(v) => v.unwrap_or(0),
-        Err((field, msg)) => return bad_input(back, &field, &msg),
+        Err((field, msg)) => return refuse_field(back, &field, &msg),
     };
     let mut lines = Vec::new();
     for i in 0..BLANK_ROWS {
         let Some(sku) = field(&f, &format!("sku_{i}")) else { continue };
         let qty = match parse_int(&f, &format!("qty_{i}")) {
             Ok(Some(q)) => q,
-            Ok(None) => return bad_input(back, &format!("lines[{}].quantity", lines.len()), "enter a quantity"),
-            Err(_) => return bad_input(back, &format!("lines[{}].quantity", lines.len()), "must be a whole number"),
+            Ok(None) => return refuse_field(back, &format!("lines[{}].quantity", lines.len()), "enter a quantity"),
+            Err(_) => return refuse_field(back, &format!("lines[{}].quantity", lines.len()), "must be a whole number"),
         };
         let mut line = json!({"sku": sku, "quantity": qty});
         if let Some(c) = field(&f, &format!("cost_{i}")) {
@@ -637,7 +625,7 @@ async fn step(user: User, Path(id): Path<i64>, Form(f): Form<StepForm>) -> Respo
         "order" => ("order", "sent to the supplier"),
         "cancel" => ("cancel", "cancelled"),
         "close" => ("close", "closed short"),
-        _ => return bad_input(&back, "step", "must be order, cancel or close"),
+        _ => return refuse_field(&back, "step", "must be order, cancel or close"),
     };
     match user.post(&format!("/v1/purchase-orders/{id}/{path}"), &json!({}), f._idem.as_deref()).await {
         Ok(_) => layout::done(&back, &format!("Purchase order {id} {done}")),
@@ -649,7 +637,7 @@ async fn add_landed_cost(user: User, Path(id): Path<i64>, Form(f): Form<HashMap<
     let back = format!("/admin/purchase-orders/{id}");
     let receipt = match parse_int(&f, "receipt") {
         Ok(Some(n)) => n,
-        _ => return bad_input(&back, "receipt", "must name a receipt"),
+        _ => return refuse_field(&back, "receipt", "must name a receipt"),
     };
     let mut body = json!({
         "amount": field(&f, "amount").unwrap_or(""),

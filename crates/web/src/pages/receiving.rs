@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use crate::client::{enc, User};
 use crate::layout::{self, Flash};
-use crate::pages::moves::{path_of, quantity, refusal, scanned_sku, short, url_with};
+use crate::pages::form::{refusal, scanned_item};
+use crate::pages::moves::{path_of, quantity, short, url_with};
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -34,7 +35,7 @@ async fn list(user: User, Query(q): Query<ListQuery>) -> Response {
         let po = po.trim_start_matches(['#', 'P', 'O', '-']);
         return match po.parse::<i64>() {
             Ok(id) => Redirect::to(&format!("/admin/receiving/{id}")).into_response(),
-            Err(_) => layout::failed("/admin/receiving", &refusal(&format!("'{po}' is not a purchase order number."))),
+            Err(_) => layout::failed("/admin/receiving", &refusal(format!("'{po}' is not a purchase order number."))),
         };
     }
     let flash = Flash { notice: q.notice, error: q.error };
@@ -125,7 +126,7 @@ async fn order(user: User, Path(po): Path<i64>, Query(q): Query<OrderQuery>) -> 
     if let Some(code) = q.item.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         let sku = match order_lines.iter().find(|l| l["sku"] == code) {
             Some(l) => Ok(layout::txt(&l["sku"])),
-            None => scanned_sku(&user, code).await,
+            None => scanned_item(&user, code).await,
         };
         match sku {
             Ok(sku) => {

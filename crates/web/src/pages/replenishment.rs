@@ -11,7 +11,8 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::purchasing::{bad_input, parse_int};
+use super::form::refuse_field;
+use super::purchasing::parse_int;
 use crate::client::{enc, User};
 use crate::layout::{self, txt, Flash};
 use crate::WebState;
@@ -177,12 +178,14 @@ async fn create_drafts(user: User, Form(f): Form<HashMap<String, String>>) -> Re
         match parse_int(&f, &format!("qty_{i}")) {
             Ok(Some(q)) => line["quantity"] = json!(q),
             Ok(None) => {}
-            Err(_) => return bad_input(&back, &format!("lines[{}].quantity", lines.len()), "must be a whole number"),
+            Err(_) => {
+                return refuse_field(&back, &format!("lines[{}].quantity", lines.len()), "must be a whole number")
+            }
         }
         lines.push(line);
     }
     if lines.is_empty() {
-        return bad_input(&back, "lines", "choose at least one suggestion");
+        return refuse_field(&back, "lines", "choose at least one suggestion");
     }
     match user
         .post("/v1/replenishment/purchase-orders", &json!({ "lines": lines }), f.get("_idem").map(String::as_str))

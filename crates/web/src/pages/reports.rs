@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::client::{enc, Failure, User};
 use crate::layout::{self, txt, when, Flash};
+use crate::pages::form::{blank, invalid};
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -45,26 +46,13 @@ struct ReportQuery {
     error: Option<String>,
 }
 
-fn bad(field: &str, message: &str) -> Failure {
-    Failure {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        code: "validation_failed".into(),
-        detail: "The report's query has an error.".into(),
-        errors: vec![(field.to_string(), message.to_string())],
-    }
-}
-
 fn date(field: &str, v: &Option<String>) -> Result<Option<NaiveDate>, Failure> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .map(Some)
-            .map_err(|_| bad(field, &format!("{s:?} is not a date (YYYY-MM-DD)"))),
+            .map_err(|_| invalid(field, &format!("{s:?} is not a date (YYYY-MM-DD)"))),
     }
-}
-
-fn nonempty(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// The API path of the valuation report for this query: as of the END of the chosen day (the API refuses a time
@@ -77,7 +65,7 @@ fn valuation_path(q: &ReportQuery) -> Result<String, Failure> {
             params.push(format!("as_of={}", enc(&end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))));
         }
     }
-    if let Some(w) = nonempty(&q.warehouse) {
+    if let Some(w) = blank(&q.warehouse) {
         params.push(format!("warehouse={}", enc(w)));
     }
     Ok(with_params("/v1/reports/valuation", &params))
@@ -91,7 +79,7 @@ fn margin_path(q: &ReportQuery) -> Result<String, Failure> {
     let to = date("to", &q.to)?;
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
-            return Err(bad("from", "must not be after to"));
+            return Err(invalid("from", "must not be after to"));
         }
     }
     if let Some(f) = from {
@@ -100,9 +88,9 @@ fn margin_path(q: &ReportQuery) -> Result<String, Failure> {
     if let Some(t) = to {
         params.push(format!("to={}T00:00:00Z", t + chrono::Days::new(1)));
     }
-    if let Some(g) = nonempty(&q.group_by) {
+    if let Some(g) = blank(&q.group_by) {
         if !GROUPS.iter().any(|(k, _)| *k == g) {
-            return Err(bad("group_by", "must be order, order_line, product, channel or period"));
+            return Err(invalid("group_by", "must be order, order_line, product, channel or period"));
         }
         params.push(format!("group_by={g}"));
     }
@@ -120,11 +108,11 @@ fn with_params(path: &str, params: &[String]) -> String {
 /// The page's own query string for the CSV links: the same choices as the tables shown.
 fn page_query(q: &ReportQuery) -> String {
     let pairs: Vec<(&str, &str)> = [
-        ("as_of", nonempty(&q.as_of)),
-        ("warehouse", nonempty(&q.warehouse)),
-        ("from", nonempty(&q.from)),
-        ("to", nonempty(&q.to)),
-        ("group_by", nonempty(&q.group_by)),
+        ("as_of", blank(&q.as_of)),
+        ("warehouse", blank(&q.warehouse)),
+        ("from", blank(&q.from)),
+        ("to", blank(&q.to)),
+        ("group_by", blank(&q.group_by)),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -148,7 +136,7 @@ async fn reports(user: User, Query(q): Query<ReportQuery>) -> Response {
     let whs = whs.ok().and_then(|v| v["items"].as_array().cloned()).unwrap_or_default();
     let qs = page_query(&q);
     let today = Utc::now().date_naive();
-    let group = nonempty(&q.group_by).unwrap_or("order");
+    let group = blank(&q.group_by).unwrap_or("order");
     let flash = Flash { notice: q.notice.clone(), error: q.error.clone() };
     let body = html! {
         section #valuation {
@@ -156,13 +144,13 @@ async fn reports(user: User, Query(q): Query<ReportQuery>) -> Response {
             form.inline.no-print method="get" action="/admin/reports" {
                 (keep(&q, &["from", "to", "group_by"]))
                 div { label for="v-as-of" { "As of the end of" }
-                    input #v-as-of type="date" name="as_of" max=(today) value=(nonempty(&q.as_of).unwrap_or("")); }
+                    input #v-as-of type="date" name="as_of" max=(today) value=(blank(&q.as_of).unwrap_or("")); }
                 div { label for="v-wh" { "Warehouse" }
                     select #v-wh name="warehouse" {
                         option value="" { "All" }
                         @for w in &whs {
                             @let p = txt(&w["path"]);
-                            option value=(p) selected[nonempty(&q.warehouse) == Some(p.as_str())] { (p) }
+                            option value=(p) selected[blank(&q.warehouse) == Some(p.as_str())] { (p) }
                         }
                     }
                 }
@@ -177,8 +165,8 @@ async fn reports(user: User, Query(q): Query<ReportQuery>) -> Response {
             h2 { "Margin" }
             form.inline.no-print method="get" action="/admin/reports" {
                 (keep(&q, &["as_of", "warehouse"]))
-                div { label for="m-from" { "From" } input #m-from type="date" name="from" value=(nonempty(&q.from).unwrap_or("")); }
-                div { label for="m-to" { "To (inclusive)" } input #m-to type="date" name="to" value=(nonempty(&q.to).unwrap_or("")); }
+                div { label for="m-from" { "From" } input #m-from type="date" name="from" value=(blank(&q.from).unwrap_or("")); }
+                div { label for="m-to" { "To (inclusive)" } input #m-to type="date" name="to" value=(blank(&q.to).unwrap_or("")); }
                 div { label for="m-group" { "By" }
                     select #m-group name="group_by" {
                         @for (k, label) in GROUPS { option value=(k) selected[group == *k] { (label) } }
@@ -197,9 +185,9 @@ async fn reports(user: User, Query(q): Query<ReportQuery>) -> Response {
                 p.muted { "Balanced entries per costed movement, for the ledger of your accounting system." }
                 form.inline.no-print method="get" action="/admin/reports/journal.csv" {
                     div { label for="j-from" { "From" }
-                        input #j-from type="date" name="from" required value=(nonempty(&q.from).map_or_else(|| (today - chrono::Days::new(30)).to_string(), str::to_string)); }
+                        input #j-from type="date" name="from" required value=(blank(&q.from).map_or_else(|| (today - chrono::Days::new(30)).to_string(), str::to_string)); }
                     div { label for="j-to" { "To (inclusive)" }
-                        input #j-to type="date" name="to" required value=(nonempty(&q.to).map_or_else(|| today.to_string(), str::to_string)); }
+                        input #j-to type="date" name="to" required value=(blank(&q.to).map_or_else(|| today.to_string(), str::to_string)); }
                     button #journal-csv type="submit" { "Download journal CSV" }
                 }
             }
@@ -211,11 +199,11 @@ async fn reports(user: User, Query(q): Query<ReportQuery>) -> Response {
 /// Hidden fields carrying the other report's choices through one report's form.
 fn keep(q: &ReportQuery, names: &[&str]) -> Markup {
     let value = |n: &str| match n {
-        "as_of" => nonempty(&q.as_of),
-        "warehouse" => nonempty(&q.warehouse),
-        "from" => nonempty(&q.from),
-        "to" => nonempty(&q.to),
-        "group_by" => nonempty(&q.group_by),
+        "as_of" => blank(&q.as_of),
+        "warehouse" => blank(&q.warehouse),
+        "from" => blank(&q.from),
+        "to" => blank(&q.to),
+        "group_by" => blank(&q.group_by),
         _ => None,
     };
     html! { @for n in names { @if let Some(v) = value(n) { input type="hidden" name=(n) value=(v); } } }
@@ -324,6 +312,25 @@ fn csv_of(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<Ve
     w.into_inner().map_err(|e| fail(e.into_error().into()))
 }
 
+/// The API's journal CSV with every data cell through [`cell`]: references are free text typed by users, so a
+/// spreadsheet must not take one for a formula. The header row is kept as the API wrote it.
+fn guarded_journal(api_csv: &[u8]) -> Result<Vec<u8>, Failure> {
+    let fail = |e: csv::Error| Failure {
+        status: StatusCode::BAD_GATEWAY,
+        code: "bad_gateway".into(),
+        detail: format!("the journal CSV from the API could not be read: {e}"),
+        errors: Vec::new(),
+    };
+    let mut r = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(api_csv);
+    let header: Vec<String> = r.headers().map_err(fail)?.iter().map(String::from).collect();
+    let mut rows = Vec::new();
+    for record in r.records() {
+        rows.push(record.map_err(fail)?.iter().map(|c| cell(&Value::String(c.to_string()))).collect());
+    }
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    csv_of(&header, rows.into_iter())
+}
+
 fn attachment(name: &str, body: Vec<u8>) -> Response {
     (
         StatusCode::OK,
@@ -381,15 +388,53 @@ async fn margin_csv(user: User, Query(q): Query<ReportQuery>) -> Response {
     }
 }
 
-/// The journal is the API's own CSV, passed through as it is.
+/// The journal is the API's own CSV, its cells guarded as the other downloads' are.
 async fn journal_csv(user: User, Query(q): Query<ReportQuery>) -> Response {
     let (from, to) = match (date("from", &q.from), date("to", &q.to)) {
         (Ok(Some(f)), Ok(Some(t))) => (f, t),
         (Err(f), _) | (_, Err(f)) => return back_with(&q, &f),
-        _ => return back_with(&q, &bad("from", "choose the first and the last day")),
+        _ => return back_with(&q, &invalid("from", "choose the first and the last day")),
     };
     match user.get_raw(&format!("/v1/accounting/journal?from={from}&to={to}&format=csv"), "text/csv").await {
-        Ok((_, body)) => attachment(&format!("journal-{from}-{to}.csv"), body),
+        Ok((_, body)) => match guarded_journal(&body) {
+            Ok(body) => attachment(&format!("journal-{from}-{to}.csv"), body),
+            Err(f) => back_with(&q, &f),
+        },
         Err(f) => back_with(&q, &f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str =
+        "entry,posting_date,dated,period,kind,sku,quantity,account,debit,credit,currency,movement_ids,reference";
+
+    #[test]
+    fn a_journal_reference_that_looks_like_a_formula_is_quoted_and_the_rest_kept() {
+        let api = format!(
+            "{HEADER}\nJ-1,2026-11-01,2026-11-01,2026-11,receipt,TEE-BLK-S,-2,1400,0.00,-12.50,EUR,4 5,\
+             \"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\nJ-2,2026-11-02,2026-11-02,2026-11,sale,TEE,1,4000,3.00,0,EUR,6,\
+             @SUM(A1)\n"
+        );
+        let out = String::from_utf8(guarded_journal(api.as_bytes()).unwrap()).unwrap();
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some(HEADER));
+        assert_eq!(
+            lines.next(),
+            Some(
+                "J-1,2026-11-01,2026-11-01,2026-11,receipt,TEE-BLK-S,-2,1400,0.00,-12.50,EUR,4 5,\
+                 \"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+            )
+        );
+        assert_eq!(lines.next(), Some("J-2,2026-11-02,2026-11-02,2026-11,sale,TEE,1,4000,3.00,0,EUR,6,'@SUM(A1)"));
+        assert_eq!(lines.next(), None);
+    }
+
+    #[test]
+    fn a_journal_the_csv_reader_cannot_read_is_refused() {
+        let f = guarded_journal(b"entry,reference\nJ-1,\xff\xfe\n").unwrap_err();
+        assert_eq!(f.status, StatusCode::BAD_GATEWAY);
     }
 }

@@ -13,9 +13,8 @@ use serde_json::{json, Value};
 
 use crate::client::{enc, Failure, User};
 use crate::layout::{self, Flash};
-use crate::pages::moves::{
-    bin_rows, lines_word, list_nav, path_of, quantity, refusal, scanned_sku, short, url_with, ListQuery,
-};
+use crate::pages::form::{plural, refusal, scanned_item};
+use crate::pages::moves::{bin_rows, list_nav, path_of, quantity, short, url_with, ListQuery};
 use crate::WebState;
 
 pub fn routes() -> Router<WebState> {
@@ -87,9 +86,9 @@ fn parse_lines(text: &str) -> Result<Vec<DraftLine>, Failure> {
     for (n, row) in text.lines().enumerate().filter(|(_, r)| !r.trim().is_empty()) {
         let parts: Vec<&str> = row.split_whitespace().collect();
         let [sku, qty, bin] = parts.as_slice() else {
-            return Err(refusal(&format!("Line {}: write 'SKU quantity from-bin', not '{}'.", n + 1, row.trim())));
+            return Err(refusal(format!("Line {}: write 'SKU quantity from-bin', not '{}'.", n + 1, row.trim())));
         };
-        let quantity = quantity(qty, 1).map_err(|f| refusal(&format!("Line {}: {}", n + 1, f.detail)))?;
+        let quantity = quantity(qty, 1).map_err(|f| refusal(format!("Line {}: {}", n + 1, f.detail)))?;
         lines.push(DraftLine { sku: sku.to_string(), quantity, bin: path_of(bin) });
     }
     Ok(lines)
@@ -251,7 +250,7 @@ async fn new_submit(user: User, Form(form): Form<NewForm>) -> Response {
             let id = layout::txt(&t["id"]);
             layout::done(
                 &format!("/admin/transfers/{id}"),
-                &format!("Transfer {id} created with {}", lines_word(lines.len())),
+                &format!("Transfer {id} created with {}", plural(lines.len(), "line")),
             )
         }
         Err(f) => layout::failed(&draft.url(&text), &f),
@@ -264,7 +263,7 @@ async fn scanned_line(user: &User, from: &str, form: &NewForm) -> Result<DraftLi
     if from.is_empty() {
         return Err(refusal("Choose the warehouse to send from first."));
     }
-    let sku = scanned_sku(user, &form.item).await?;
+    let sku = scanned_item(user, &form.item).await?;
     let qty = quantity(&form.quantity, 1)?;
     let mut bin = path_of(&form.from_bin);
     if bin.is_empty() {
@@ -275,7 +274,7 @@ async fn scanned_line(user: &User, from: &str, form: &NewForm) -> Result<DraftLi
             .max_by_key(|(_, _, q)| q["available"].as_i64().unwrap_or(0));
         match best {
             Some((_, b, _)) => bin = b,
-            None => return Err(refusal(&format!("No {sku} is available in {from}."))),
+            None => return Err(refusal(format!("No {sku} is available in {from}."))),
         }
     }
     Ok(DraftLine { sku, quantity: qty, bin })
@@ -406,7 +405,7 @@ fn receipt_lines(form: &HashMap<String, String>) -> Result<Vec<Value>, Failure> 
             if text.is_empty() {
                 Ok(0)
             } else {
-                quantity(&text, 0).map_err(|f| refusal(&format!("Line {n}, {name}: {}", f.detail)))
+                quantity(&text, 0).map_err(|f| refusal(format!("Line {n}, {name}: {}", f.detail)))
             }
         };
         let (received, damaged, lost) = (amount("received")?, amount("damaged")?, amount("lost")?);

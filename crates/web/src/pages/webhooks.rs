@@ -14,7 +14,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::purchasing::bad_input;
+use super::form::refuse_field;
 use crate::client::{enc, User};
 use crate::layout::{self, txt, when, Flash};
 use crate::WebState;
@@ -175,7 +175,9 @@ async fn endpoint(user: User, Path(id): Path<i64>, Query(q): Query<LogQuery>) ->
             @if user.may("POST", "/v1/webhook-endpoints/{id}/rotate-secret") {
                 form.inline method="post" action=(format!("/admin/webhooks/{id}/rotate-secret"))
                     data-confirm="Rotate the secret? Messages from now on are signed with the new one." {
-                    (layout::csrf(&user)) (layout::idem())
+                    // No idempotency key: the API would keep the answer, new secret and all, in its idempotency
+                    // table, where it would outlive the next rotation.
+                    (layout::csrf(&user))
                     button.secondary #rotate type="submit" { "Rotate secret" }
                 }
             }
@@ -251,7 +253,7 @@ async fn set_enabled(user: User, Path(id): Path<i64>, Form(f): Form<EnabledForm>
     let enabled = match f.enabled.as_str() {
         "true" => true,
         "false" => false,
-        _ => return bad_input(&back, "enabled", "must be true or false"),
+        _ => return refuse_field(&back, "enabled", "must be true or false"),
     };
     match user.patch(&format!("/v1/webhook-endpoints/{id}"), &json!({ "enabled": enabled })).await {
         Ok(_) => layout::done(&back, if enabled { "Endpoint enabled" } else { "Endpoint disabled" }),
@@ -259,14 +261,9 @@ async fn set_enabled(user: User, Path(id): Path<i64>, Form(f): Form<EnabledForm>
     }
 }
 
-#[derive(Deserialize)]
-struct IdemForm {
-    #[serde(default)]
-    _idem: Option<String>,
-}
-
-async fn rotate_secret(user: User, Path(id): Path<i64>, Form(f): Form<IdemForm>) -> Response {
-    match user.post(&format!("/v1/webhook-endpoints/{id}/rotate-secret"), &json!({}), f._idem.as_deref()).await {
+/// Sent without an idempotency key, whatever the form holds, so that no stored answer keeps the secret.
+async fn rotate_secret(user: User, Path(id): Path<i64>) -> Response {
+    match user.post(&format!("/v1/webhook-endpoints/{id}/rotate-secret"), &json!({}), None).await {
         Ok(e) => secret_page(&user, "New signing secret", &e),
         Err(e) => layout::failed(&format!("/admin/webhooks/{id}"), &e),
     }
@@ -287,12 +284,12 @@ async fn replay(user: User, Path(id): Path<i64>, Form(f): Form<HashMap<String, S
     let body = if let Some(ev) = get("event_id") {
         match ev.parse::<i64>() {
             Ok(n) => json!({ "event_id": n }),
-            Err(_) => return bad_input(&back, "event_id", "must be a whole number"),
+            Err(_) => return refuse_field(&back, "event_id", "must be a whole number"),
         }
     } else {
         match (get("from").map(utc), get("to").map(utc)) {
             (Some(Some(from)), Some(Some(to))) => json!({ "from": from, "to": to }),
-            _ => return bad_input(&back, "from", "give an event or a period (from and to, as dates and times)"),
+            _ => return refuse_field(&back, "from", "give an event or a period (from and to, as dates and times)"),
         }
     };
     match user.post(&format!("/v1/webhook-endpoints/{id}/replay"), &body, f.get("_idem").map(String::as_str)).await {

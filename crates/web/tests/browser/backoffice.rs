@@ -39,17 +39,7 @@ async fn settle(b: &Browser, old: fantoccini::elements::Element, needle: &str) -
         assert!(Instant::now() < deadline, "the form never left the page");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    loop {
-        if let Ok(body) = b.client.find(Locator::Css("body")).await {
-            if let Ok(text) = body.text().await {
-                if text.contains(needle) {
-                    return text;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "{} never showed {needle:?}", b.path().await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    b.wait_for_text(needle).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

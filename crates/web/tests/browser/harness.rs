@@ -165,24 +165,42 @@ impl Browser {
         self.text("body").await
     }
 
-    /// The page's visible text, or `None` while the page is being replaced (a form's redirect can swap the
-    /// document between finding `body` and reading it: a stale element).
-    async fn try_page_text(&self) -> Option<String> {
-        let body = self.client.find(Locator::Css("body")).await.ok()?;
-        body.text().await.ok()
+    /// The visible text of the first element matching `css`, or `None` while the page is being replaced (a form's
+    /// redirect can swap the document between finding the element and reading it: a stale element).
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let el = self.client.find(Locator::Css(css)).await.ok()?;
+        el.text().await.ok()
+    }
+
+    /// The visible text of the first element matching `css`, tried again while the element is being replaced (a
+    /// redirect, or a live update of the page) rather than failing on a stale element.
+    pub async fn text_of(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(text) = self.try_text(css).await {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no text of {css} within 10 s on {}", self.path().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until the page's text contains `needle` (pages redirect after forms), then returns the text.
     pub async fn wait_for_text(&self, needle: &str) -> String {
+        self.wait_for_text_in("body", needle).await
+    }
+
+    /// Waits until the first element matching `css` contains `needle`, then returns its text.
+    pub async fn wait_for_text_in(&self, css: &str, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = self.try_page_text().await.unwrap_or_default();
+            let text = self.try_text(css).await.unwrap_or_default();
             if text.contains(needle) {
                 return text;
             }
             if Instant::now() > deadline {
                 let path = self.path().await;
-                panic!("{path} never showed {needle:?}; it shows:\n{text}");
+                panic!("{css} on {path} never showed {needle:?}; it shows:\n{text}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

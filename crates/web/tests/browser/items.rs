@@ -17,7 +17,8 @@ fn order(number: &str, sku: &str, quantity: i64) -> Value {
 
 /// The number a dashboard card shows.
 async fn card(b: &Browser, id: &str) -> i64 {
-    let text = b.text(&format!("#{id} .big")).await;
+    // The live update replaces the card while it is read: text_of reads it again rather than fail.
+    let text = b.text_of(&format!("#{id} .big")).await;
     text.trim().parse().unwrap_or_else(|_| panic!("card {id} shows {text:?}"))
 }
 

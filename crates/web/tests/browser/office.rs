@@ -22,35 +22,6 @@ async fn session_client(b: &Browser) -> (reqwest::Client, String) {
     (client, format!("sr_session={session}"))
 }
 
-/// The text of `css`, retried while the page is still changing under it (a form's redirect can make the element
-/// found a moment ago stale before its text is read).
-async fn text_of(b: &Browser, css: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(el) = b.client.find(fantoccini::Locator::Css(css)).await {
-            if let Ok(t) = el.text().await {
-                return t;
-            }
-        }
-        assert!(Instant::now() < deadline, "no text of {css} within 10 s on {}", b.path().await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until the page shows `needle`, as the harness's `wait_for_text`, but without tripping over a page that is
-/// replaced while it reads.
-async fn wait_text(b: &Browser, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = text_of(b, "body").await;
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "{} never showed {needle:?}; it shows:\n{text}", b.path().await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn csv_rows(body: &str) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_reader(body.as_bytes());
     r.records().map(|rec| rec.expect("a CSV record").iter().map(str::to_string).collect()).collect()
@@ -67,7 +38,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     b.fill("#s-lead", "5").await;
     b.fill("#s-email", "orders@acme.example").await;
     b.click("#create-supplier").await;
-    wait_text(&b, "Supplier Acme Textiles created").await;
+    b.wait_for_text("Supplier Acme Textiles created").await;
     let supplier = id_from_path(&b.path().await, "/admin/suppliers/");
 
     // Its items: TEE-WHT-S in packs of 5, at least 10.
@@ -77,7 +48,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     b.fill("input[name=moq_0]", "10").await;
     b.fill("input[name=pack_0]", "5").await;
     b.click("#save-items").await;
-    wait_text(&b, "Saved 1 items").await;
+    b.wait_for_text("Saved 1 items").await;
     let s = b.api_get(&format!("/v1/suppliers/{supplier}")).await;
     assert_eq!(s["lead_time_days"], 5);
     assert_eq!(s["contact"]["email"], "orders@acme.example");
@@ -104,13 +75,13 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     b.fill("input[name=sku_0]", "TEE-WHT-S").await;
     b.fill("input[name=qty_0]", "20").await;
     b.click("#create-po").await;
-    wait_text(&b, "created (draft)").await;
+    b.wait_for_text("created (draft)").await;
     let po = id_from_path(&b.path().await, "/admin/purchase-orders/");
-    assert_eq!(text_of(&b, "#po-lines tbody td.remaining").await, "20", "a draft still has all of it to come");
+    assert_eq!(b.text_of("#po-lines tbody td.remaining").await, "20", "a draft still has all of it to come");
     assert!(b.client.find(fantoccini::Locator::Css("#receive")).await.is_err(), "a draft cannot be received");
     b.click("#po-order").await;
-    wait_text(&b, &format!("Purchase order {po} sent to the supplier")).await;
-    assert!(text_of(&b, "#po-status").await.contains("ordered"));
+    b.wait_for_text(&format!("Purchase order {po} sent to the supplier")).await;
+    assert!(b.text_of("#po-status").await.contains("ordered"));
     let href = b.find("#receive").await.attr("href").await.unwrap();
     assert_eq!(href.as_deref(), Some(format!("/admin/receiving/{po}").as_str()));
     b.screenshot("purchase-order").await;
@@ -131,9 +102,9 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
 
     // The list filters by status.
     b.goto("/admin/purchase-orders?status=ordered").await;
-    assert!(text_of(&b, "#purchase-orders").await.contains(&format!("PO {po}")));
+    assert!(b.text_of("#purchase-orders").await.contains(&format!("PO {po}")));
     b.goto("/admin/purchase-orders?status=draft").await;
-    wait_text(&b, "No purchase orders.").await;
+    b.wait_for_text("No purchase orders.").await;
 
     // 5 arrive (booked through the API: receiving is its own page); freight is entered against that receipt here.
     b.api_post(
@@ -143,7 +114,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     .await;
     b.goto(&format!("/admin/purchase-orders/{po}")).await;
     assert!(b.client.find(fantoccini::Locator::Css("#po-order")).await.is_err(), "no step the status forbids");
-    assert_eq!(text_of(&b, "#po-lines tbody td.remaining").await, "15");
+    assert_eq!(b.text_of("#po-lines tbody td.remaining").await, "15");
     b.click(".receipt details summary").await;
     b.fill("form.landed-cost input[name=amount]", "-3").await;
     b.click("form.landed-cost button.add-landed-cost").await;
@@ -154,17 +125,17 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     b.fill("form.landed-cost input[name=amount]", "12.50").await;
     b.fill("form.landed-cost input[name=description]", "freight").await;
     b.click("form.landed-cost button.add-landed-cost").await;
-    wait_text(&b, "Landed cost of 12.50 EUR added to receipt 1").await;
+    b.wait_for_text("Landed cost of 12.50 EUR added to receipt 1").await;
     let costs = b.api_get(&landed).await["items"].as_array().unwrap().clone();
     assert_eq!(costs.len(), 1);
     assert_eq!((&costs[0]["receipt_number"], &costs[0]["description"]), (&json!(1), &json!("freight")));
-    assert!(text_of(&b, ".receipt ul.landed-costs").await.contains("12.50 EUR by value · freight"));
+    assert!(b.text_of(".receipt ul.landed-costs").await.contains("12.50 EUR by value · freight"));
     b.screenshot("received").await;
 
     // The rest will not come: closed short.
     b.click("#po-close").await;
     b.client.accept_alert().await.expect("closing short asks first");
-    wait_text(&b, "closed short").await;
+    b.wait_for_text("closed short").await;
     let v = b.api_get(&format!("/v1/purchase-orders/{po}")).await;
     assert_eq!(
         (&v["status"], &v["lines"][0]["received"], &v["lines"][0]["closed"]),
@@ -183,7 +154,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     let key = b.server.key("receiving desk", app::trust::Role::Warehouse, None).await;
     b.sign_in(&key).await;
     b.goto(&format!("/admin/purchase-orders/{next}")).await;
-    assert!(text_of(&b, "#po-status").await.contains("ordered"));
+    assert!(b.text_of("#po-status").await.contains("ordered"));
     b.find("#receive").await;
     for step in ["#po-order", "#po-cancel", "#po-close", "form.landed-cost"] {
         assert!(b.client.find(fantoccini::Locator::Css(step)).await.is_err(), "{step} is not the warehouse's");
@@ -192,7 +163,7 @@ async fn a_supplier_and_a_purchase_order_made_and_ordered_in_the_browser() {
     assert!(b.client.find(fantoccini::Locator::Css("#new-po")).await.is_err());
     for page in ["/admin/suppliers", "/admin/webhooks", "/admin/reports"] {
         b.goto(page).await;
-        wait_text(&b, "Not allowed").await;
+        b.wait_for_text("Not allowed").await;
     }
     b.close().await;
 }
@@ -225,7 +196,7 @@ async fn replenishment_suggestions_become_the_drafts_the_api_would_make() {
 
     b.sign_in_as_admin().await;
     b.goto("/admin/replenishment").await;
-    let table = text_of(&b, "#suggestions table").await;
+    let table = b.text_of("#suggestions table").await;
     assert!(table.contains("TEE-BLK-S") && table.contains("Tees Ltd"), "{table}");
     let qty = b.find("input[name=qty_0]").await.prop("value").await.unwrap().unwrap();
     assert_eq!(qty, s["suggested_quantity"].to_string(), "the suggested quantity is the API's");
@@ -242,7 +213,7 @@ async fn replenishment_suggestions_become_the_drafts_the_api_would_make() {
     assert_eq!((&d["id"], &d["supplier_id"], &d["warehouse"]), (&json!(po), &json!(supplier), &json!("WH1")));
     assert_eq!((&d["lines"][0]["sku"], &d["lines"][0]["quantity"]), (&json!("TEE-BLK-S"), &s["suggested_quantity"]));
     b.click("#drafts a").await;
-    wait_text(&b, &format!("Purchase order {po}")).await;
+    b.wait_for_text(&format!("Purchase order {po}")).await;
     b.close().await;
 }
 
@@ -272,12 +243,12 @@ async fn reports_show_the_apis_totals_and_download_the_same_rows() {
     let api = b.api_get("/v1/reports/valuation").await;
     let total = api["totals"][0]["value"].as_str().unwrap().to_string();
     assert!(total.parse::<f64>().unwrap() >= 26.0, "8 × 3.25 at least: {api}");
-    assert_eq!(text_of(&b, "#valuation-totals .total").await, total);
-    let table = text_of(&b, "#valuation-table").await;
+    assert_eq!(b.text_of("#valuation-totals .total").await, total);
+    let table = b.text_of("#valuation-table").await;
     for i in api["items"].as_array().unwrap() {
         assert!(table.contains(i["sku"].as_str().unwrap()), "{table}");
     }
-    let margin = text_of(&b, "#margin-table").await;
+    let margin = b.text_of("#margin-table").await;
     assert!(margin.contains(&format!("order {}", order.body["id"])), "{margin}");
     b.screenshot("reports").await;
 
@@ -310,7 +281,7 @@ async fn reports_show_the_apis_totals_and_download_the_same_rows() {
     // A warehouse without stock: the page and the CSV agree that there is nothing.
     b.select("#v-wh", "WH2").await;
     b.click("#valuation button[type=submit]").await;
-    wait_text(&b, "No stock to value.").await;
+    b.wait_for_text("No stock to value.").await;
     let href = b.find("#valuation-csv").await.attr("href").await.unwrap().unwrap();
     assert!(href.contains("warehouse=WH2"), "{href}");
     let body = client.get(b.url(&href)).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
@@ -383,7 +354,7 @@ async fn a_failing_webhook_endpoint_shows_its_log_and_replays_an_event() {
     b.fill("#w-url", &format!("http://127.0.0.1:{port}/hooks")).await;
     b.fill("#w-events", "order.*").await;
     b.click("#create-endpoint").await;
-    let secret = text_of(&b, "#secret").await;
+    let secret = b.text_of("#secret").await;
     assert!(secret.starts_with("whsec_"), "{secret}");
     assert_eq!(b.path().await, "/admin/webhooks", "the secret is in the answer, never in a URL");
     let endpoints = b.api_get("/v1/webhook-endpoints").await["items"].as_array().unwrap().clone();
@@ -392,7 +363,7 @@ async fn a_failing_webhook_endpoint_shows_its_log_and_replays_an_event() {
     assert_eq!(endpoints[0]["event_types"], json!(["order.*"]));
     assert_eq!(b.api_get(&format!("/v1/webhook-endpoints/{id}/secret")).await["secret"], secret);
     b.click("#to-endpoint").await;
-    wait_text(&b, "No attempts yet.").await;
+    b.wait_for_text("No attempts yet.").await;
 
     // An order: its events go to the dead port and fail.
     let order = b
@@ -411,11 +382,11 @@ async fn a_failing_webhook_endpoint_shows_its_log_and_replays_an_event() {
         assert!(Instant::now() < deadline, "no delivery attempt within 30 s");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert!(text_of(&b, "#endpoint-state").await.contains("failing since"));
+    assert!(b.text_of("#endpoint-state").await.contains("failing since"));
     let log = b.api_get(&format!("/v1/webhook-endpoints/{id}/deliveries")).await["items"].as_array().unwrap().clone();
     let first = &log[log.len() - 1];
     assert!(first["status_code"].is_null() && first["error"].is_string(), "{first}");
-    assert!(text_of(&b, "#deliveries").await.contains(first["event_type"].as_str().unwrap()));
+    assert!(b.text_of("#deliveries").await.contains(first["event_type"].as_str().unwrap()));
     assert!(b.api_get(&format!("/v1/webhook-endpoints/{id}")).await["failing_since"].is_string());
     b.screenshot("delivery-log").await;
 
@@ -423,13 +394,13 @@ async fn a_failing_webhook_endpoint_shows_its_log_and_replays_an_event() {
     let event: i64 =
         b.find("#deliveries input[name=event_id]").await.prop("value").await.unwrap().unwrap().parse().unwrap();
     b.click("#deliveries button.replay").await;
-    wait_text(&b, "Replay queued: 1 new deliveries").await;
+    b.wait_for_text("Replay queued: 1 new deliveries").await;
     receiver(std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is still free"));
     b.click("#disable").await;
-    wait_text(&b, "Endpoint disabled").await;
+    b.wait_for_text("Endpoint disabled").await;
     assert_eq!(b.api_get(&format!("/v1/webhook-endpoints/{id}")).await["enabled"], false);
     b.click("#enable").await;
-    wait_text(&b, "Endpoint enabled").await;
+    b.wait_for_text("Endpoint enabled").await;
 
     // Through the API: the event is delivered twice, by its first delivery and by the replay's new one.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -450,7 +421,27 @@ async fn a_failing_webhook_endpoint_shows_its_log_and_replays_an_event() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     b.goto(&format!("/admin/webhooks/{id}")).await;
-    assert!(text_of(&b, "#endpoint-state").await.contains("enabled"));
+    assert!(b.text_of("#endpoint-state").await.contains("enabled"));
+
+    // Rotating sends no idempotency key, so no stored answer keeps a secret: the same form sent twice rotates
+    // twice, and the second answer's secret is the one in force.
+    let secrets = b
+        .client
+        .execute_async(
+            r##"const done = arguments[arguments.length - 1];
+               const form = document.querySelector("form[action$='/rotate-secret']");
+               const send = () => fetch(form.action, {method: "POST", body: new URLSearchParams(new FormData(form))})
+                   .then(r => r.text())
+                   .then(t => new DOMParser().parseFromString(t, "text/html").querySelector("#secret").textContent);
+               send().then(a => send().then(z => done([a, z]))).catch(e => done("failed: " + e));"##,
+            vec![],
+        )
+        .await
+        .expect("the rotate form sent twice");
+    let (one, two) = (secrets[0].as_str().unwrap_or(""), secrets[1].as_str().unwrap_or(""));
+    assert!(one.starts_with("whsec_") && two.starts_with("whsec_"), "{secrets}");
+    assert!(one != two && one != secret, "{secrets}");
+    assert_eq!(b.api_get(&format!("/v1/webhook-endpoints/{id}/secret")).await["secret"], two);
     let _ = order;
     b.close().await;
 }

@@ -1,8 +1,6 @@
 //! Orders in the browser: capture, pick in bin order, pack by scanning, ship; and a partial cancel that frees
 //! stock. Every result is checked through the API, not only on the page.
 
-use std::time::{Duration, Instant};
-
 use fantoccini::Locator;
 use serde_json::{json, Value};
 
@@ -40,25 +38,6 @@ async fn bin_level(b: &Browser, sku: &str, path: &str) -> Value {
         .unwrap_or_else(|| panic!("no level of {sku} in {path}: {levels}"))
 }
 
-/// Waits until the page shows `needle`. A form's redirect can replace the page while its text is being read; that
-/// read is simply tried again.
-async fn see(b: &Browser, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut last = String::new();
-    loop {
-        if let Ok(body) = b.client.find(Locator::Css("body")).await {
-            if let Ok(text) = body.text().await {
-                if text.contains(needle) {
-                    return;
-                }
-                last = text;
-            }
-        }
-        assert!(Instant::now() < deadline, "{} never showed {needle:?}; it shows:\n{last}", b.path().await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn count(b: &Browser, css: &str) -> usize {
     b.client.find_all(Locator::Css(css)).await.expect("find").len()
 }
@@ -93,11 +72,11 @@ async fn pick_pack_and_ship_an_order() {
 
     // Shipping before the payment is refused, and nothing ships.
     b.click("button#ship").await;
-    see(&b, "capture the payment first").await;
+    b.wait_for_text("capture the payment first").await;
     assert_eq!(b.api_get(&format!("/v1/orders/{id}")).await["shipments"], json!([]));
 
     b.click("button#capture").await;
-    see(&b, "Captured 59.97 EUR").await;
+    b.wait_for_text("Captured 59.97 EUR").await;
     let o = b.api_get(&format!("/v1/orders/{id}")).await;
     assert_eq!(o["payment_status"], "paid");
     assert_eq!(o["paid"]["captured"], "59.97");
@@ -106,7 +85,7 @@ async fn pick_pack_and_ship_an_order() {
     b.goto("/admin/pick-lists").await;
     b.select("#new-warehouse", "WH1").await;
     b.click("button#create-pick-list").await;
-    see(&b, "created: 2 stops").await;
+    b.wait_for_text("created: 2 stops").await;
     let list_id: i64 =
         b.path().await.trim_start_matches("/admin/pick-lists/").split('?').next().unwrap().parse().unwrap();
     let bins: Vec<String> = {
@@ -127,20 +106,20 @@ async fn pick_pack_and_ship_an_order() {
 
     // The picker scans the bin, then the items; a wrong item is refused and counts nothing.
     b.scan("#scan", "BIN-1").await;
-    see(&b, &format!("At {BIN_1}: pick 2 × TEE-BLK-S")).await;
+    b.wait_for_text(&format!("At {BIN_1}: pick 2 × TEE-BLK-S")).await;
     b.scan("#scan", "4006381333948").await;
-    see(&b, "Nothing more of TEE-BLK-M to pick at").await;
+    b.wait_for_text("Nothing more of TEE-BLK-M to pick at").await;
     b.scan("#scan", "4006381333931").await;
-    see(&b, "1 of 2 picked").await;
+    b.wait_for_text("1 of 2 picked").await;
     b.scan("#scan", "4006381333931").await;
-    see(&b, "2 of 2 picked").await;
+    b.wait_for_text("2 of 2 picked").await;
     b.scan("#scan", "BIN-2").await;
-    see(&b, "pick 1 × TEE-BLK-M").await;
+    b.wait_for_text("pick 1 × TEE-BLK-M").await;
     b.scan("#scan", "TEE-BLK-M").await;
-    see(&b, "Every stop is picked").await;
+    b.wait_for_text("Every stop is picked").await;
     b.screenshot("pick-list-scanned").await;
     b.click("button#complete").await;
-    see(&b, "everything picked").await;
+    b.wait_for_text("everything picked").await;
     let list = b.api_get(&format!("/v1/pick-lists/{list_id}")).await;
     assert_eq!(list["status"], "picked");
     let picked: Vec<i64> = list["lines"].as_array().unwrap().iter().map(|l| l["picked"].as_i64().unwrap()).collect();
@@ -150,28 +129,28 @@ async fn pick_pack_and_ship_an_order() {
     b.click(&format!("a.pack-order[href='/admin/orders/{id}/pack']")).await;
     b.wait_for("table#pack-lines").await;
     b.scan("#scan", "4006381333955").await;
-    see(&b, "TEE-WHT-S is not on this order").await;
+    b.wait_for_text("TEE-WHT-S is not on this order").await;
     b.scan("#scan", "4006381333931").await;
-    see(&b, "TEE-BLK-S: 1 of 2 scanned").await;
+    b.wait_for_text("TEE-BLK-S: 1 of 2 scanned").await;
     b.fill("#weight", "450").await;
     b.click("button#pack").await;
-    see(&b, "Scan every unit first").await;
+    b.wait_for_text("Scan every unit first").await;
     b.scan("#scan", "4006381333931").await;
-    see(&b, "TEE-BLK-S: 2 of 2 scanned").await;
+    b.wait_for_text("TEE-BLK-S: 2 of 2 scanned").await;
     b.scan("#scan", "4006381333948").await;
-    see(&b, "TEE-BLK-M: 1 of 1 scanned").await;
+    b.wait_for_text("TEE-BLK-M: 1 of 1 scanned").await;
     b.screenshot("packing").await;
     b.fill("#weight", "450").await;
     b.fill("#length", "300").await;
     b.fill("#width", "200").await;
     b.fill("#height", "100").await;
     b.click("button#pack").await;
-    see(&b, "Packed one package of 450 g").await;
+    b.wait_for_text("Packed one package of 450 g").await;
 
     b.fill("#carrier", "DHL").await;
     b.fill("#tracking", "00340434161234567890").await;
     b.click("button#ship").await;
-    see(&b, "Shipped 3 units.").await;
+    b.wait_for_text("Shipped 3 units.").await;
     assert_eq!(b.path().await.split('?').next().unwrap(), format!("/admin/orders/{id}"));
     assert!(b.text("table#shipments").await.contains("00340434161234567890"));
     b.screenshot("shipped").await;
@@ -198,14 +177,14 @@ async fn pick_pack_and_ship_an_order() {
     b.fill("input[name=return_0]", "1").await;
     b.fill("#return-reason", "too small").await;
     b.click("button#create-return").await;
-    see(&b, &format!("Return {id}-1 opened.")).await;
+    b.wait_for_text(&format!("Return {id}-1 opened.")).await;
     b.fill("#rb1-0", BIN_3).await;
     b.click("form.receive-form button.receive").await;
-    see(&b, &format!("Return {id}-1 received.")).await;
+    b.wait_for_text(&format!("Return {id}-1 received.")).await;
     b.fill("#memo-amount", "19.99").await;
     b.fill("#memo-reason", "returned: too small").await;
     b.click("button#credit-memo").await;
-    see(&b, "Credit memo of 19.99 EUR recorded.").await;
+    b.wait_for_text("Credit memo of 19.99 EUR recorded.").await;
     b.client.execute("document.querySelector('.return-panel').scrollIntoView()", vec![]).await.expect("scrolls");
     b.screenshot("returned").await;
     let o = b.api_get(&format!("/v1/orders/{id}")).await;
@@ -246,17 +225,17 @@ async fn a_partial_cancel_from_the_order_page_frees_the_stock() {
         .expect("script runs");
     b.fill("input[name=cancel_0]", "9").await;
     b.click("button#cancel-lines").await;
-    see(&b, "at most 5").await;
+    b.wait_for_text("at most 5").await;
     assert_eq!(b.api_get(&format!("/v1/orders/{id}")).await["lines"][0]["cancelled"], 0);
     // The form sent without any quantity must not cancel the whole order.
     b.click("button#cancel-lines").await;
-    see(&b, "Enter how many units to cancel").await;
+    b.wait_for_text("Enter how many units to cancel").await;
     assert_eq!(b.api_get(&format!("/v1/orders/{id}")).await["lines"][0]["cancelled"], 0);
 
     b.fill("input[name=cancel_0]", "3").await;
     b.fill("#cancel-reason", "customer changed their mind").await;
     b.click("button#cancel-lines").await;
-    see(&b, "Cancelled units worth 59.97 EUR.").await;
+    b.wait_for_text("Cancelled units worth 59.97 EUR.").await;
     assert_eq!(b.text("table#lines td.cancelled").await, "3");
     b.screenshot("cancelled").await;
 
