@@ -204,6 +204,9 @@ fn rules_view(source: &RuleSource, rules: &RuleSet) -> RulesView {
 /// What a channel shows for an item right now.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// Named apart from the pooled `AvailabilityView` of bundles and inventory: two schemas of one name in the OpenAPI
+// document overwrite each other, and clients would validate one answer against the other's shape.
+#[cfg_attr(feature = "openapi", schema(as = ChannelAvailabilityView))]
 pub struct AvailabilityView {
     pub channel: String,
     pub sku: String,
