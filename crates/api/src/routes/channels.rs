@@ -240,7 +240,8 @@ fn encode(format: SnapshotFormat, items: &[FeedItem]) -> Bytes {
 }
 
 #[utoipa::path(get, path = "/v1/channels/{code}/snapshot", tag = "channels", params(("code" = String, Path), SnapshotQuery),
-    responses((status = 200, description = "Every row of the channel, streamed as JSON lines or CSV", content_type = "application/x-ndjson"),
+    responses((status = 200, description = "Every row of the channel, streamed as JSON lines or (`format=csv`) CSV",
+            content((String = "application/x-ndjson"), (String = "text/csv"))),
         (status = 404, body = ProblemSchema)))]
 pub async fn snapshot(
     State(app): State<App>,
