@@ -53,10 +53,7 @@ async fn revoking_the_key_ends_its_sessions() {
 #[tokio::test]
 async fn a_form_without_the_csrf_token_changes_nothing() {
     // No browser needed: a cross-site form post carries the cookie (were it not SameSite) but not the token.
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
-    let s = testkit::server::TestServer::start(std::sync::Arc::new(store), dir).await;
+    let s = plain_server().await;
     let client = reqwest_like_client();
     let token = sign_in_raw(&client, &s).await;
     let resp = client
@@ -108,10 +105,7 @@ async fn sign_in_raw(client: &reqwest::Client, s: &testkit::server::TestServer) 
 
 #[tokio::test]
 async fn an_unknown_admin_address_is_a_page_and_the_api_still_answers_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
-    let s = testkit::server::TestServer::start(std::sync::Arc::new(store), dir).await;
+    let s = plain_server().await;
     let client = reqwest_like_client();
     let page = client.get(s.url("/admin/no/such/page")).send().await.unwrap();
     assert_eq!(page.status().as_u16(), 404);
@@ -129,10 +123,7 @@ async fn an_unknown_admin_address_is_a_page_and_the_api_still_answers_json() {
 async fn a_sign_in_form_from_another_site_opens_no_session() {
     // Another site can post a key to the sign-in form (login CSRF: the victim would work in the attacker's
     // session), but it cannot set or read the form's own cookie, so the tokens do not match.
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
-    let s = testkit::server::TestServer::start(std::sync::Arc::new(store), dir).await;
+    let s = plain_server().await;
     let client = reqwest_like_client();
     for cookie in [None, Some("sr_login=another-token-of-some-length")] {
         let body =
@@ -153,10 +144,7 @@ async fn a_sign_in_form_from_another_site_opens_no_session() {
 
 #[tokio::test]
 async fn malformed_addresses_and_forms_answer_a_page_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
-    let s = testkit::server::TestServer::start(std::sync::Arc::new(store), dir).await;
+    let s = plain_server().await;
     let client = reqwest_like_client();
     let token = sign_in_raw(&client, &s).await;
     let page =
@@ -186,4 +174,12 @@ async fn malformed_addresses_and_forms_answer_a_page_and_change_nothing() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 303);
     assert_eq!(resp.headers()["location"], "/admin");
+}
+
+/// A server on a fresh database, for the tests that need no browser.
+async fn plain_server() -> testkit::server::TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
+    testkit::server::TestServer::start(std::sync::Arc::new(store), dir).await
 }
