@@ -77,13 +77,7 @@ fn reqwest_like_client() -> reqwest::Client {
 /// Signs in over plain HTTP and returns the session token from the cookie.
 async fn sign_in_raw(client: &reqwest::Client, s: &testkit::server::TestServer) -> String {
     let page = client.get(s.url("/admin/login")).send().await.unwrap();
-    let login = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("sr_login=").map(|v| v.split(';').next().unwrap().to_string()))
-        .expect("login cookie");
+    let login = set_cookie(page.headers(), "sr_login").expect("login cookie");
     let body =
         serde_urlencoded::to_string([("key", s.admin_key.as_str()), ("_login", &login), ("next", "/admin")]).unwrap();
     let resp = client
@@ -95,12 +89,7 @@ async fn sign_in_raw(client: &reqwest::Client, s: &testkit::server::TestServer) 
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 303);
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("sr_session=").map(|v| v.split(';').next().unwrap().to_string()))
-        .expect("session cookie")
+    set_cookie(resp.headers(), "sr_session").expect("session cookie")
 }
 
 #[tokio::test]
@@ -154,13 +143,7 @@ async fn malformed_addresses_and_forms_answer_a_page_and_change_nothing() {
     assert!(page.text().await.unwrap().contains("Nothing was changed"));
     // A sign-in whose return address cannot be a header still signs in, and returns to the dashboard.
     let login_page = client.get(s.url("/admin/login")).send().await.unwrap();
-    let login = login_page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("sr_login=").map(|v| v.split(';').next().unwrap().to_string()))
-        .unwrap();
+    let login = set_cookie(login_page.headers(), "sr_login").unwrap();
     let body =
         serde_urlencoded::to_string([("key", s.admin_key.as_str()), ("_login", &login), ("next", "/admin\nX: y")])
             .unwrap();
@@ -182,4 +165,14 @@ async fn plain_server() -> testkit::server::TestServer {
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
     let store = store_sqlite::SqliteStore::connect(&url).await.unwrap();
     testkit::server::TestServer::start(std::sync::Arc::new(store), dir).await
+}
+
+/// The value a response sets for cookie `name`.
+fn set_cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix(prefix.as_str()).map(|v| v.split(';').next().unwrap_or("").to_string()))
 }
