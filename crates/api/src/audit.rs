@@ -3,17 +3,21 @@
 //! sits on the routes, so endpoints added later are covered without a line of their own.
 //!
 //! The response waits until its entry is written (batched with concurrent ones), so that an acknowledged change
-//! is never missing from the trail.
+//! is never missing from the trail. Placing an order or a hold writes the entry in the change's own transaction
+//! instead ([`Audit`]).
 //!
 //! The entry names the route and the addressed entity, never the body: bodies may hold secrets (a key's, a
 //! webhook's) and addresses. Replays of an idempotent request changed nothing and are not recorded again.
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, Method};
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use app::trust::{Caller, NewAuditEntry};
+use app::trust::{Caller, NewAuditEntry, PendingAudit};
 use app::App;
 
 use crate::idempotency::REPLAYED_HEADER;
@@ -48,14 +52,7 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
     }
     let caller = req.extensions().get::<Caller>().cloned();
     let path = req.uri().path().to_string();
-    let resp = next.run(req).await;
-    if !resp.status().is_success() || resp.headers().contains_key(REPLAYED_HEADER) {
-        return resp;
-    }
-    let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
-    let (entity, entity_id) = entity_of(&pattern, &path, location);
-    let status = resp.status();
-    app.audit(NewAuditEntry {
+    let entry = |status: StatusCode, entity: String, entity_id: Option<String>| NewAuditEntry {
         at: chrono::Utc::now(),
         actor_key_id: caller.as_ref().map(|c| c.key_id),
         actor_name: caller.as_ref().map(|c| c.name.clone()).unwrap_or_else(|| "unknown".into()),
@@ -69,9 +66,42 @@ pub async fn layer(State(app): State<App>, req: Request, next: Next) -> Response
         } else {
             status.canonical_reason().unwrap_or("").to_lowercase()
         },
-    })
-    .await;
+    };
+    // The entry a handler may hand to the write path as it stands for a creation (201; the id filled in there).
+    let pending = (method == Method::POST).then(|| {
+        let (entity, entity_id) = entity_of(&pattern, &path, None);
+        PendingAudit::new(entry(StatusCode::CREATED, entity, entity_id))
+    });
+    let mut req = req;
+    if let Some(p) = &pending {
+        req.extensions_mut().insert(p.clone());
+    }
+    let resp = next.run(req).await;
+    if !resp.status().is_success() || resp.headers().contains_key(REPLAYED_HEADER) {
+        return resp;
+    }
+    if pending.as_ref().is_some_and(|p| p.written()) {
+        if resp.status() != StatusCode::CREATED {
+            tracing::warn!(status = %resp.status(), "the audit entry written with the change said 201");
+        }
+        return resp;
+    }
+    let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok());
+    let (entity, entity_id) = entity_of(&pattern, &path, location);
+    app.audit(entry(resp.status(), entity, entity_id)).await;
     resp
+}
+
+/// The audit entry of this request, for a handler whose change goes through the write path in one command: passed
+/// on, it is written in that command's transaction (see [`PendingAudit`]).
+pub struct Audit(pub Option<Arc<PendingAudit>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Audit {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Audit(parts.extensions.get::<Arc<PendingAudit>>().cloned()))
+    }
 }
 
 #[cfg(test)]

@@ -163,7 +163,9 @@ impl App {
         }
         graph.insert(bundle_item, components.clone());
         bundle::flatten(bundle_item, &graph).map_err(bundle_error)?;
-        self.store.set_bundle_components(bundle_item, &components).await.map_err(|e| match e {
+        let done = self.store.set_bundle_components(bundle_item, &components).await;
+        self.catalog_changed();
+        done.map_err(|e| match e {
             StoreError::Conflict { constraint } if constraint.contains("cycle") => {
                 bundle_error(BundleError::Cycle { path: vec![] })
             }

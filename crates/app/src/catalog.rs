@@ -218,8 +218,9 @@ impl App {
         let mut p = Problems::default();
         validate_product_with_variants(&fields, &variants, "", &mut p);
         p.into_result().map_err(AppError::Validation)?;
-        let rec = self.store.create_product(&fields, &variants, Utc::now()).await.map_err(|e| unique_clash(e, ""))?;
-        Ok(rec.into())
+        let rec = self.store.create_product(&fields, &variants, Utc::now()).await;
+        self.catalog_changed();
+        Ok(rec.map_err(|e| unique_clash(e, ""))?.into())
     }
 
     /// Finds a product by handle or, when no product has that handle and `key` is a number, by id. The natural
@@ -269,7 +270,9 @@ impl App {
             p.push("options", "option names can be renamed, not added or removed, while the product has variants");
         }
         p.into_result().map_err(AppError::Validation)?;
-        Ok(self.store.update_product(current.id, &f, Utc::now()).await.map_err(|e| unique_clash(e, ""))?.into())
+        let rec = self.store.update_product(current.id, &f, Utc::now()).await;
+        self.catalog_changed();
+        Ok(rec.map_err(|e| unique_clash(e, ""))?.into())
     }
 
     pub async fn delete_product(&self, key: &str) -> AppResult<()> {
@@ -277,7 +280,9 @@ impl App {
         let skus: Vec<String> = current.variants.iter().map(|v| v.sku.clone()).collect();
         let items: Vec<_> = self.store.resolve_skus(&skus).await?.into_values().collect();
         self.refuse_deleting_components(&items).await?;
-        self.store.delete_product(current.id).await.map_err(|e| unique_clash(e, ""))
+        let done = self.store.delete_product(current.id).await;
+        self.catalog_changed();
+        done.map_err(|e| unique_clash(e, ""))
     }
 
     /// Finds a variant by SKU or, when no variant has that SKU and `key` is a number, by id. The SKU wins, so
@@ -324,7 +329,9 @@ impl App {
             p.push("options", "another variant of this product has the same option values");
         }
         p.into_result().map_err(AppError::Validation)?;
-        Ok(self.store.create_variant(product.id, &fields, Utc::now()).await.map_err(|e| unique_clash(e, ""))?.into())
+        let rec = self.store.create_variant(product.id, &fields, Utc::now()).await;
+        self.catalog_changed();
+        Ok(rec.map_err(|e| unique_clash(e, ""))?.into())
     }
 
     pub async fn update_variant(&self, key: &str, patch: VariantPatch) -> AppResult<VariantView> {
@@ -364,14 +371,18 @@ impl App {
             p.push("options", "another variant of this product has the same option values");
         }
         p.into_result().map_err(AppError::Validation)?;
-        Ok(self.store.update_variant(v.id, &f, Utc::now()).await.map_err(|e| unique_clash(e, ""))?.into())
+        let rec = self.store.update_variant(v.id, &f, Utc::now()).await;
+        self.catalog_changed();
+        Ok(rec.map_err(|e| unique_clash(e, ""))?.into())
     }
 
     pub async fn delete_variant(&self, key: &str) -> AppResult<()> {
         let v = self.variant(key).await?;
         let items: Vec<_> = self.store.resolve_skus(std::slice::from_ref(&v.sku)).await?.into_values().collect();
         self.refuse_deleting_components(&items).await?;
-        self.store.delete_variant(v.id).await.map_err(|e| unique_clash(e, ""))
+        let done = self.store.delete_variant(v.id).await;
+        self.catalog_changed();
+        done.map_err(|e| unique_clash(e, ""))
     }
 
     /// Creates or updates many products at once, all or none. Errors name `products[i]` fields, so that the
@@ -411,6 +422,8 @@ impl App {
             }
         }
         p.into_result().map_err(AppError::Validation)?;
-        self.store.import_products(&products, Utc::now()).await.map_err(|e| unique_clash(e, ""))
+        let done = self.store.import_products(&products, Utc::now()).await;
+        self.catalog_changed();
+        done.map_err(|e| unique_clash(e, ""))
     }
 }

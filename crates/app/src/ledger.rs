@@ -23,8 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
 use crate::store::{
-    BatchScope, BatchState, BatchWrites, HoldId, HoldRecord, NewMovement, OrderId, OrderRecord, OutboxEvent, Store,
+    AuditSubject, BatchAudit, BatchScope, BatchState, BatchWrites, HoldId, HoldRecord, NewMovement, OrderId,
+    OrderRecord, OutboxEvent, Store,
 };
+use crate::trust::PendingAudit;
 
 /// Tunables of the write path.
 #[derive(Debug, Clone)]
@@ -303,6 +305,8 @@ impl From<LedgerError> for SubmitError {
 
 struct Job {
     cmd: Command,
+    /// Written in the batch's transaction if the command succeeds.
+    audit: Option<Arc<PendingAudit>>,
     reply: oneshot::Sender<Result<Receipt, SubmitError>>,
 }
 
@@ -346,6 +350,11 @@ impl Ledger {
 
     /// Submits a command and waits until it is committed (durable) or refused.
     pub async fn submit(&self, cmd: Command) -> Result<Receipt, SubmitError> {
+        self.submit_audited(cmd, None).await
+    }
+
+    /// [`Ledger::submit`], writing `audit` in the same transaction if the command succeeds.
+    pub async fn submit_audited(&self, cmd: Command, audit: Option<Arc<PendingAudit>>) -> Result<Receipt, SubmitError> {
         if let Command::Stock(c) = &cmd {
             if c.lines.len() != op_len(&c.op) {
                 // A caller bug, caught here so that it can never take the worker down.
@@ -357,7 +366,7 @@ impl Ledger {
             }
         }
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { cmd, reply }).await.map_err(|_| SubmitError::Closed)?;
+        self.tx.send(Job { cmd, audit, reply }).await.map_err(|_| SubmitError::Closed)?;
         rx.await.map_err(|_| SubmitError::Closed)?
     }
 }
@@ -1289,7 +1298,18 @@ async fn run_batch(
             }
             batch.writes.movements.extend(prelude.movements.iter().cloned());
             for job in jobs {
-                outcomes.push(batch.apply(&job.cmd));
+                let outcome = batch.apply(&job.cmd);
+                if let (Ok(fx), Some(audit)) = (&outcome, &job.audit) {
+                    let subject = match (fx.order, fx.hold) {
+                        (Some(OrderRef::New(i)), _) => AuditSubject::NewOrder(i),
+                        (_, Some(HoldRef::New(i))) => AuditSubject::NewHold(i),
+                        _ => AuditSubject::AsGiven,
+                    };
+                    let mut entry = audit.entry().clone();
+                    entry.at = batch.state.now;
+                    batch.writes.audit.push(BatchAudit { entry, subject });
+                }
+                outcomes.push(outcome);
             }
             batch.writes.changed_orders = batch.changed_orders.iter().copied().collect();
             batch.writes.changed_holds = batch.changed_holds.iter().copied().collect();
@@ -1299,6 +1319,11 @@ async fn run_batch(
     };
     if prelude.expired > 0 {
         tracing::info!(expired = prelude.expired, "ended due holds");
+    }
+    for (job, outcome) in jobs.iter().zip(&outcomes) {
+        if let (Some(audit), Ok(_)) = (&job.audit, outcome) {
+            audit.mark_written();
+        }
     }
     let mut movement_ids = ids.movements.into_iter().skip(prelude.movements.len());
     Ok(outcomes

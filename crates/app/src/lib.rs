@@ -2,6 +2,7 @@
 //! path (the [`ledger`]), so that every backend and every front end (HTTP, CLI) shares one behaviour.
 
 pub mod bundles;
+pub(crate) mod cache;
 pub mod catalog;
 pub mod channel_store;
 pub mod channels;
@@ -50,6 +51,10 @@ pub struct App {
     paths: Arc<RwLock<HashMap<LocationId, String>>>,
     channels: Arc<channels::ChannelState>,
     audit: trust::AuditWriter,
+    /// API keys by secret hash, so that a request does not wait on the database to be let in.
+    keys: Arc<cache::TtlCache<trust_store::ApiKeyRecord>>,
+    /// What an order line needs of its SKU (item, price, policy), by SKU.
+    skus: Arc<cache::TtlCache<orders::ResolvedLine>>,
 }
 
 /// How often the cleanup worker ends expired holds. Reads never count an expired hold anyway; the worker only
@@ -80,6 +85,8 @@ impl App {
             paths: Arc::default(),
             channels: Arc::default(),
             audit,
+            keys: Arc::default(),
+            skus: Arc::default(),
         };
         let sweeper = app.clone();
         tokio::spawn(async move {
@@ -100,15 +107,21 @@ impl App {
         Ok(app)
     }
 
+    /// Drops what this node cached of the catalog: called after every catalog change made through it.
+    pub(crate) fn catalog_changed(&self) {
+        self.skus.clear();
+    }
+
     /// Paths of locations by id, from a cache that is reloaded whole only when one of `ids` is missing from it
     /// (paths never change once a location exists).
     pub(crate) async fn paths_snapshot(
         &self,
         ids: impl IntoIterator<Item = LocationId>,
     ) -> AppResult<HashMap<LocationId, String>> {
+        let ids: Vec<LocationId> = ids.into_iter().collect();
         let complete = {
             let cache = self.paths.read().unwrap_or_else(|e| e.into_inner());
-            ids.into_iter().all(|id| cache.contains_key(&id))
+            ids.iter().all(|id| cache.contains_key(id))
         };
         if !complete {
             let mut all = HashMap::new();
@@ -125,6 +138,8 @@ impl App {
             }
             *self.paths.write().unwrap_or_else(|e| e.into_inner()) = all;
         }
-        Ok(self.paths.read().unwrap_or_else(|e| e.into_inner()).clone())
+        // Only the paths asked for: a whole copy of a large location tree per order would cost more than the order.
+        let cache = self.paths.read().unwrap_or_else(|e| e.into_inner());
+        Ok(ids.into_iter().filter_map(|id| cache.get(&id).map(|p| (id, p.clone()))).collect())
     }
 }

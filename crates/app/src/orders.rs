@@ -2,6 +2,7 @@
 //! cancelling, reserving stock for a cart with a hold, and finding or creating the customer.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::bundle::BundlePart;
@@ -19,6 +20,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::double_option;
+use crate::channels::ChannelSnapshot;
 use crate::error::{AppError, AppResult, StoreError};
 use crate::ledger::{Actor, Command, HoldChange, OrderStep, PlaceOrder, Receipt, Rejection, SubmitError};
 use crate::page::{Page, PageRequest};
@@ -26,6 +28,7 @@ use crate::store::{
     Address, CustomerFields, CustomerId, CustomerRecord, HoldId, HoldRecord, OrderFilter, OrderId, OrderRecord,
     SkuVariant,
 };
+use crate::trust::PendingAudit;
 use crate::App;
 
 /// Sources that are not channels.
@@ -779,7 +782,8 @@ fn part_of_bundle(line: usize, bundle: usize) -> AppError {
 }
 
 /// One resolved line of an order or hold.
-struct ResolvedLine {
+#[derive(Debug, Clone)]
+pub(crate) struct ResolvedLine {
     item: ItemId,
     sku: String,
     price: Decimal,
@@ -798,25 +802,42 @@ impl App {
 
     /// Resolves the SKUs of lines; unknown ones are named by field.
     async fn resolve_order_skus(&self, skus: &[String]) -> AppResult<Vec<ResolvedLine>> {
-        let mut wanted: Vec<String> = skus.iter().map(|s| s.trim().to_string()).collect();
+        let mut found: HashMap<String, ResolvedLine> = HashMap::with_capacity(skus.len());
+        let mut wanted: Vec<String> = Vec::new();
+        for sku in skus {
+            let sku = sku.trim();
+            match self.skus.get(sku) {
+                Some(line) => {
+                    found.insert(sku.to_string(), line);
+                }
+                None => wanted.push(sku.to_string()),
+            }
+        }
         wanted.sort_unstable();
         wanted.dedup();
-        // One read for every line: an order's SKUs are resolved in a single statement, not one per line.
-        let found = self.store.variants_by_skus(&wanted).await?;
+        if !wanted.is_empty() {
+            // One read for every line not cached: an order's SKUs are resolved in a single statement.
+            let generation = self.skus.generation();
+            for (sku, SkuVariant { variant: v, is_bundle }) in self.store.variants_by_skus(&wanted).await? {
+                let line = ResolvedLine {
+                    item: v.item_id,
+                    sku: v.fields.sku,
+                    price: v.fields.price,
+                    currency: v.fields.currency,
+                    policy: v.fields.inventory_policy,
+                    tracked: v.fields.tracked,
+                    is_bundle,
+                };
+                self.skus.put(generation, sku.clone(), line.clone());
+                found.insert(sku, line);
+            }
+        }
         let mut unknown = Vec::new();
         let mut out = Vec::with_capacity(skus.len());
         for (i, sku) in skus.iter().enumerate() {
             let sku = sku.trim();
             match found.get(sku) {
-                Some(SkuVariant { variant: v, is_bundle }) => out.push(ResolvedLine {
-                    item: v.item_id,
-                    sku: v.fields.sku.clone(),
-                    price: v.fields.price,
-                    currency: v.fields.currency.clone(),
-                    policy: v.fields.inventory_policy,
-                    tracked: v.fields.tracked,
-                    is_bundle: *is_bundle,
-                }),
+                Some(line) => out.push(line.clone()),
                 None => unknown.push(FieldError::new(format!("lines[{i}].sku"), format!("unknown SKU '{sku}'"))),
             }
         }
@@ -926,6 +947,17 @@ impl App {
     /// Places an order, committing its stock atomically (all lines or none), or converting a hold. Returns the
     /// order and whether it was created now (`false`: a retry of an order already placed under the same number).
     pub async fn place_order(&self, req: NewOrder, fingerprint: String, actor: Actor) -> AppResult<(OrderView, bool)> {
+        self.place_order_audited(req, fingerprint, actor, None).await
+    }
+
+    /// [`App::place_order`], writing `audit` in the order's own transaction when the order is placed now.
+    pub async fn place_order_audited(
+        &self,
+        req: NewOrder,
+        fingerprint: String,
+        actor: Actor,
+        audit: Option<Arc<PendingAudit>>,
+    ) -> AppResult<(OrderView, bool)> {
         let mut p = Problems::default();
         let source = req.source.trim().to_string();
         let is_code = !source.is_empty()
@@ -953,19 +985,92 @@ impl App {
         }
         p.into_result().map_err(AppError::Validation)?;
 
-        // A retry (the same source and number) gets the first order before anything else happens: no customer is
-        // created again, and a catalog changed since cannot refuse it. Two first attempts racing are told apart by
-        // the batch.
-        if let Some(number) = &req.external_number {
-            if let Some(existing) = self.store.find_order(&source, number.trim()).await? {
-                return self.replay(existing, &fingerprint).await.map(|v| (v, false));
+        // A retry (the same source and number) gets the first order: a catalog changed since cannot refuse it, and
+        // no customer is created again. The batch tells a retry apart by itself, so the stored order is looked up
+        // here only before creating a customer, or when something is about to refuse the order.
+        let number = req.external_number.as_deref().map(str::trim);
+        if req.customer.is_some() {
+            if let Some(first) = self.retried_order(&source, number, &fingerprint).await? {
+                return Ok((first, false));
             }
         }
+        let (lines, channel) = match self.order_lines(&req, &source).await {
+            Ok(prepared) => prepared,
+            Err(refusal) => match self.retried_order(&source, number, &fingerprint).await? {
+                Some(first) => return Ok((first, false)),
+                None => return Err(refusal),
+            },
+        };
+        let customer_id = match &req.customer {
+            Some(c) => self.order_customer(c).await?,
+            None => None,
+        };
+        let now = Utc::now();
+        let record = OrderRecord {
+            id: 0,
+            source: source.clone(),
+            external_number: req.external_number.as_ref().map(|n| n.trim().to_string()),
+            request_hash: fingerprint.clone(),
+            customer_id,
+            currency: req.currency.clone(),
+            payment_terms: req.payment_terms,
+            notes: req.notes.clone(),
+            order: Order::empty(),
+            placed_at: now,
+            updated_at: now,
+        };
+        let names: HashMap<ItemId, String> = lines.iter().map(|l| (l.item, l.sku.clone())).collect();
+        let placed = lines.clone();
+        // An order from a channel allocates from the channel's warehouses, in the channel's order.
+        let warehouses = self.channel_allocation(channel.as_deref());
+        let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor, warehouses }));
+        match self.ledger.submit_audited(cmd, audit).await {
+            Ok(receipt) => Ok((self.order_from_receipt(receipt).await?, true)),
+            // The same source and number was placed before (the batch found it stored, or earlier in the same
+            // batch): a retry gets the first order, a different order under that number is refused.
+            Err(SubmitError::Rejected(Rejection::DuplicateOrderNumber)) => {
+                let number = req.external_number.clone().unwrap_or_default();
+                match self.store.find_order(&source, number.trim()).await? {
+                    Some(existing) => self.replay(existing, &fingerprint).await.map(|v| (v, false)),
+                    None => Err(rejection(SubmitError::Rejected(Rejection::DuplicateOrderNumber), &names)),
+                }
+            }
+            Err(SubmitError::Store(StoreError::Conflict { constraint })) if constraint.contains("external_number") => {
+                let number = req.external_number.clone().unwrap_or_default();
+                match self.store.find_order(&source, number.trim()).await? {
+                    Some(existing) => self.replay(existing, &fingerprint).await.map(|v| (v, false)),
+                    None => Err(StoreError::Conflict { constraint }.into()),
+                }
+            }
+            Err(e) => Err(crate::bundles::at_bundle_lines(rejection(e, &names), &placed)),
+        }
+    }
+
+    /// The order stored under `source` and `number` (a retry's first attempt), replayed for `fingerprint`.
+    async fn retried_order(
+        &self,
+        source: &str,
+        number: Option<&str>,
+        fingerprint: &str,
+    ) -> AppResult<Option<OrderView>> {
+        let Some(number) = number else { return Ok(None) };
+        match self.store.find_order(source, number).await? {
+            Some(existing) => self.replay(existing, fingerprint).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// An order's lines with their items, prices and policies (bundles expanded), and the channel it comes from.
+    async fn order_lines(
+        &self,
+        req: &NewOrder,
+        source: &str,
+    ) -> AppResult<(Vec<NewLine>, Option<Arc<ChannelSnapshot>>)> {
         let skus: Vec<String> = req.lines.iter().map(|l| l.sku.clone()).collect();
         let resolved = self.resolve_order_skus(&skus).await?;
         let mut p = Problems::default();
         let mut lines = Vec::with_capacity(req.lines.len());
-        let channel = self.channel_of(&source).await?;
+        let channel = self.channel_of(source).await?;
         for (i, (l, r)) in req.lines.iter().zip(&resolved).enumerate() {
             let unit_price = match l.unit_price {
                 Some(p) => p,
@@ -1023,49 +1128,7 @@ impl App {
         p.into_result().map_err(AppError::Validation)?;
         // Most orders hold no bundle: only those pay for reading bundle definitions.
         let lines = if resolved.iter().any(|r| r.is_bundle) { self.expand_bundle_lines(lines).await? } else { lines };
-        let customer_id = match &req.customer {
-            Some(c) => self.order_customer(c).await?,
-            None => None,
-        };
-        let now = Utc::now();
-        let record = OrderRecord {
-            id: 0,
-            source: source.clone(),
-            external_number: req.external_number.as_ref().map(|n| n.trim().to_string()),
-            request_hash: fingerprint.clone(),
-            customer_id,
-            currency: req.currency.clone(),
-            payment_terms: req.payment_terms,
-            notes: req.notes.clone(),
-            order: Order::empty(),
-            placed_at: now,
-            updated_at: now,
-        };
-        let names: HashMap<ItemId, String> = lines.iter().map(|l| (l.item, l.sku.clone())).collect();
-        let placed = lines.clone();
-        // An order from a channel allocates from the channel's warehouses, in the channel's order.
-        let warehouses = self.channel_allocation(channel.as_deref());
-        let cmd = Command::PlaceOrder(Box::new(PlaceOrder { record, lines, hold: req.hold_id, actor, warehouses }));
-        match self.ledger.submit(cmd).await {
-            Ok(receipt) => Ok((self.order_from_receipt(receipt).await?, true)),
-            // The same source and number was placed before (the batch found it stored, or earlier in the same
-            // batch): a retry gets the first order, a different order under that number is refused.
-            Err(SubmitError::Rejected(Rejection::DuplicateOrderNumber)) => {
-                let number = req.external_number.clone().unwrap_or_default();
-                match self.store.find_order(&source, number.trim()).await? {
-                    Some(existing) => self.replay(existing, &fingerprint).await.map(|v| (v, false)),
-                    None => Err(rejection(SubmitError::Rejected(Rejection::DuplicateOrderNumber), &names)),
-                }
-            }
-            Err(SubmitError::Store(StoreError::Conflict { constraint })) if constraint.contains("external_number") => {
-                let number = req.external_number.clone().unwrap_or_default();
-                match self.store.find_order(&source, number.trim()).await? {
-                    Some(existing) => self.replay(existing, &fingerprint).await.map(|v| (v, false)),
-                    None => Err(StoreError::Conflict { constraint }.into()),
-                }
-            }
-            Err(e) => Err(crate::bundles::at_bundle_lines(rejection(e, &names), &placed)),
-        }
+        Ok((lines, channel))
     }
 
     async fn replay(&self, existing: OrderRecord, fingerprint: &str) -> AppResult<OrderView> {
@@ -1374,6 +1437,16 @@ impl App {
     // ---- holds -------------------------------------------------------------------------------------------------
 
     pub async fn place_hold(&self, req: NewHold, actor: Actor) -> AppResult<HoldView> {
+        self.place_hold_audited(req, actor, None).await
+    }
+
+    /// [`App::place_hold`], writing `audit` in the hold's own transaction.
+    pub async fn place_hold_audited(
+        &self,
+        req: NewHold,
+        actor: Actor,
+        audit: Option<Arc<PendingAudit>>,
+    ) -> AppResult<HoldView> {
         let mut p = Problems::default();
         if req.lines.is_empty() || req.lines.len() > MAX_ORDER_LINES {
             p.push("lines", format!("must have between 1 and {MAX_ORDER_LINES} lines"));
@@ -1456,7 +1529,7 @@ impl App {
         let names: HashMap<ItemId, String> = expanded.iter().map(|l| (l.item, l.sku.clone())).collect();
         let cmd = Command::PlaceHold { record: Box::new(record), demand, ttl, max_ttl: self.holds.max_ttl, actor };
         // Allocation numbers the demand entries; name each short line by the hold line it belongs to.
-        let receipt = self.ledger.submit(cmd).await.map_err(|e| {
+        let receipt = self.ledger.submit_audited(cmd, audit).await.map_err(|e| {
             let e = match e {
                 SubmitError::Rejected(Rejection::Allocation(AllocationError::Shortage(mut s))) => {
                     s.lines.iter_mut().for_each(|l| l.line = stocked.get(l.line).map(|(i, _)| *i).unwrap_or(l.line));

@@ -370,6 +370,47 @@ pub struct BatchWrites {
     pub changed_orders: Vec<OrderId>,
     pub new_holds: Vec<HoldRecord>,
     pub changed_holds: Vec<HoldId>,
+    /// Audit entries of commands that succeeded in the batch, written in its transaction.
+    pub audit: Vec<BatchAudit>,
+}
+
+/// An audit entry written with the change it records, so that the request waits for one commit, not two.
+#[derive(Debug, Clone)]
+pub struct BatchAudit {
+    pub entry: crate::trust_store::NewAuditEntry,
+    /// What the entry's `entity_id` becomes once the batch's inserts have their ids.
+    pub subject: AuditSubject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditSubject {
+    /// `entity_id` as the entry has it.
+    AsGiven,
+    /// The id of the batch's `new_orders[i]`.
+    NewOrder(usize),
+    /// The id of the batch's `new_holds[i]`.
+    NewHold(usize),
+}
+
+/// The batch's audit entries with the ids of the orders and holds it inserted filled in: for the stores to write
+/// after those inserts.
+pub fn resolve_batch_audit(
+    audit: &[BatchAudit],
+    orders: &[OrderId],
+    holds: &[HoldId],
+) -> Vec<crate::trust_store::NewAuditEntry> {
+    audit
+        .iter()
+        .map(|a| {
+            let mut entry = a.entry.clone();
+            match a.subject {
+                AuditSubject::AsGiven => {}
+                AuditSubject::NewOrder(i) => entry.entity_id = orders.get(i).map(|id| id.to_string()),
+                AuditSubject::NewHold(i) => entry.entity_id = holds.get(i).map(|id| id.to_string()),
+            }
+            entry
+        })
+        .collect()
 }
 
 /// The ids a batch's inserts got, in the order of the writes.

@@ -1,15 +1,16 @@
 //! Trust: API keys (made, checked, listed, revoked), the caller a key stands for, and the audit trail with its
 //! writer.
 //!
-//! Key secrets are 32 random bytes from the OS, shown once; only their SHA-256 is stored. Every request looks its
-//! key up in the database, so a revocation takes effect at once on every node.
+//! Key secrets are 32 random bytes from the OS, shown once; only their SHA-256 is stored. A node keeps the live
+//! keys it has seen for at most a second ([`crate::cache`]): a revocation takes effect at once on the node that made
+//! it, and within a second on every other node.
 //!
 //! The audit trail is written by one writer in batches, after the change it records has committed: one extra
-//! transaction per batch of concurrent entries rather than per request, so that the write path keeps its
-//! throughput. The caller waits until its entry's batch is written, so an acknowledged change has its audit row;
-//! a process killed between a change's commit and that write can still lose the row, but then the client never
-//! saw a success. Stock movements never depend on it, as each carries its actor and request id inside the ledger's
-//! own transaction.
+//! transaction per batch of concurrent entries rather than per request. The caller waits until its entry's batch
+//! is written, so an acknowledged change has its audit row; a process killed between a change's commit and that
+//! write can still lose the row, but then the client never saw a success. Orders and holds, the hot path, hand
+//! their entry to the write path instead ([`PendingAudit`]): it is written in the change's own transaction. Stock
+//! movements never depend on it, as each carries its actor and request id inside the ledger's own transaction.
 
 use std::time::Duration;
 
@@ -81,6 +82,35 @@ fn caller_of(key: ApiKeyRecord, now: DateTime<Utc>) -> Result<Caller, Rejection>
     Ok(Caller { key_id: key.id, name: key.name, role: key.role, channel: key.channel })
 }
 
+/// An audit entry a request hands to the write path, to be written in the same transaction as the change it
+/// records (the API's audit layer makes one for each changing request; the hot use cases, placing orders and holds,
+/// pass it on). Once written there, the layer does not write it again: the request waits for one commit, not two.
+#[derive(Debug)]
+pub struct PendingAudit {
+    entry: NewAuditEntry,
+    written: std::sync::atomic::AtomicBool,
+}
+
+impl PendingAudit {
+    pub fn new(entry: NewAuditEntry) -> std::sync::Arc<PendingAudit> {
+        std::sync::Arc::new(PendingAudit { entry, written: Default::default() })
+    }
+
+    /// Whether the write path stored the entry with its change.
+    pub fn written(&self) -> bool {
+        self.written.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn entry(&self) -> &NewAuditEntry {
+        &self.entry
+    }
+
+    pub(crate) fn mark_written(&self) {
+        self.written.store(true, std::sync::atomic::Ordering::Release);
+        crate::metrics::METRICS.audit_entries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Why a secret was not accepted. The API answers each with the same 401, so that nobody learns which keys exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
@@ -91,7 +121,12 @@ pub enum Rejection {
 
 /// Hex SHA-256 of a secret: what is stored and looked up.
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write;
+    let mut hex = String::with_capacity(64);
+    for b in Sha256::digest(secret.as_bytes()) {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 /// A fresh random secret.
@@ -258,9 +293,19 @@ impl App {
         if secret.len() > 200 {
             return Ok(Err(Rejection::Unknown));
         }
-        let Some(key) = self.store.api_key_by_hash(&hash_secret(secret)).await? else {
+        let hash = hash_secret(secret);
+        if let Some(key) = self.keys.get(&hash) {
+            return Ok(caller_of(key, Utc::now()));
+        }
+        // Only live keys are cached: an unknown secret always asks the database (a key made on another node a
+        // moment ago works at once), and guessing cannot fill the cache.
+        let generation = self.keys.generation();
+        let Some(key) = self.store.api_key_by_hash(&hash).await? else {
             return Ok(Err(Rejection::Unknown));
         };
+        if key.revoked_at.is_none() {
+            self.keys.put(generation, hash, key.clone());
+        }
         Ok(caller_of(key, Utc::now()))
     }
 
@@ -319,7 +364,9 @@ impl App {
 
     /// Revokes a key at once; revoking twice keeps the first time.
     pub async fn revoke_api_key(&self, id: i64) -> AppResult<ApiKeyView> {
-        match self.store.revoke_api_key(id, Utc::now()).await? {
+        let revoked = self.store.revoke_api_key(id, Utc::now()).await;
+        self.keys.clear();
+        match revoked? {
             Some(k) => Ok(k.into()),
             None => Err(AppError::NotFound { entity: "api key", key: id.to_string() }),
         }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use app::store::{HoldId, HoldRecord, NewMovement, OrderId, OrderRecord, OutboxEvent, StoreResult};
+use app::trust::NewAuditEntry;
 use app::StoreError;
 use chrono::{DateTime, Utc};
 use domain::orders::HoldStatus;
@@ -18,7 +19,7 @@ use rusqlite::{ffi, params_from_iter, Connection};
 use sqlx::sqlite::LockedSqliteHandle;
 
 use crate::codec::{enum_name, internal, micros, to_json, STATE_COLUMNS};
-use crate::{chunks, inserted_ids, placeholders};
+use crate::{chunks, placeholders};
 
 /// Runs `f` on the connection behind `handle`, on this thread.
 pub(crate) fn with_handle<T>(
@@ -57,23 +58,11 @@ fn text(s: &str) -> Value {
     Value::Text(s.to_string())
 }
 
-fn opt_text(s: &Option<String>) -> Value {
-    s.as_ref().map_or(Value::Null, |s| Value::Text(s.clone()))
-}
-
-fn opt_int(v: Option<i64>) -> Value {
-    v.map_or(Value::Null, Value::Integer)
-}
-
 /// Runs `sql` with `values` bound and collects the first column of every row.
 fn ids(conn: &Connection, sql: &str, values: Vec<Value>) -> rusqlite::Result<Vec<i64>> {
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map(params_from_iter(values), |row| row.get::<_, i64>(0))?;
     rows.collect()
-}
-
-fn execute(conn: &Connection, sql: &str, values: Vec<Value>) -> rusqlite::Result<usize> {
-    conn.prepare(sql)?.execute(params_from_iter(values))
 }
 
 /// The time of a write transaction: now, but never before the newest movement (clocks step back; another process
@@ -158,72 +147,69 @@ pub(crate) fn due_hold_ids(conn: &Connection, at: DateTime<Utc>) -> StoreResult<
     .map_err(db)
 }
 
-/// Writes the movements in multi-row INSERTs and returns their ids in the order given.
+/// Writes the movements and returns their ids in the order given. Every insert of the batch is one prepared
+/// single-row statement run once per row: SQLite parses it once, where a multi-row INSERT would be parsed anew for
+/// every batch size, and parsing is what such a statement costs most.
 pub(crate) fn insert_movements(conn: &Connection, movements: &[NewMovement]) -> StoreResult<Vec<i64>> {
-    let mut out = Vec::with_capacity(movements.len());
-    for chunk in chunks(movements, 12) {
-        let sql = format!(
+    if movements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare(
             "INSERT INTO movements (item_id, quantity, from_location_id, from_state, to_location_id, to_state, \
-             reason, reference, note, actor, request_id, recorded_at) VALUES {} RETURNING id",
-            rows_of(12, chunk.len())
+             reason, reference, note, actor, request_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .map_err(db)?;
+    let mut out = Vec::with_capacity(movements.len());
+    for m in movements {
+        out.push(
+            stmt.insert(rusqlite::params![
+                m.item_id,
+                m.quantity,
+                m.from_location_id,
+                m.from_state.map(|s| s.as_str()),
+                m.to_location_id,
+                m.to_state.map(|s| s.as_str()),
+                m.reason.as_str(),
+                m.reference,
+                m.note,
+                m.actor,
+                m.request_id,
+                micros(m.recorded_at),
+            ])
+            .map_err(db)?,
         );
-        let mut values = Vec::with_capacity(chunk.len() * 12);
-        for m in chunk {
-            values.extend([
-                Value::Integer(m.item_id),
-                Value::Integer(m.quantity),
-                Value::Integer(m.from_location_id),
-                m.from_state.map_or(Value::Null, |s| text(s.as_str())),
-                Value::Integer(m.to_location_id),
-                m.to_state.map_or(Value::Null, |s| text(s.as_str())),
-                text(m.reason.as_str()),
-                opt_text(&m.reference),
-                opt_text(&m.note),
-                text(&m.actor),
-                opt_text(&m.request_id),
-                Value::Integer(micros(m.recorded_at)),
-            ]);
-        }
-        let chunk_ids = ids(conn, &sql, values).map_err(db)?;
-        out.extend(inserted_ids("movements", chunk.len(), chunk_ids)?);
     }
     Ok(out)
 }
 
-/// `(?, ?, ?), (?, ?, ?)`: `rows` rows of `columns` placeholders.
-fn rows_of(columns: usize, rows: usize) -> String {
-    let row = format!("({})", placeholders(columns));
-    vec![row; rows].join(", ")
-}
-
 pub(crate) fn insert_events(conn: &Connection, events: &[OutboxEvent], now: DateTime<Utc>) -> StoreResult<()> {
-    for chunk in chunks(events, 3) {
-        let sql = format!("INSERT INTO outbox (topic, payload, created_at) VALUES {}", rows_of(3, chunk.len()));
-        let values = chunk
-            .iter()
-            .flat_map(|e| [text(&e.topic), Value::Text(e.payload.to_string()), Value::Integer(micros(now))]);
-        execute(conn, &sql, values.collect()).map_err(db)?;
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare("INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)").map_err(db)?;
+    for e in events {
+        stmt.execute(rusqlite::params![e.topic, e.payload.to_string(), micros(now)]).map_err(db)?;
     }
     Ok(())
 }
 
 /// Writes changed balances. The CHECK constraints refuse a negative state here, failing the whole batch.
 pub(crate) fn upsert_balances(conn: &Connection, changed: &[(BalanceKey, Balance)]) -> StoreResult<()> {
+    if changed.is_empty() {
+        return Ok(());
+    }
     let sets: Vec<String> = StockState::ALL.iter().map(|s| format!("{0} = excluded.{0}", s.as_str())).collect();
-    for chunk in chunks(changed, 9) {
-        let sql = format!(
-            "INSERT INTO stock_levels (item_id, location_id, {STATE_COLUMNS}) VALUES {} \
-             ON CONFLICT (item_id, location_id) DO UPDATE SET {}",
-            rows_of(2 + StockState::ALL.len(), chunk.len()),
-            sets.join(", ")
-        );
-        let mut values = Vec::with_capacity(chunk.len() * 9);
-        for ((item, location), bal) in chunk {
-            values.push(Value::Integer(*item));
-            values.push(Value::Integer(*location));
-            values.extend(StockState::ALL.iter().map(|s| Value::Integer(bal.get(*s))));
-        }
-        execute(conn, &sql, values).map_err(db)?;
+    let sql = format!(
+        "INSERT INTO stock_levels (item_id, location_id, {STATE_COLUMNS}) VALUES ({}) \
+         ON CONFLICT (item_id, location_id) DO UPDATE SET {}",
+        placeholders(2 + StockState::ALL.len()),
+        sets.join(", ")
+    );
+    let mut stmt = conn.prepare(&sql).map_err(db)?;
+    for ((item, location), bal) in changed {
+        let values = [*item, *location].into_iter().chain(StockState::ALL.iter().map(|s| bal.get(*s)));
+        stmt.execute(params_from_iter(values)).map_err(db)?;
     }
     Ok(())
 }
@@ -231,73 +217,107 @@ pub(crate) fn upsert_balances(conn: &Connection, changed: &[(BalanceKey, Balance
 /// Inserts new orders (their ids are ignored) with their backorder rows; returns the new ids in the order given.
 /// The columns besides the document are copied out of it, as [`crate::orders`] describes.
 pub(crate) fn insert_orders(conn: &Connection, orders: &[OrderRecord]) -> StoreResult<Vec<OrderId>> {
-    let mut out = Vec::with_capacity(orders.len());
-    for chunk in chunks(orders, 11) {
-        let sql = format!(
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare(
             "INSERT INTO orders (source, external_number, request_hash, customer_id, currency, payment_terms, \
-             status, notes, doc, placed_at, updated_at) VALUES {} RETURNING id",
-            rows_of(11, chunk.len())
-        );
-        let mut values = Vec::with_capacity(chunk.len() * 11);
-        for rec in chunk {
-            values.extend([
-                text(&rec.source),
-                opt_text(&rec.external_number),
-                text(&rec.request_hash),
-                opt_int(rec.customer_id),
-                text(&rec.currency),
-                Value::Text(enum_name(&rec.payment_terms)?),
-                Value::Text(enum_name(&rec.order.status)?),
-                opt_text(&rec.notes),
-                Value::Text(to_json("order", &rec.order)?),
-                Value::Integer(micros(rec.placed_at)),
-                Value::Integer(micros(rec.updated_at)),
-            ]);
-        }
-        let chunk_ids = ids(conn, &sql, values)
+             status, notes, doc, placed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .map_err(db)?;
+    let mut out = Vec::with_capacity(orders.len());
+    for rec in orders {
+        let id = stmt
+            .insert(rusqlite::params![
+                rec.source,
+                rec.external_number,
+                rec.request_hash,
+                rec.customer_id,
+                rec.currency,
+                enum_name(&rec.payment_terms)?,
+                enum_name(&rec.order.status)?,
+                rec.notes,
+                to_json("order", &rec.order)?,
+                micros(rec.placed_at),
+                micros(rec.updated_at),
+            ])
             .map_err(|e| crate::orders::external_number_conflict(db_error(e, "orders.customer_id")))?;
-        out.extend(inserted_ids("orders", chunk.len(), chunk_ids)?);
+        out.push(id);
     }
     // A new order has no backorder rows yet: write them all at once, without deleting first.
-    let rows: Vec<(OrderId, ItemId, i64)> = out
-        .iter()
-        .zip(orders)
-        .flat_map(|(id, rec)| rec.order.open_demand_items().into_iter().map(|item| (*id, item, micros(rec.placed_at))))
-        .collect();
-    for chunk in chunks(&rows, 3) {
-        let sql =
-            format!("INSERT INTO order_backorders (order_id, item_id, placed_at) VALUES {}", rows_of(3, chunk.len()));
-        let values = chunk.iter().flat_map(|(o, i, p)| [Value::Integer(*o), Value::Integer(*i), Value::Integer(*p)]);
-        execute(conn, &sql, values.collect()).map_err(|e| db_error(e, "order_backorders.item_id"))?;
+    let mut backorder = None;
+    for (id, rec) in out.iter().zip(orders) {
+        for item in rec.order.open_demand_items() {
+            if backorder.is_none() {
+                backorder = Some(
+                    conn.prepare("INSERT INTO order_backorders (order_id, item_id, placed_at) VALUES (?, ?, ?)")
+                        .map_err(db)?,
+                );
+            }
+            let stmt = backorder.as_mut().expect("prepared above");
+            stmt.execute(rusqlite::params![id, item, micros(rec.placed_at)])
+                .map_err(|e| db_error(e, "order_backorders.item_id"))?;
+        }
     }
     Ok(out)
 }
 
 /// Inserts new holds (their ids are ignored); returns the new ids in the order given.
 pub(crate) fn insert_holds(conn: &Connection, holds: &[HoldRecord]) -> StoreResult<Vec<HoldId>> {
-    let mut out = Vec::with_capacity(holds.len());
-    for chunk in chunks(holds, 9) {
-        let sql = format!(
+    if holds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare(
             "INSERT INTO holds (status, expires_at, doc, skus, quantities, reference, order_id, created_at, \
-             updated_at) VALUES {} RETURNING id",
-            rows_of(9, chunk.len())
-        );
-        let mut values = Vec::with_capacity(chunk.len() * 9);
-        for rec in chunk {
-            values.extend([
-                text(rec.hold.status.as_str()),
-                Value::Integer(micros(rec.hold.expires_at)),
-                Value::Text(to_json("hold", &rec.hold)?),
-                Value::Text(to_json("hold SKUs", &rec.skus)?),
-                Value::Text(to_json("hold quantities", &rec.quantities)?),
-                opt_text(&rec.reference),
-                opt_int(rec.order_id),
-                Value::Integer(micros(rec.created_at)),
-                Value::Integer(micros(rec.updated_at)),
-            ]);
-        }
-        let chunk_ids = ids(conn, &sql, values).map_err(|e| db_error(e, "holds.order_id"))?;
-        out.extend(inserted_ids("holds", chunk.len(), chunk_ids)?);
+             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .map_err(db)?;
+    let mut out = Vec::with_capacity(holds.len());
+    for rec in holds {
+        let id = stmt
+            .insert(rusqlite::params![
+                rec.hold.status.as_str(),
+                micros(rec.hold.expires_at),
+                to_json("hold", &rec.hold)?,
+                to_json("hold SKUs", &rec.skus)?,
+                to_json("hold quantities", &rec.quantities)?,
+                rec.reference,
+                rec.order_id,
+                micros(rec.created_at),
+                micros(rec.updated_at),
+            ])
+            .map_err(|e| db_error(e, "holds.order_id"))?;
+        out.push(id);
     }
     Ok(out)
+}
+
+/// Writes the audit entries of the batch's commands.
+pub(crate) fn insert_audit(conn: &Connection, entries: &[NewAuditEntry]) -> StoreResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn
+        .prepare(
+            "INSERT INTO audit_log (at, actor_key_id, actor_name, request_id, entity, entity_id, action, status, \
+             summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .map_err(db)?;
+    for e in entries {
+        stmt.execute(rusqlite::params![
+            micros(e.at),
+            e.actor_key_id,
+            e.actor_name,
+            e.request_id,
+            e.entity,
+            e.entity_id,
+            e.action,
+            i64::from(e.status),
+            e.summary
+        ])
+        .map_err(db)?;
+    }
+    Ok(())
 }

@@ -224,6 +224,7 @@ impl LedgerStore for SqliteStore {
                     app::webhook_store::fill_new_order_ids(&mut writes.events, &orders);
                     direct::insert_events(c, &writes.events, now)?;
                     let holds = direct::insert_holds(c, &writes.new_holds)?;
+                    direct::insert_audit(c, &app::store::resolve_batch_audit(&writes.audit, &orders, &holds))?;
                     Ok((movements, orders, holds))
                 })?
             };

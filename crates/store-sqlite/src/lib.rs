@@ -174,25 +174,6 @@ fn chunks<T>(items: &[T], per_item: usize) -> std::slice::Chunks<'_, T> {
     items.chunks((MAX_PARAMS / per_item.max(1)).max(1))
 }
 
-/// Checks the ids a multi-row `INSERT … RETURNING id` gave for `rows` rows and returns them in the order the rows
-/// were given. RETURNING yields rows in no promised order, but AUTOINCREMENT hands out ids in insertion order, so
-/// the sorted ids are the rows in order. Holding the only write lock, the ids of one statement are also
-/// consecutive; anything else would mean the ids are not what we think they are.
-fn inserted_ids(what: &str, rows: usize, mut ids: Vec<i64>) -> Result<Vec<i64>, StoreError> {
-    ids.sort_unstable();
-    let consecutive = match (ids.first(), ids.last()) {
-        (Some(first), Some(last)) => last - first + 1 == rows as i64,
-        _ => rows == 0,
-    };
-    if ids.len() != rows || !consecutive {
-        return Err(StoreError::Internal(format!(
-            "inserting {rows} {what} returned unexpected ids {:?}…",
-            &ids[..ids.len().min(5)]
-        )));
-    }
-    Ok(ids)
-}
-
 /// `?, ?, ?` with `n` placeholders, for `IN (...)` lists.
 fn placeholders(n: usize) -> String {
     let mut s = String::with_capacity(n * 3);

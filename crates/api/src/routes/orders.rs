@@ -19,6 +19,7 @@ use app::App;
 use domain::order::OrderStatus;
 
 use super::RequestActor;
+use crate::audit::Audit;
 use crate::auth::{not_yours, RequestCaller};
 use crate::extract::{parse_json, Json, Query};
 use crate::problem::{ApiError, ApiResult, ProblemSchema};
@@ -56,6 +57,7 @@ pub async fn place_order(
     State(app): State<App>,
     caller: RequestCaller,
     RequestActor(actor): RequestActor,
+    Audit(audit): Audit,
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<impl IntoResponse> {
     // Keys in a JSON object are sorted once parsed, so the fingerprint ignores formatting and key order.
@@ -75,7 +77,7 @@ pub async fn place_order(
         }
     }
     let fingerprint = app::idempotency::request_fingerprint("POST", "/v1/orders", &canonical);
-    let (order, created) = app.place_order(req, fingerprint, actor).await?;
+    let (order, created) = app.place_order_audited(req, fingerprint, actor, audit).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, [(header::LOCATION, format!("/v1/orders/{}", order.id))], axum::Json(order)))
 }
@@ -193,9 +195,10 @@ pub async fn place_hold(
     State(app): State<App>,
     caller: RequestCaller,
     RequestActor(actor): RequestActor,
+    Audit(audit): Audit,
     Json(req): Json<NewHold>,
 ) -> ApiResult<impl IntoResponse> {
-    let hold = app.place_hold(req, actor).await?;
+    let hold = app.place_hold_audited(req, actor, audit).await?;
     if let Some(channel) = caller.channel() {
         // Written after the hold: should this fail, the hold is the channel's stock for its time to live but the
         // channel cannot see it (never another channel's); it expires as any hold does.

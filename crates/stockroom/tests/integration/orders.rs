@@ -24,6 +24,42 @@ async fn verify_clean(s: &testkit::server::TestServer) {
     assert!(drifts.is_empty(), "drift: {drifts:?}");
 }
 
+/// A node remembers what an order line needs of its SKU for a moment; a catalog change made through it is seen
+/// by the very next order: a new price, a policy, a renamed or deleted variant, a variant that became a bundle.
+#[tokio::test]
+async fn the_next_order_sees_a_catalog_change_at_once() {
+    let s = stocked_server(&["A", "B", "C"]).await;
+    receive(&s, "A", B1, 10).await;
+    receive(&s, "B", B1, 10).await;
+    let line = |sku: &str| json!([{"sku": sku, "quantity": 1}]);
+    let first = s.post("/v1/orders", &order("C-1", line("A"))).await;
+    ok(&first, 201);
+    assert_eq!(first.body["lines"][0]["unit_price"], "19.99");
+    ok(&s.patch("/v1/variants/A", &json!({"price": "17.50"})).await, 200);
+    let second = s.post("/v1/orders", &order("C-2", line("A"))).await;
+    ok(&second, 201);
+    assert_eq!(second.body["lines"][0]["unit_price"], "17.50");
+
+    // C has no stock: refused under deny, backordered once the policy says so.
+    assert_eq!(s.post("/v1/orders", &order("C-3", line("C"))).await.status, 409);
+    set_policy(&s, "C", "backorder").await;
+    ok(&s.post("/v1/orders", &order("C-4", line("C"))).await, 201);
+
+    // Renamed: the old SKU is unknown at once, the new one sells.
+    ok(&s.post("/v1/orders", &order("C-5", line("B"))).await, 201);
+    ok(&s.patch("/v1/variants/B", &json!({"sku": "B-NEW"})).await, 200);
+    let gone = s.post("/v1/orders", &order("C-6", line("B"))).await;
+    assert_eq!((gone.status, gone.code()), (422, "unknown_reference"), "{}", gone.text);
+    ok(&s.post("/v1/orders", &order("C-7", line("B-NEW"))).await, 201);
+
+    // Deleted (never sold, so it may go): unknown at once, though an order just looked it up.
+    ok(&s.post("/v1/products", &tee("cap", &["CAP"])).await, 201);
+    assert_eq!(s.post("/v1/orders", &order("C-8", line("CAP"))).await.status, 409);
+    ok(&s.delete("/v1/products/cap").await, 204);
+    let deleted = s.post("/v1/orders", &order("C-9", line("CAP"))).await;
+    assert_eq!((deleted.status, deleted.code()), (422, "unknown_reference"), "{}", deleted.text);
+}
+
 #[tokio::test]
 async fn an_order_commits_all_lines_or_none() {
     let s = stocked_server(&["A", "B"]).await;
