@@ -1240,11 +1240,8 @@ async fn run_batch(
         }
     }
     // Every batch first ends the holds that are due, so that no command is refused because of a hold that no
-    // longer counts. (A hold that falls due between this read and the transaction is left for the next batch.)
+    // longer counts. The store finds them in its transaction and loads their items' balances too.
     scope.due_holds = true;
-    for rec in store.due_holds(Utc::now()).await? {
-        scope.items.extend(rec.hold.lines.iter().map(|l| l.item));
-    }
     scope.items.sort_unstable();
     scope.items.dedup();
     let warehouses = ctx.warehouses(store).await?;
@@ -1267,6 +1264,7 @@ async fn run_batch(
         let mut decide = |state: &mut BatchState| {
             outcomes.clear();
             let queue = state.backorder_queue.iter().map(|id| OrderRef::Stored(*id)).collect();
+            let items = state.items.iter().copied().collect();
             let mut batch = Batch {
                 state,
                 writes: BatchWrites::default(),
@@ -1277,7 +1275,7 @@ async fn run_batch(
                 bins: &warehouses.by_warehouse,
                 customer,
                 numbers: HashSet::new(),
-                items: scope.items.iter().copied().collect(),
+                items,
             };
             // Due holds end before any command is decided; their movements come first in the batch.
             prelude = batch.expire_due(&Actor::new("system:holds"));

@@ -332,8 +332,8 @@ pub struct BatchScope {
     pub items: Vec<ItemId>,
     pub orders: Vec<OrderId>,
     pub holds: Vec<HoldId>,
-    /// Also load the active holds whose expiry has come at the transaction's time, so that they are ended before
-    /// anything else is decided.
+    /// Also load the active holds whose expiry has come at the transaction's time, and their items' balances, so
+    /// that they are ended before anything else is decided.
     pub due_holds: bool,
     /// (source, external number) of the orders the batch places: the store says which are taken already, so that
     /// a retried order is found inside the batch rather than by a read per request before it.
@@ -347,7 +347,9 @@ pub struct BatchScope {
 pub struct BatchState {
     /// The transaction's time: never before the newest movement, so that the ledger's times follow commit order.
     pub now: DateTime<Utc>,
-    /// Every stored balance of the scope's items (absent: zero).
+    /// The items whose balances are loaded, sorted: the scope's, and those of the due holds when asked for.
+    pub items: Vec<ItemId>,
+    /// Every stored balance of those items (absent: zero).
     pub balances: Balances,
     /// The scope's orders, plus every order that owes units (backordered or oversold) of a scope item.
     pub orders: BTreeMap<OrderId, OrderRecord>,

@@ -178,7 +178,7 @@ async fn load_state(conn: &mut PgConnection, scope: &BatchScope) -> Result<Batch
     }
     let taken_numbers = orders::taken_numbers(conn, &scope.order_numbers).await?;
     let documents = crate::purchasing::lock_documents(conn, &distinct(scope.documents.clone())).await?;
-    Ok(BatchState { now, balances, orders, backorder_queue, holds, taken_numbers, documents })
+    Ok(BatchState { now, items, balances, orders, backorder_queue, holds, taken_numbers, documents })
 }
 
 /// The ids to write back: those `decide` named, and those whose record it changed without naming them (the trait

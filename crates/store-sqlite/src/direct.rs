@@ -14,7 +14,6 @@ use app::StoreError;
 use chrono::{DateTime, Utc};
 use domain::orders::HoldStatus;
 use domain::stock::{Balance, BalanceKey, Balances, ItemId, StockState};
-use rusqlite::types::Value;
 use rusqlite::{ffi, params_from_iter, Connection};
 use sqlx::sqlite::LockedSqliteHandle;
 
@@ -52,17 +51,6 @@ fn db_error(e: rusqlite::Error, foreign_key: &str) -> StoreError {
 
 fn db(e: rusqlite::Error) -> StoreError {
     db_error(e, "foreign_key")
-}
-
-fn text(s: &str) -> Value {
-    Value::Text(s.to_string())
-}
-
-/// Runs `sql` with `values` bound and collects the first column of every row.
-fn ids(conn: &Connection, sql: &str, values: Vec<Value>) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map(params_from_iter(values), |row| row.get::<_, i64>(0))?;
-    rows.collect()
 }
 
 /// The time of a write transaction: now, but never before the newest movement (clocks step back; another process
@@ -137,14 +125,19 @@ pub(crate) fn taken_numbers(conn: &Connection, numbers: &[(String, String)]) -> 
     Ok(taken)
 }
 
-/// The ids of the active holds whose expiry is at or before `at`; the batch loads them with the others by id.
-pub(crate) fn due_hold_ids(conn: &Connection, at: DateTime<Utc>) -> StoreResult<Vec<HoldId>> {
-    ids(
-        conn,
-        "SELECT id FROM holds WHERE status = ? AND expires_at <= ?",
-        vec![text(HoldStatus::Active.as_str()), Value::Integer(micros(at))],
-    )
-    .map_err(db)
+/// The active holds whose expiry is at or before `at`, and the items they hold: the batch loads the holds with
+/// the others by id, and the items' balances with its own, since ending a hold gives its units back.
+pub(crate) fn due_holds(conn: &Connection, at: DateTime<Utc>) -> StoreResult<(Vec<HoldId>, Vec<ItemId>)> {
+    let mut stmt = conn.prepare("SELECT id, doc FROM holds WHERE status = ? AND expires_at <= ?").map_err(db)?;
+    let mut rows = stmt.query(rusqlite::params![HoldStatus::Active.as_str(), micros(at)]).map_err(db)?;
+    let (mut ids, mut items) = (Vec::new(), Vec::new());
+    while let Some(row) = rows.next().map_err(db)? {
+        ids.push(row.get::<_, HoldId>(0).map_err(internal)?);
+        let doc: String = row.get(1).map_err(internal)?;
+        let hold: domain::orders::Hold = app::store_codec::from_json("hold", &doc)?;
+        items.extend(hold.lines.iter().map(|l| l.item));
+    }
+    Ok((ids, items))
 }
 
 /// Writes the movements and returns their ids in the order given. Every insert of the batch is one prepared

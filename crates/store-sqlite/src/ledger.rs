@@ -173,20 +173,21 @@ impl LedgerStore for SqliteStore {
         let mut w = self.write().await?;
         let result = async {
             let conn = &mut *w.tx;
-            let mut items = scope.items.clone();
-            items.sort_unstable();
-            items.dedup();
             // The reads every batch makes, in one hand-off (see `direct`); orders, holds and documents, which most
             // batches have none of, are then read by id through sqlx.
-            let (now, balances, backorder_queue, taken_numbers, due_holds) = {
+            let (now, items, balances, backorder_queue, taken_numbers, due_holds) = {
                 let mut handle = conn.lock_handle().await.map_err(internal)?;
                 direct::with_handle(&mut handle, |c| {
                     let now = direct::transaction_time(c)?;
+                    let (due, mut items) =
+                        if scope.due_holds { direct::due_holds(c, now)? } else { (Vec::new(), Vec::new()) };
+                    items.extend_from_slice(&scope.items);
+                    items.sort_unstable();
+                    items.dedup();
                     let balances = direct::load_balances(c, &items)?;
                     let queue = direct::backorder_queue(c, &items)?;
                     let taken = direct::taken_numbers(c, &scope.order_numbers)?;
-                    let due = if scope.due_holds { direct::due_hold_ids(c, now)? } else { Vec::new() };
-                    Ok((now, balances, queue, taken, due))
+                    Ok((now, items, balances, queue, taken, due))
                 })?
             };
             let mut order_ids: Vec<OrderId> = scope.orders.iter().chain(&backorder_queue).copied().collect();
@@ -198,7 +199,8 @@ impl LedgerStore for SqliteStore {
             hold_ids.dedup();
             let holds = orders::load_holds(conn, &hold_ids).await?;
             let documents = purchasing::load_documents(conn, &scope.documents).await?;
-            let mut state = BatchState { now, balances, orders, backorder_queue, holds, taken_numbers, documents };
+            let mut state =
+                BatchState { now, items, balances, orders, backorder_queue, holds, taken_numbers, documents };
 
             let (balances_before, orders_before, holds_before, documents_before) =
                 (state.balances.clone(), state.orders.clone(), state.holds.clone(), state.documents.clone());

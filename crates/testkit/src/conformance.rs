@@ -1783,8 +1783,10 @@ pub async fn due_holds_are_active_and_past_expiry(store: Arc<dyn Store>) {
     // A batch asked for due holds loads them beside its own; one not asked loads only its own.
     let state = observe(s, BatchScope { holds: vec![ids[2]], due_holds: true, ..Default::default() }).await;
     assert_eq!(state.holds.keys().copied().collect::<Vec<_>>(), sorted(vec![ids[0], ids[2], ids[5]]));
+    assert_eq!(state.items, [a], "ending the due holds gives their units back: their items' balances are loaded");
     let state = observe(s, BatchScope { holds: vec![ids[0]], ..Default::default() }).await;
     assert_eq!(state.holds.keys().copied().collect::<Vec<_>>(), [ids[0]]);
+    assert!(state.items.is_empty());
 
     // Expiring them in a batch, as the worker does, takes them off the list.
     let mut decide = |state: &mut BatchState| {

@@ -126,6 +126,7 @@ impl Sim {
         queue.sort();
         let mut state = BatchState {
             now: self.now,
+            items: vec![],
             balances: self.balances.clone(),
             orders: self.orders.clone(),
             backorder_queue: queue.into_iter().map(|(_, id)| id).collect(),
