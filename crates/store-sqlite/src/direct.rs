@@ -5,6 +5,10 @@
 //! so under load those switches, not SQLite, are what every other writer waits for. Borrowing the connection's
 //! handle from sqlx once per batch section (one hand-off) and running the statements here with rusqlite, on the
 //! same linked libsqlite3, removes them. Rarer statements (documents, order and hold updates) stay on sqlx.
+//!
+//! Every statement here has one fixed text (lists bind as one JSON array, inserts as one row run once per row), so
+//! that on the ledger's own connection ([`crate::LedgerWriter`]) each is prepared once for the process's life:
+//! parsing, not running, was most of what these statements cost.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -18,19 +22,48 @@ use rusqlite::{ffi, params_from_iter, Connection};
 use sqlx::sqlite::LockedSqliteHandle;
 
 use crate::codec::{enum_name, internal, micros, to_json, STATE_COLUMNS};
-use crate::{chunks, placeholders};
+use crate::placeholders;
 
-/// Runs `f` on the connection behind `handle`, on this thread.
+/// rusqlite's view of one sqlx connection's handle, with the statements it has prepared on it. Kept beside the
+/// connection for its whole life ([`crate::LedgerWriter`]), so that a batch finds its statements prepared.
+pub(crate) struct Statements {
+    conn: Connection,
+}
+
+/// Runs `f` on the connection behind `handle`, on this thread. With `cache`, on the statements kept there (made
+/// on first use, or anew if the handle is another connection's); without, on statements prepared for this call.
 pub(crate) fn with_handle<T>(
     handle: &mut LockedSqliteHandle<'_>,
+    cache: Option<&mut Option<Statements>>,
     f: impl FnOnce(&Connection) -> StoreResult<T>,
 ) -> StoreResult<T> {
-    // SAFETY: the pointer is sqlx's open connection, which is ours alone until `handle` drops (its worker thread
-    // waits for the lock meanwhile), and `handle` outlives `conn`. `from_handle` does not take ownership: dropping
-    // `conn` finalizes only the statements prepared here and leaves the connection open, in its transaction.
-    let conn = unsafe { Connection::from_handle(handle.as_raw_handle().as_ptr()) }.map_err(internal)?;
-    f(&conn)
+    let raw = handle.as_raw_handle().as_ptr();
+    // SAFETY: `raw` is sqlx's open connection, which is ours alone until `handle` drops (its worker thread waits
+    // for the lock meanwhile), and every use of the `Connection` made from it happens here, inside that window.
+    // `from_handle` does not take ownership: dropping the `Connection` finalizes only the statements it prepared
+    // and leaves the connection open. A cached `Connection` lives in `LedgerWriter` beside the sqlx connection it
+    // belongs to and is dropped before it; one made from another handle is dropped here before being replaced.
+    match cache {
+        Some(slot) => {
+            if slot.as_ref().is_some_and(|s| unsafe { s.conn.handle() } != raw) {
+                *slot = None;
+            }
+            if slot.is_none() {
+                let conn = unsafe { Connection::from_handle(raw) }.map_err(internal)?;
+                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                *slot = Some(Statements { conn });
+            }
+            f(&slot.as_ref().expect("made above").conn)
+        }
+        None => {
+            let conn = unsafe { Connection::from_handle(raw) }.map_err(internal)?;
+            f(&conn)
+        }
+    }
 }
+
+/// Room for every statement of this module.
+const STATEMENT_CACHE: usize = 32;
 
 /// Maps a database error as [`crate::codec::db_error`] does for sqlx's, so callers see the same conflicts: sqlx
 /// turns on extended result codes for its connections, and these statements run on them.
@@ -56,7 +89,10 @@ fn db(e: rusqlite::Error) -> StoreError {
 /// The time of a write transaction: now, but never before the newest movement (clocks step back; another process
 /// may have written with a clock slightly ahead), so that movement times follow commit order.
 pub(crate) fn transaction_time(conn: &Connection) -> StoreResult<DateTime<Utc>> {
-    let last: Option<i64> = conn.query_row("SELECT MAX(recorded_at) FROM movements", [], |r| r.get(0)).map_err(db)?;
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT MAX(recorded_at) FROM movements")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db)?;
     let now = Utc::now();
     Ok(match last.and_then(DateTime::<Utc>::from_timestamp_micros) {
         Some(last) if last > now => last,
@@ -64,24 +100,41 @@ pub(crate) fn transaction_time(conn: &Connection) -> StoreResult<DateTime<Utc>> 
     })
 }
 
+/// `items` as one JSON array parameter: every list of ids binds as one value, so a statement's text is the same
+/// whatever the list's length and stays prepared (`IN (SELECT value FROM json_each(?))` uses the indexes as an
+/// `IN` list does).
+fn json_ids(items: &[i64]) -> String {
+    let mut s = String::with_capacity(items.len() * 8 + 2);
+    s.push('[');
+    for (i, id) in items.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&id.to_string());
+    }
+    s.push(']');
+    s
+}
+
 /// Every stored balance of `items` (sorted, distinct), at every location.
 pub(crate) fn load_balances(conn: &Connection, items: &[ItemId]) -> StoreResult<Balances> {
     let mut out = Balances::new();
-    for chunk in chunks(items, 1) {
-        let sql = format!(
-            "SELECT item_id, location_id, {STATE_COLUMNS} FROM stock_levels WHERE item_id IN ({})",
-            placeholders(chunk.len())
-        );
-        let mut stmt = conn.prepare(&sql).map_err(db)?;
-        let mut rows = stmt.query(params_from_iter(chunk)).map_err(db)?;
-        while let Some(row) = rows.next().map_err(db)? {
-            let key: BalanceKey = (row.get("item_id").map_err(internal)?, row.get("location_id").map_err(internal)?);
-            let mut b = Balance::default();
-            for state in StockState::ALL {
-                b.add(state, row.get::<_, i64>(state.as_str()).map_err(internal)?);
-            }
-            out.insert(key, b);
+    if items.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT item_id, location_id, {STATE_COLUMNS} FROM stock_levels \
+          WHERE item_id IN (SELECT value FROM json_each(?))"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
+    let mut rows = stmt.query([json_ids(items)]).map_err(db)?;
+    while let Some(row) = rows.next().map_err(db)? {
+        let key: BalanceKey = (row.get(0).map_err(internal)?, row.get(1).map_err(internal)?);
+        let mut b = Balance::default();
+        for (i, state) in StockState::ALL.into_iter().enumerate() {
+            b.add(state, row.get::<_, i64>(2 + i).map_err(internal)?);
         }
+        out.insert(key, b);
     }
     Ok(out)
 }
@@ -89,18 +142,19 @@ pub(crate) fn load_balances(conn: &Connection, items: &[ItemId]) -> StoreResult<
 /// The ids of the orders that still owe units of any of `items`, oldest placement first (then lowest id), each
 /// once even when it owes several of the items.
 pub(crate) fn backorder_queue(conn: &Connection, items: &[ItemId]) -> StoreResult<Vec<OrderId>> {
-    // Sorted here rather than by SQL: the chunks of a long item list each come back sorted, but not together.
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut queue: BTreeSet<(i64, OrderId)> = BTreeSet::new();
-    for chunk in chunks(items, 1) {
-        let sql = format!(
-            "SELECT DISTINCT placed_at, order_id FROM order_backorders WHERE item_id IN ({})",
-            placeholders(chunk.len())
-        );
-        let mut stmt = conn.prepare(&sql).map_err(db)?;
-        let rows = stmt.query_map(params_from_iter(chunk), |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
-        for row in rows {
-            queue.insert(row.map_err(db)?);
-        }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT placed_at, order_id FROM order_backorders \
+              WHERE item_id IN (SELECT value FROM json_each(?))",
+        )
+        .map_err(db)?;
+    let rows = stmt.query_map([json_ids(items)], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
+    for row in rows {
+        queue.insert(row.map_err(db)?);
     }
     // The rows of one order all carry its placed_at (they are rewritten together), so an id repeats only if that
     // ever broke; keeping the first keeps the queue a list of distinct orders regardless.
@@ -111,16 +165,19 @@ pub(crate) fn backorder_queue(conn: &Connection, items: &[ItemId]) -> StoreResul
 /// Which of the given (source, external number) pairs stored orders have.
 pub(crate) fn taken_numbers(conn: &Connection, numbers: &[(String, String)]) -> StoreResult<HashSet<(String, String)>> {
     let mut taken = HashSet::new();
-    for chunk in chunks(numbers, 2) {
-        let pairs = vec!["(?, ?)"; chunk.len()].join(", ");
-        let sql =
-            format!("SELECT source, external_number FROM orders WHERE (source, external_number) IN (VALUES {pairs})");
-        let values: Vec<&String> = chunk.iter().flat_map(|(s, n)| [s, n]).collect();
-        let mut stmt = conn.prepare(&sql).map_err(db)?;
-        let rows = stmt.query_map(params_from_iter(values), |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
-        for row in rows {
-            taken.insert(row.map_err(db)?);
-        }
+    if numbers.is_empty() {
+        return Ok(taken);
+    }
+    let pairs = serde_json::to_string(numbers).map_err(internal)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT source, external_number FROM orders WHERE (source, external_number) IN \
+             (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
+        )
+        .map_err(db)?;
+    let rows = stmt.query_map([pairs], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
+    for row in rows {
+        taken.insert(row.map_err(db)?);
     }
     Ok(taken)
 }
@@ -128,7 +185,7 @@ pub(crate) fn taken_numbers(conn: &Connection, numbers: &[(String, String)]) -> 
 /// The active holds whose expiry is at or before `at`, and the items they hold: the batch loads the holds with
 /// the others by id, and the items' balances with its own, since ending a hold gives its units back.
 pub(crate) fn due_holds(conn: &Connection, at: DateTime<Utc>) -> StoreResult<(Vec<HoldId>, Vec<ItemId>)> {
-    let mut stmt = conn.prepare("SELECT id, doc FROM holds WHERE status = ? AND expires_at <= ?").map_err(db)?;
+    let mut stmt = conn.prepare_cached("SELECT id, doc FROM holds WHERE status = ? AND expires_at <= ?").map_err(db)?;
     let mut rows = stmt.query(rusqlite::params![HoldStatus::Active.as_str(), micros(at)]).map_err(db)?;
     let (mut ids, mut items) = (Vec::new(), Vec::new());
     while let Some(row) = rows.next().map_err(db)? {
@@ -148,7 +205,7 @@ pub(crate) fn insert_movements(conn: &Connection, movements: &[NewMovement]) -> 
         return Ok(Vec::new());
     }
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "INSERT INTO movements (item_id, quantity, from_location_id, from_state, to_location_id, to_state, \
              reason, reference, note, actor, request_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -180,7 +237,8 @@ pub(crate) fn insert_events(conn: &Connection, events: &[OutboxEvent], now: Date
     if events.is_empty() {
         return Ok(());
     }
-    let mut stmt = conn.prepare("INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)").map_err(db)?;
+    let mut stmt =
+        conn.prepare_cached("INSERT INTO outbox (topic, payload, created_at) VALUES (?, ?, ?)").map_err(db)?;
     for e in events {
         stmt.execute(rusqlite::params![e.topic, e.payload.to_string(), micros(now)]).map_err(db)?;
     }
@@ -199,7 +257,7 @@ pub(crate) fn upsert_balances(conn: &Connection, changed: &[(BalanceKey, Balance
         placeholders(2 + StockState::ALL.len()),
         sets.join(", ")
     );
-    let mut stmt = conn.prepare(&sql).map_err(db)?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(db)?;
     for ((item, location), bal) in changed {
         let values = [*item, *location].into_iter().chain(StockState::ALL.iter().map(|s| bal.get(*s)));
         stmt.execute(params_from_iter(values)).map_err(db)?;
@@ -214,7 +272,7 @@ pub(crate) fn insert_orders(conn: &Connection, orders: &[OrderRecord]) -> StoreR
         return Ok(Vec::new());
     }
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "INSERT INTO orders (source, external_number, request_hash, customer_id, currency, payment_terms, \
              status, notes, doc, placed_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -244,7 +302,7 @@ pub(crate) fn insert_orders(conn: &Connection, orders: &[OrderRecord]) -> StoreR
         for item in rec.order.open_demand_items() {
             if backorder.is_none() {
                 backorder = Some(
-                    conn.prepare("INSERT INTO order_backorders (order_id, item_id, placed_at) VALUES (?, ?, ?)")
+                    conn.prepare_cached("INSERT INTO order_backorders (order_id, item_id, placed_at) VALUES (?, ?, ?)")
                         .map_err(db)?,
                 );
             }
@@ -262,7 +320,7 @@ pub(crate) fn insert_holds(conn: &Connection, holds: &[HoldRecord]) -> StoreResu
         return Ok(Vec::new());
     }
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "INSERT INTO holds (status, expires_at, doc, skus, quantities, reference, order_id, created_at, \
              updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -293,7 +351,7 @@ pub(crate) fn insert_audit(conn: &Connection, entries: &[NewAuditEntry]) -> Stor
         return Ok(());
     }
     let mut stmt = conn
-        .prepare(
+        .prepare_cached(
             "INSERT INTO audit_log (at, actor_key_id, actor_name, request_id, entity, entity_id, action, status, \
              summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::stock::{Balance, BalanceKey, ItemId, Reason, StockState};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Connection as _, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{balance, db, from_micros, internal, micros, parse, parse_state};
 use crate::{direct, orders, purchasing, push_within, SqliteStore};
@@ -167,77 +167,103 @@ fn movement_record(row: &SqliteRow) -> StoreResult<MovementRecord> {
     })
 }
 
+/// One batch in the open write transaction on `conn`: the reads every batch makes in one hand-off to the handle
+/// (see `direct`), `decide`, and the writes in another; orders, holds and documents, which most batches have none
+/// of, are read and written by id through sqlx.
+async fn run_batch(
+    conn: &mut SqliteConnection,
+    mut cache: Option<&mut Option<direct::Statements>>,
+    scope: &BatchScope,
+    decide: &mut Decide<'_>,
+) -> StoreResult<BatchIds> {
+    let (now, items, balances, backorder_queue, taken_numbers, due_holds) = {
+        let mut handle = conn.lock_handle().await.map_err(internal)?;
+        direct::with_handle(&mut handle, cache.as_deref_mut(), |c| {
+            let now = direct::transaction_time(c)?;
+            let (due, mut items) = if scope.due_holds { direct::due_holds(c, now)? } else { (Vec::new(), Vec::new()) };
+            items.extend_from_slice(&scope.items);
+            items.sort_unstable();
+            items.dedup();
+            let balances = direct::load_balances(c, &items)?;
+            let queue = direct::backorder_queue(c, &items)?;
+            let taken = direct::taken_numbers(c, &scope.order_numbers)?;
+            Ok((now, items, balances, queue, taken, due))
+        })?
+    };
+    let mut order_ids: Vec<OrderId> = scope.orders.iter().chain(&backorder_queue).copied().collect();
+    order_ids.sort_unstable();
+    order_ids.dedup();
+    let orders = orders::load_orders(conn, &order_ids).await?;
+    let mut hold_ids: Vec<HoldId> = scope.holds.iter().chain(&due_holds).copied().collect();
+    hold_ids.sort_unstable();
+    hold_ids.dedup();
+    let holds = orders::load_holds(conn, &hold_ids).await?;
+    let documents = purchasing::load_documents(conn, &scope.documents).await?;
+    let mut state = BatchState { now, items, balances, orders, backorder_queue, holds, taken_numbers, documents };
+
+    let (balances_before, orders_before, holds_before, documents_before) =
+        (state.balances.clone(), state.orders.clone(), state.holds.clone(), state.documents.clone());
+    let mut writes = decide(&mut state);
+    // Documents first: a stale one fails the batch before anything else is written.
+    purchasing::write_changed(conn, &documents_before, &state.documents).await?;
+
+    let mut changed: Vec<(BalanceKey, Balance)> = state
+        .balances
+        .iter()
+        .filter(|(key, bal)| balances_before.get(key).copied().unwrap_or_default() != **bal)
+        .map(|(key, bal)| (*key, *bal))
+        .collect();
+    // A stable write order makes batches reproducible (and, on a server database, lock in one order).
+    changed.sort_unstable_by_key(|(key, _)| *key);
+    // The inserts every batch makes, in one hand-off; updates of stored orders and holds stay on sqlx.
+    let (movements, orders, holds) = {
+        let mut handle = conn.lock_handle().await.map_err(internal)?;
+        direct::with_handle(&mut handle, cache, |c| {
+            let movements = direct::insert_movements(c, &writes.movements)?;
+            direct::upsert_balances(c, &changed)?;
+            let orders = direct::insert_orders(c, &writes.new_orders)?;
+            app::webhook_store::fill_new_order_ids(&mut writes.events, &orders);
+            direct::insert_events(c, &writes.events, now)?;
+            let holds = direct::insert_holds(c, &writes.new_holds)?;
+            direct::insert_audit(c, &app::store::resolve_batch_audit(&writes.audit, &orders, &holds))?;
+            Ok((movements, orders, holds))
+        })?
+    };
+    let changed_orders = changed_ids(&orders_before, &state.orders, &writes.changed_orders);
+    orders::update_orders(conn, &state.orders, &changed_orders).await?;
+    let changed_holds = changed_ids(&holds_before, &state.holds, &writes.changed_holds);
+    orders::update_holds(conn, &state.holds, &changed_holds).await?;
+    Ok(BatchIds { movements, orders, holds })
+}
+
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn apply_batch(&self, scope: &BatchScope, decide: &mut Decide<'_>) -> StoreResult<BatchIds> {
-        let mut w = self.write().await?;
-        let result = async {
-            let conn = &mut *w.tx;
-            // The reads every batch makes, in one hand-off (see `direct`); orders, holds and documents, which most
-            // batches have none of, are then read by id through sqlx.
-            let (now, items, balances, backorder_queue, taken_numbers, due_holds) = {
-                let mut handle = conn.lock_handle().await.map_err(internal)?;
-                direct::with_handle(&mut handle, |c| {
-                    let now = direct::transaction_time(c)?;
-                    let (due, mut items) =
-                        if scope.due_holds { direct::due_holds(c, now)? } else { (Vec::new(), Vec::new()) };
-                    items.extend_from_slice(&scope.items);
-                    items.sort_unstable();
-                    items.dedup();
-                    let balances = direct::load_balances(c, &items)?;
-                    let queue = direct::backorder_queue(c, &items)?;
-                    let taken = direct::taken_numbers(c, &scope.order_numbers)?;
-                    Ok((now, items, balances, queue, taken, due))
-                })?
-            };
-            let mut order_ids: Vec<OrderId> = scope.orders.iter().chain(&backorder_queue).copied().collect();
-            order_ids.sort_unstable();
-            order_ids.dedup();
-            let orders = orders::load_orders(conn, &order_ids).await?;
-            let mut hold_ids: Vec<HoldId> = scope.holds.iter().chain(&due_holds).copied().collect();
-            hold_ids.sort_unstable();
-            hold_ids.dedup();
-            let holds = orders::load_holds(conn, &hold_ids).await?;
-            let documents = purchasing::load_documents(conn, &scope.documents).await?;
-            let mut state =
-                BatchState { now, items, balances, orders, backorder_queue, holds, taken_numbers, documents };
-
-            let (balances_before, orders_before, holds_before, documents_before) =
-                (state.balances.clone(), state.orders.clone(), state.holds.clone(), state.documents.clone());
-            let mut writes = decide(&mut state);
-            // Documents first: a stale one fails the batch before anything else is written.
-            purchasing::write_changed(conn, &documents_before, &state.documents).await?;
-
-            let mut changed: Vec<(BalanceKey, Balance)> = state
-                .balances
-                .iter()
-                .filter(|(key, bal)| balances_before.get(key).copied().unwrap_or_default() != **bal)
-                .map(|(key, bal)| (*key, *bal))
-                .collect();
-            // A stable write order makes batches reproducible (and, on a server database, lock in one order).
-            changed.sort_unstable_by_key(|(key, _)| *key);
-            // The inserts every batch makes, in one hand-off; updates of stored orders and holds stay on sqlx.
-            let (movements, orders, holds) = {
-                let mut handle = conn.lock_handle().await.map_err(internal)?;
-                direct::with_handle(&mut handle, |c| {
-                    let movements = direct::insert_movements(c, &writes.movements)?;
-                    direct::upsert_balances(c, &changed)?;
-                    let orders = direct::insert_orders(c, &writes.new_orders)?;
-                    app::webhook_store::fill_new_order_ids(&mut writes.events, &orders);
-                    direct::insert_events(c, &writes.events, now)?;
-                    let holds = direct::insert_holds(c, &writes.new_holds)?;
-                    direct::insert_audit(c, &app::store::resolve_batch_audit(&writes.audit, &orders, &holds))?;
-                    Ok((movements, orders, holds))
-                })?
-            };
-            let changed_orders = changed_ids(&orders_before, &state.orders, &writes.changed_orders);
-            orders::update_orders(conn, &state.orders, &changed_orders).await?;
-            let changed_holds = changed_ids(&holds_before, &state.holds, &writes.changed_holds);
-            orders::update_holds(conn, &state.holds, &changed_holds).await?;
-            Ok(BatchIds { movements, orders, holds })
+        let mut guard = self.write_lock.lock().await;
+        let writer = &mut *guard;
+        if writer.conn.is_none() {
+            if let Some(options) = &writer.options {
+                writer.conn = Some(SqliteConnection::connect_with(options).await.map_err(internal)?);
+            }
         }
-        .await;
-        w.finish(result).await
+        let result = match &mut writer.conn {
+            Some(conn) => {
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(internal)?;
+                let result = run_batch(&mut tx, Some(&mut writer.statements), scope, decide).await;
+                crate::finish(tx, result).await
+            }
+            None => {
+                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(internal)?;
+                let result = run_batch(&mut tx, None, scope, decide).await;
+                crate::finish(tx, result).await
+            }
+        };
+        if let Err(e) = &result {
+            // Rolled back; a connection that failed halfway is not trusted with the next batch.
+            tracing::debug!(error = %e, "ledger batch failed; reopening the ledger's connection");
+            writer.reset();
+        }
+        result
     }
 
     async fn levels(

@@ -61,7 +61,34 @@ pub enum Durability {
 pub struct SqliteStore {
     pool: SqlitePool,
     /// Held across every write transaction, so that this process never has two writers waiting on each other.
-    write_lock: Arc<Mutex<()>>,
+    /// It guards the ledger's own connection too.
+    write_lock: Arc<Mutex<LedgerWriter>>,
+}
+
+/// The connection ledger batches write on, kept open for the life of the process so that the statements
+/// [`direct`] prepares on it stay prepared from batch to batch. An in-memory database has only the pool's one
+/// connection, so its batches borrow that one, as other writes do, and prepare their statements each time.
+pub(crate) struct LedgerWriter {
+    /// Where to open the connection; `None` for an in-memory database.
+    options: Option<SqliteConnectOptions>,
+    /// Declared before `conn`, so dropped first: it uses `conn`'s handle.
+    statements: Option<direct::Statements>,
+    conn: Option<sqlx::SqliteConnection>,
+}
+
+impl std::fmt::Debug for LedgerWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerWriter").field("open", &self.conn.is_some()).finish()
+    }
+}
+
+impl LedgerWriter {
+    /// Closes the connection (statements first): the next batch opens a new one. After any failed batch, so that
+    /// a connection in a bad state is never reused.
+    fn reset(&mut self) {
+        self.statements = None;
+        self.conn = None;
+    }
 }
 
 impl SqliteStore {
@@ -93,14 +120,15 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
         };
         let pool = pool_options
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| StoreError::Internal(format!("cannot open SQLite database '{url}': {e}")))?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("cannot migrate SQLite database '{url}': {e}")))?;
-        Ok(SqliteStore { pool, write_lock: Arc::new(Mutex::new(())) })
+        let writer = LedgerWriter { options: (!in_memory).then_some(options), statements: None, conn: None };
+        Ok(SqliteStore { pool, write_lock: Arc::new(Mutex::new(writer)) })
     }
 
     /// Writes a consistent copy of the database to `path` while it stays in use: `VACUUM INTO` reads one snapshot
@@ -131,24 +159,29 @@ impl SqliteStore {
 /// unless committed) before the lock is released.
 struct WriteTx<'a> {
     tx: Transaction<'static, Sqlite>,
-    _guard: MutexGuard<'a, ()>,
+    _guard: MutexGuard<'a, LedgerWriter>,
 }
 
 impl WriteTx<'_> {
     /// Commits when `result` is `Ok`, and rolls back at once otherwise, so that the next writer never waits for
     /// a rollback that was only queued.
     async fn finish<T>(self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        match result {
-            Ok(v) => {
-                self.tx.commit().await.map_err(internal)?;
-                Ok(v)
+        finish(self.tx, result).await
+    }
+}
+
+/// Commits `tx` when `result` is `Ok`, and rolls back at once otherwise.
+async fn finish<T>(tx: Transaction<'_, Sqlite>, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    match result {
+        Ok(v) => {
+            tx.commit().await.map_err(internal)?;
+            Ok(v)
+        }
+        Err(e) => {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rollback of a failed write transaction failed");
             }
-            Err(e) => {
-                if let Err(rollback) = self.tx.rollback().await {
-                    tracing::warn!(error = %rollback, "rollback of a failed write transaction failed");
-                }
-                Err(e)
-            }
+            Err(e)
         }
     }
 }

@@ -112,7 +112,11 @@ fn location_fields() -> app::store::LocationFields {
 
 /// A store with one item received into one bin; returns the item id.
 async fn store_with_a_movement() -> (SqliteStore, i64) {
-    let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+    store_with_a_movement_at("sqlite::memory:").await
+}
+
+async fn store_with_a_movement_at(url: &str) -> (SqliteStore, i64) {
+    let store = SqliteStore::connect(url).await.unwrap();
     let now = Utc::now();
     let product = ProductFields {
         handle: "tee".into(),
@@ -174,6 +178,42 @@ async fn store_with_a_movement() -> (SqliteStore, i64) {
     };
     store.apply_batch(&BatchScope { items: vec![item], ..Default::default() }, &mut decide).await.unwrap();
     (store, item)
+}
+
+/// On a file database, batches run on the ledger's own connection, kept with its prepared statements from batch
+/// to batch. One that fails in the database (here on the CHECK against a negative balance) is rolled back whole,
+/// and the next runs on a fresh connection with the store's pragmas.
+#[tokio::test]
+async fn a_failed_batch_leaves_the_ledger_connection_usable() {
+    let (_dir, path) = temp_db();
+    let (store, item) = store_with_a_movement_at(&path.display().to_string()).await;
+    let bin = store.get_location("WH1/B1").await.unwrap().unwrap().id;
+    let scope = BatchScope { items: vec![item], ..Default::default() };
+    let mut overdraw = |state: &mut BatchState| {
+        state.balances.entry((item, bin)).or_default().add(StockState::Available, -5);
+        BatchWrites {
+            events: vec![OutboxEvent { topic: "lost".into(), payload: serde_json::json!({}) }],
+            ..Default::default()
+        }
+    };
+    let refused = store.apply_batch(&scope, &mut overdraw).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict { .. }), "{refused:?}");
+    assert_eq!(count(&store, "outbox").await, 1, "nothing of the failed batch stays");
+    for n in 0..3 {
+        let mut take = |state: &mut BatchState| {
+            assert_eq!(state.balances[&(item, bin)].available, 3 - n);
+            state.balances.entry((item, bin)).or_default().add(StockState::Available, -1);
+            BatchWrites::default()
+        };
+        store.apply_batch(&scope, &mut take).await.unwrap();
+    }
+    let mut guard = store.write_lock.lock().await;
+    assert!(guard.statements.is_some(), "the ledger keeps its prepared statements between batches");
+    let conn = guard.conn.as_mut().expect("and its connection");
+    for (pragma, value) in [("foreign_keys", 1), ("synchronous", 2), ("busy_timeout", 10_000)] {
+        let v: i64 = sqlx::query_scalar(&format!("PRAGMA {pragma}")).fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(v, value, "{pragma}");
+    }
 }
 
 #[tokio::test]
