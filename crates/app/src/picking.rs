@@ -163,10 +163,19 @@ impl App {
 
         let bins = self.store.sellable_bins().await?;
         let sequence = |bin: i64| bins.iter().find(|b| b.bin == bin).and_then(|b| b.pick_sequence);
-        let paths = self.paths_snapshot(bins.iter().map(|b| b.bin)).await?;
-        let mut lines = Vec::new();
+        let mut planned = Vec::with_capacity(orders.len());
         for id in &orders {
-            let Some(o) = self.store.get_order(*id).await? else { continue };
+            if let Some(o) = self.store.get_order(*id).await? {
+                planned.push(o);
+            }
+        }
+        // The bins the picks name, sellable or not: a pick kept from before a bin was marked unsellable still
+        // names it, and the picker must still find it.
+        let picked_bins = planned.iter().flat_map(|o| o.order.lines.iter().flat_map(|l| l.picks.iter().map(|p| p.bin)));
+        let paths = self.paths_snapshot(picked_bins.collect::<Vec<_>>()).await?;
+        let mut lines = Vec::new();
+        for o in &planned {
+            let id = &o.id;
             for (i, l) in o.order.lines.iter().enumerate() {
                 for p in l.picks.iter().filter(|p| p.warehouse == warehouse.id) {
                     lines.push(PickListLine {

@@ -427,7 +427,10 @@ async fn run_batch(
     orders::insert_holds(conn, &ids.holds, &writes.new_holds).await?;
     let changed_holds = changed_ids(&holds_before, &state.holds, &writes.changed_holds);
     orders::update_holds(conn, &state.holds, &changed_holds).await?;
-    crate::trust::insert_audit(conn, &app::store::resolve_batch_audit(&writes.audit, &ids.orders, &ids.holds)).await?;
+    // Mapped as every other statement of the batch, so that a lost race is run again rather than reported.
+    crate::trust::insert_audit(conn, &app::store::resolve_batch_audit(&writes.audit, &ids.orders, &ids.holds))
+        .await
+        .map_err(BatchError::db)?;
     Ok(ids)
 }
 

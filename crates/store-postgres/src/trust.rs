@@ -117,7 +117,7 @@ impl TrustStore for PgStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(internal)?;
-        let result = insert_audit(&mut tx, entries).await;
+        let result = insert_audit(&mut tx, entries).await.map_err(db);
         finish(tx, result).await
     }
 
@@ -225,7 +225,7 @@ impl TrustStore for PgStore {
 
 /// Inserts audit entries on `conn`: the audit writer's transaction, or a ledger batch's for the entries of its
 /// commands.
-pub(crate) async fn insert_audit(conn: &mut sqlx::PgConnection, entries: &[NewAuditEntry]) -> StoreResult<()> {
+pub(crate) async fn insert_audit(conn: &mut sqlx::PgConnection, entries: &[NewAuditEntry]) -> Result<(), sqlx::Error> {
     // 9 parameters a row: 300 rows stay far below PostgreSQL's limit of 65535.
     for chunk in entries.chunks(300) {
         let mut qb = QueryBuilder::<Postgres>::new(
@@ -243,7 +243,7 @@ pub(crate) async fn insert_audit(conn: &mut sqlx::PgConnection, entries: &[NewAu
                 .push_bind(i32::from(e.status))
                 .push_bind(&e.summary);
         });
-        qb.build().execute(&mut *conn).await.map_err(db)?;
+        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

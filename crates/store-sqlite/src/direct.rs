@@ -39,14 +39,18 @@ pub(crate) fn with_handle<T>(
 ) -> StoreResult<T> {
     let raw = handle.as_raw_handle().as_ptr();
     // SAFETY: `raw` is sqlx's open connection, which is ours alone until `handle` drops (its worker thread waits
-    // for the lock meanwhile), and every use of the `Connection` made from it happens here, inside that window.
-    // `from_handle` does not take ownership: dropping the `Connection` finalizes only the statements it prepared
-    // and leaves the connection open. A cached `Connection` lives in `LedgerWriter` beside the sqlx connection it
-    // belongs to and is dropped before it; one made from another handle is dropped here before being replaced.
+    // for the lock meanwhile), and every statement run through the `Connection` made from it runs here, inside
+    // that window. `from_handle` does not take ownership: dropping the `Connection` finalizes only the statements
+    // it prepared and leaves the connection open. A cached `Connection` lives in `LedgerWriter` beside the sqlx
+    // connection it belongs to and is dropped first, by `reset`; that drop may happen outside the window (while
+    // sqlx's worker runs a rollback it queued), which is why that connection is opened serialized: SQLite's own
+    // mutex then orders the two threads' calls.
     match cache {
         Some(slot) => {
             if slot.as_ref().is_some_and(|s| unsafe { s.conn.handle() } != raw) {
-                *slot = None;
+                // `reset` always drops both together, so this is a bug; the old handle may be closed, and its
+                // statements must not be finalized through it.
+                return Err(StoreError::Internal("the ledger's cached statements belong to another connection".into()));
             }
             if slot.is_none() {
                 let conn = unsafe { Connection::from_handle(raw) }.map_err(internal)?;

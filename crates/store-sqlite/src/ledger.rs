@@ -14,6 +14,7 @@ use app::store::{
     BatchIds, BatchScope, BatchState, Decide, HoldId, LedgerStore, LevelFilter, LevelRow, MovementFilter,
     MovementRecord, NewMovement, OrderId, StoreResult,
 };
+use app::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::stock::{Balance, BalanceKey, ItemId, Reason, StockState};
@@ -258,10 +259,14 @@ impl LedgerStore for SqliteStore {
                 crate::finish(tx, result).await
             }
         };
-        if let Err(e) = &result {
-            // Rolled back; a connection that failed halfway is not trusted with the next batch.
-            tracing::debug!(error = %e, "ledger batch failed; reopening the ledger's connection");
-            writer.reset();
+        match &result {
+            // A constraint refused the batch: rolled back, and the connection is as good as before.
+            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            // Anything else may have left the connection in a state not to trust with the next batch.
+            Err(e) => {
+                tracing::warn!(error = %e, "ledger batch failed; reopening the ledger's connection");
+                writer.reset();
+            }
         }
         result
     }

@@ -3,7 +3,8 @@
 //! Reads use the connection pool freely (WAL lets them run beside a writer). Writes are serialized within the
 //! process by one async mutex held across each write transaction, and every write transaction starts with
 //! `BEGIN IMMEDIATE`: SQLite has a single writer anyway, and taking the write lock up front avoids the deadlock of
-//! two deferred transactions that both try to upgrade from reading to writing.
+//! two deferred transactions that both try to upgrade from reading to writing. Ledger batches write on a
+//! connection of their own ([`LedgerWriter`]), which keeps their statements prepared.
 
 mod bundles;
 mod catalog;
@@ -127,7 +128,11 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("cannot migrate SQLite database '{url}': {e}")))?;
-        let writer = LedgerWriter { options: (!in_memory).then_some(options), statements: None, conn: None };
+        // Serialized (SQLite's own mutex on every call): the statements cached on this connection are finalized on
+        // the caller's thread when it is reset or dropped, possibly while sqlx's worker still runs a rollback it
+        // queued on it.
+        let ledger_options = (!in_memory).then(|| options.clone().serialized(true));
+        let writer = LedgerWriter { options: ledger_options, statements: None, conn: None };
         Ok(SqliteStore { pool, write_lock: Arc::new(Mutex::new(writer)) })
     }
 

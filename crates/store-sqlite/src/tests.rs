@@ -181,32 +181,49 @@ async fn store_with_a_movement_at(url: &str) -> (SqliteStore, i64) {
 }
 
 /// On a file database, batches run on the ledger's own connection, kept with its prepared statements from batch
-/// to batch. One that fails in the database (here on the CHECK against a negative balance) is rolled back whole,
-/// and the next runs on a fresh connection with the store's pragmas.
+/// to batch. One that the database refuses (here the CHECK against a negative balance, after its movement was
+/// inserted) is rolled back whole, and the connection goes on serving the next batches.
 #[tokio::test]
-async fn a_failed_batch_leaves_the_ledger_connection_usable() {
+async fn a_refused_batch_is_rolled_back_and_the_ledger_goes_on() {
     let (_dir, path) = temp_db();
     let (store, item) = store_with_a_movement_at(&path.display().to_string()).await;
     let bin = store.get_location("WH1/B1").await.unwrap().unwrap().id;
+    let adjustment = store.virtual_locations().await.unwrap()[&VirtualKind::Adjustment];
     let scope = BatchScope { items: vec![item], ..Default::default() };
+    let out = |state: &BatchState| NewMovement {
+        item_id: item,
+        quantity: 1,
+        from_location_id: bin,
+        from_state: Some(StockState::Available),
+        to_location_id: adjustment,
+        to_state: None,
+        reason: Reason::Correction,
+        reference: None,
+        note: None,
+        actor: "test".into(),
+        request_id: None,
+        recorded_at: state.now,
+    };
     let mut overdraw = |state: &mut BatchState| {
         state.balances.entry((item, bin)).or_default().add(StockState::Available, -5);
         BatchWrites {
+            movements: vec![NewMovement { quantity: 5, ..out(state) }],
             events: vec![OutboxEvent { topic: "lost".into(), payload: serde_json::json!({}) }],
             ..Default::default()
         }
     };
     let refused = store.apply_batch(&scope, &mut overdraw).await.unwrap_err();
     assert!(matches!(refused, StoreError::Conflict { .. }), "{refused:?}");
-    assert_eq!(count(&store, "outbox").await, 1, "nothing of the failed batch stays");
+    assert_eq!((count(&store, "movements").await, count(&store, "outbox").await), (1, 1), "nothing of it stays");
     for n in 0..3 {
         let mut take = |state: &mut BatchState| {
             assert_eq!(state.balances[&(item, bin)].available, 3 - n);
             state.balances.entry((item, bin)).or_default().add(StockState::Available, -1);
-            BatchWrites::default()
+            BatchWrites { movements: vec![out(state)], ..Default::default() }
         };
         store.apply_batch(&scope, &mut take).await.unwrap();
     }
+    assert_eq!(count(&store, "movements").await, 4);
     let mut guard = store.write_lock.lock().await;
     assert!(guard.statements.is_some(), "the ledger keeps its prepared statements between batches");
     let conn = guard.conn.as_mut().expect("and its connection");

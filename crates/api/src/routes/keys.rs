@@ -60,7 +60,7 @@ pub async fn get_key(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<i
     Ok(axum::Json(app.api_key(id).await?))
 }
 
-/// Revokes a key: the next request with it is refused, on every node.
+/// Revokes a key: the next request with it is refused on this node, and within a second on every other node.
 #[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", tag = "keys", params(("id" = i64, Path)),
     responses((status = 200, body = ApiKeyView), (status = 404, body = ProblemSchema)))]
 pub async fn revoke_key(State(app): State<App>, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {

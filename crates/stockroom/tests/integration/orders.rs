@@ -25,7 +25,7 @@ async fn verify_clean(s: &testkit::server::TestServer) {
 }
 
 /// A node remembers what an order line needs of its SKU for a moment; a catalog change made through it is seen
-/// by the very next order: a new price, a policy, a renamed or deleted variant, a variant that became a bundle.
+/// by the very next order: a new price, a policy, a renamed or deleted variant.
 #[tokio::test]
 async fn the_next_order_sees_a_catalog_change_at_once() {
     let s = stocked_server(&["A", "B", "C"]).await;

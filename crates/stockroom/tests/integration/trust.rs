@@ -469,6 +469,10 @@ async fn orders_and_holds_are_audited_with_their_own_transaction() {
     assert_eq!(items[0]["request_id"], "req-order-1");
     assert_eq!(items[0]["action"], "POST /v1/orders");
     assert_eq!(items[0]["summary"], "created");
+    // Written in the order's own transaction: at the very time its movement was booked, to the microsecond.
+    let moves = s.get("/v1/inventory/movements?sku=A&reason=order").await;
+    let booked = moves.body["items"].as_array().unwrap().iter().find(|m| m["reference"] == "order web:W-1").cloned();
+    assert_eq!(booked.expect("the order's movement")["recorded_at"], items[0]["at"], "{}", moves.text);
 
     let hold =
         s.call(Method::POST, "/v1/holds", Some(&web), Some(&json!({"lines": [{"sku": "A", "quantity": 1}]}))).await;
