@@ -6,14 +6,15 @@
 //!    when the batch ends due holds), in ascending item id order. Balance rows may not exist yet, so they cannot
 //!    be row-locked; the item's advisory lock stands for all its balances, at every location, existing or not.
 //!    Every batch locks in the same order, so two batches never wait on each other in a circle.
-//! 2. **Read**, each in a statement of its own started after the locks, so that it sees everything committed
-//!    before them: the newest movement time, the balances of the items, the backorder queue of the items, then
+//! 2. **Read**, in statements started after the locks, so that they see everything committed before them: the
+//!    newest movement time with the balances of the items, the backorder queue of the items, then
 //!    the orders (the scope's and the queue's) and the scope's holds with row locks in id order, and the due holds
 //!    with `SKIP LOCKED`.
 //! 3. **Decide**: the app's closure changes the state and says what to write.
 //! 4. **Write** and commit: movements and new orders and holds under ids drawn from their sequences beforehand (so
-//!    that ids follow the batch's order for sure), events, every changed balance as an increment re-read in the
-//!    same statement, and every changed order and hold.
+//!    that ids follow the batch's order for sure), events and audit entries (with the movements, in one
+//!    statement), every changed balance as an increment re-read in the same statement, and every changed order and
+//!    hold.
 //!
 //! A deadlock or serialization failure, or a balance that does not come out as decided (someone changed it without
 //! the item's lock, which a correct batch never does), rolls the transaction back and runs the batch again from
@@ -28,6 +29,7 @@ use app::store::{
     BatchIds, BatchScope, BatchState, Decide, LedgerStore, LevelFilter, LevelRow, MovementFilter, MovementRecord,
     NewMovement, OutboxEvent, StoreResult,
 };
+use app::trust::NewAuditEntry;
 use app::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -122,32 +124,34 @@ async fn lock_items(conn: &mut PgConnection, items: &[ItemId]) -> Result<(), Bat
     Ok(())
 }
 
-/// The time of a batch: now, but never before the newest movement (clocks step back, and another node's clock may
-/// run slightly ahead), so that the movements of any one item follow commit order in time. Read after the locks,
-/// so that it sees every movement of the batch's items committed before.
-async fn transaction_time(conn: &mut PgConnection) -> Result<DateTime<Utc>, BatchError> {
-    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(recorded_at) FROM movements")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(BatchError::db)?;
+/// The time of a batch and every stored balance of `items`, at every location (a balance without a row is
+/// absent: zero), read in one statement after the locks, so that it sees everything committed before them.
+///
+/// The time is now, but never before the newest movement (clocks step back, and another node's clock may run
+/// slightly ahead), so that the movements of any one item follow commit order in time.
+async fn time_and_balances(conn: &mut PgConnection, items: &[ItemId]) -> Result<(DateTime<Utc>, Balances), BatchError> {
+    // The newest movement's time on every row; one row with no balance when the items have none.
+    let sql = format!(
+        "SELECT l.last, s.item_id, s.location_id, {} \
+           FROM (SELECT MAX(recorded_at) AS last FROM movements) l \
+           LEFT JOIN stock_levels s ON s.item_id = ANY($1)",
+        state_columns("s")
+    );
+    let rows = sqlx::query(&sql).bind(items).fetch_all(&mut *conn).await.map_err(BatchError::db)?;
+    let mut balances = Balances::new();
+    let mut last: Option<i64> = None;
+    for row in &rows {
+        last = get(row, "last")?;
+        if let Some(item) = get::<Option<i64>>(row, "item_id")? {
+            balances.insert((item, get(row, "location_id")?), balance(row)?);
+        }
+    }
     let now = Utc::now();
-    Ok(match last.and_then(DateTime::<Utc>::from_timestamp_micros) {
+    let time = match last.and_then(DateTime::<Utc>::from_timestamp_micros) {
         Some(last) if last > now => last,
         _ => now,
-    })
-}
-
-/// Loads every stored balance of `items`, at every location. A balance without a row is absent: zero.
-async fn load_balances(conn: &mut PgConnection, items: &[ItemId]) -> Result<Balances, BatchError> {
-    let mut out = Balances::new();
-    if items.is_empty() {
-        return Ok(out);
-    }
-    let sql = format!("SELECT item_id, location_id, {STATE_COLUMNS} FROM stock_levels WHERE item_id = ANY($1)");
-    for row in sqlx::query(&sql).bind(items).fetch_all(&mut *conn).await.map_err(BatchError::db)? {
-        out.insert((get(&row, "item_id")?, get(&row, "location_id")?), balance(&row)?);
-    }
-    Ok(out)
+    };
+    Ok((time, balances))
 }
 
 /// Locks and loads what a batch over `scope` sees (steps 1 and 2 of the module's list).
@@ -160,8 +164,7 @@ async fn load_state(conn: &mut PgConnection, scope: &BatchScope) -> Result<Batch
     }
     let items = distinct(items);
     lock_items(conn, &items).await?;
-    let now = transaction_time(conn).await?;
-    let balances = load_balances(conn, &items).await?;
+    let (now, balances) = time_and_balances(conn, &items).await?;
     let backorder_queue = orders::backorder_queue(conn, &items).await?;
     let order_ids = distinct(scope.orders.iter().chain(&backorder_queue).copied().collect());
     let orders = orders::lock_orders(conn, &order_ids).await?;
@@ -222,9 +225,17 @@ async fn draw_ids(
     Ok(BatchIds { movements: m, orders: o, holds: h })
 }
 
-/// Writes the movements under the given ids, in one statement.
-async fn insert_movements(conn: &mut PgConnection, ids: &[i64], movements: &[NewMovement]) -> Result<(), BatchError> {
-    if movements.is_empty() {
+/// Writes the movements under the given ids, the events, and the audit entries of the batch's commands, in one
+/// statement (data-modifying `WITH` parts): one round trip for the three appends every batch makes.
+async fn insert_appends(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    movements: &[NewMovement],
+    events: &[OutboxEvent],
+    now: DateTime<Utc>,
+    audit: &[NewAuditEntry],
+) -> Result<(), BatchError> {
+    if movements.is_empty() && events.is_empty() && audit.is_empty() {
         return Ok(());
     }
     let items: Vec<i64> = movements.iter().map(|m| m.item_id).collect();
@@ -239,11 +250,28 @@ async fn insert_movements(conn: &mut PgConnection, ids: &[i64], movements: &[New
     let actors: Vec<&str> = movements.iter().map(|m| m.actor.as_str()).collect();
     let request_ids: Vec<Option<&str>> = movements.iter().map(|m| m.request_id.as_deref()).collect();
     let recorded_at: Vec<i64> = movements.iter().map(|m| micros(m.recorded_at)).collect();
+    let topics: Vec<&str> = events.iter().map(|e| e.topic.as_str()).collect();
+    let payloads: Vec<String> = events.iter().map(|e| e.payload.to_string()).collect();
+    let audit_at: Vec<i64> = audit.iter().map(|e| micros(e.at)).collect();
+    let audit_keys: Vec<Option<i64>> = audit.iter().map(|e| e.actor_key_id).collect();
+    let audit_names: Vec<&str> = audit.iter().map(|e| e.actor_name.as_str()).collect();
+    let audit_requests: Vec<Option<&str>> = audit.iter().map(|e| e.request_id.as_deref()).collect();
+    let audit_entities: Vec<&str> = audit.iter().map(|e| e.entity.as_str()).collect();
+    let audit_entity_ids: Vec<Option<&str>> = audit.iter().map(|e| e.entity_id.as_deref()).collect();
+    let audit_actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    let audit_statuses: Vec<i32> = audit.iter().map(|e| i32::from(e.status)).collect();
+    let audit_summaries: Vec<&str> = audit.iter().map(|e| e.summary.as_str()).collect();
     sqlx::query(
-        "INSERT INTO movements (id, item_id, quantity, from_location_id, from_state, to_location_id, to_state, \
-         reason, reference, note, actor, request_id, recorded_at) \
-         SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $6::int8[], $7::text[], \
-                              $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::int8[])",
+        "WITH m AS (INSERT INTO movements (id, item_id, quantity, from_location_id, from_state, to_location_id, \
+                    to_state, reason, reference, note, actor, request_id, recorded_at) \
+                    SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $6::int8[], \
+                                         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+                                         $12::text[], $13::int8[])), \
+              e AS (INSERT INTO outbox (topic, payload, created_at) \
+                    SELECT u.topic, u.payload::jsonb, $16 FROM UNNEST($14::text[], $15::text[]) AS u (topic, payload)) \
+         INSERT INTO audit_log (at, actor_key_id, actor_name, request_id, entity, entity_id, action, status, summary) \
+         SELECT * FROM UNNEST($17::int8[], $18::int8[], $19::text[], $20::text[], $21::text[], $22::text[], \
+                              $23::text[], $24::int4[], $25::text[])",
     )
     .bind(ids)
     .bind(&items)
@@ -258,25 +286,18 @@ async fn insert_movements(conn: &mut PgConnection, ids: &[i64], movements: &[New
     .bind(&actors)
     .bind(&request_ids)
     .bind(&recorded_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(BatchError::db)?;
-    Ok(())
-}
-
-async fn insert_events(conn: &mut PgConnection, events: &[OutboxEvent], now: DateTime<Utc>) -> Result<(), BatchError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let topics: Vec<&str> = events.iter().map(|e| e.topic.as_str()).collect();
-    let payloads: Vec<String> = events.iter().map(|e| e.payload.to_string()).collect();
-    sqlx::query(
-        "INSERT INTO outbox (topic, payload, created_at) \
-         SELECT u.topic, u.payload::jsonb, $3 FROM UNNEST($1::text[], $2::text[]) AS u (topic, payload)",
-    )
     .bind(&topics)
     .bind(&payloads)
     .bind(micros(now))
+    .bind(&audit_at)
+    .bind(&audit_keys)
+    .bind(&audit_names)
+    .bind(&audit_requests)
+    .bind(&audit_entities)
+    .bind(&audit_entity_ids)
+    .bind(&audit_actions)
+    .bind(&audit_statuses)
+    .bind(&audit_summaries)
     .execute(&mut *conn)
     .await
     .map_err(BatchError::db)?;
@@ -417,9 +438,9 @@ async fn run_batch(
     crate::purchasing::write_changed(conn, &documents_before, &state.documents).await?;
 
     let ids = draw_ids(conn, writes.movements.len(), writes.new_orders.len(), writes.new_holds.len()).await?;
-    insert_movements(conn, &ids.movements, &writes.movements).await?;
     app::webhook_store::fill_new_order_ids(&mut writes.events, &ids.orders);
-    insert_events(conn, &writes.events, now).await?;
+    let audit = app::store::resolve_batch_audit(&writes.audit, &ids.orders, &ids.holds);
+    insert_appends(conn, &ids.movements, &writes.movements, &writes.events, now, &audit).await?;
     write_balances(conn, &balances_before, &state.balances).await?;
     orders::insert_orders(conn, &ids.orders, &writes.new_orders).await?;
     let changed_orders = changed_ids(&orders_before, &state.orders, &writes.changed_orders);
@@ -427,10 +448,6 @@ async fn run_batch(
     orders::insert_holds(conn, &ids.holds, &writes.new_holds).await?;
     let changed_holds = changed_ids(&holds_before, &state.holds, &writes.changed_holds);
     orders::update_holds(conn, &state.holds, &changed_holds).await?;
-    // Mapped as every other statement of the batch, so that a lost race is run again rather than reported.
-    crate::trust::insert_audit(conn, &app::store::resolve_batch_audit(&writes.audit, &ids.orders, &ids.holds))
-        .await
-        .map_err(BatchError::db)?;
     Ok(ids)
 }
 
