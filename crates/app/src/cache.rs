@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 /// How long an entry is trusted: the same bound as the channel cache's.
 pub const TTL: Duration = Duration::from_secs(1);
 
-/// Entries kept at most; past it, the expired go, and if that is not enough, everything (a catalog of a million
-/// SKUs must not become a million cached entries).
+/// Entries kept at most; past it, the cache starts over empty (a catalog of a million SKUs must not become a
+/// million cached entries). Sweeping only the expired ones instead could cost a pass over the whole map per
+/// insert when few have expired.
 const CAPACITY: usize = 100_000;
 
 pub(crate) struct TtlCache<V> {
@@ -48,10 +49,7 @@ impl<V: Clone> TtlCache<V> {
             return;
         }
         if entries.len() >= CAPACITY && !entries.contains_key(&key) {
-            entries.retain(|_, (at, _)| at.elapsed() < TTL);
-            if entries.len() >= CAPACITY {
-                entries.clear();
-            }
+            entries.clear();
         }
         entries.insert(key, (Instant::now(), value));
     }
