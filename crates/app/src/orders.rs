@@ -1029,16 +1029,14 @@ impl App {
             // The same source and number was placed before (the batch found it stored, or earlier in the same
             // batch): a retry gets the first order, a different order under that number is refused.
             Err(SubmitError::Rejected(Rejection::DuplicateOrderNumber)) => {
-                let number = req.external_number.clone().unwrap_or_default();
-                match self.store.find_order(&source, number.trim()).await? {
-                    Some(existing) => self.replay(existing, &fingerprint).await.map(|v| (v, false)),
+                match self.retried_order(&source, number, &fingerprint).await? {
+                    Some(first) => Ok((first, false)),
                     None => Err(rejection(SubmitError::Rejected(Rejection::DuplicateOrderNumber), &names)),
                 }
             }
             Err(SubmitError::Store(StoreError::Conflict { constraint })) if constraint.contains("external_number") => {
-                let number = req.external_number.clone().unwrap_or_default();
-                match self.store.find_order(&source, number.trim()).await? {
-                    Some(existing) => self.replay(existing, &fingerprint).await.map(|v| (v, false)),
+                match self.retried_order(&source, number, &fingerprint).await? {
+                    Some(first) => Ok((first, false)),
                     None => Err(StoreError::Conflict { constraint }.into()),
                 }
             }

@@ -117,7 +117,29 @@ impl TrustStore for PgStore {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(internal)?;
-        let result = insert_audit(&mut tx, entries).await.map_err(db);
+        let result = async {
+            // 9 parameters a row: 300 rows stay far below PostgreSQL's limit of 65535.
+            for chunk in entries.chunks(300) {
+                let mut qb = QueryBuilder::<Postgres>::new(
+                    "INSERT INTO audit_log (at, actor_key_id, actor_name, request_id, entity, entity_id, action, \
+                     status, summary) ",
+                );
+                qb.push_values(chunk, |mut b, e| {
+                    b.push_bind(micros(e.at))
+                        .push_bind(e.actor_key_id)
+                        .push_bind(&e.actor_name)
+                        .push_bind(&e.request_id)
+                        .push_bind(&e.entity)
+                        .push_bind(&e.entity_id)
+                        .push_bind(&e.action)
+                        .push_bind(i32::from(e.status))
+                        .push_bind(&e.summary);
+                });
+                qb.build().execute(&mut *tx).await.map_err(db)?;
+            }
+            Ok(())
+        }
+        .await;
         finish(tx, result).await
     }
 
@@ -221,29 +243,4 @@ impl TrustStore for PgStore {
             .map(|r| r.rows_affected())
             .map_err(db)
     }
-}
-
-/// Inserts audit entries on `conn`: the audit writer's transaction, or a ledger batch's for the entries of its
-/// commands.
-pub(crate) async fn insert_audit(conn: &mut sqlx::PgConnection, entries: &[NewAuditEntry]) -> Result<(), sqlx::Error> {
-    // 9 parameters a row: 300 rows stay far below PostgreSQL's limit of 65535.
-    for chunk in entries.chunks(300) {
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "INSERT INTO audit_log (at, actor_key_id, actor_name, request_id, entity, entity_id, action, status, \
-             summary) ",
-        );
-        qb.push_values(chunk, |mut b, e| {
-            b.push_bind(micros(e.at))
-                .push_bind(e.actor_key_id)
-                .push_bind(&e.actor_name)
-                .push_bind(&e.request_id)
-                .push_bind(&e.entity)
-                .push_bind(&e.entity_id)
-                .push_bind(&e.action)
-                .push_bind(i32::from(e.status))
-                .push_bind(&e.summary);
-        });
-        qb.build().execute(&mut *conn).await?;
-    }
-    Ok(())
 }
