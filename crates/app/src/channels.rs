@@ -33,8 +33,9 @@ pub const STOCK_LOW: &str = "stock.low";
 const CACHE_TTL: Duration = Duration::from_secs(1);
 /// Items recomputed per transaction.
 const RECOMPUTE_CHUNK: u32 = 1000;
-/// Outbox events read per poll.
-const OUTBOX_PAGE: u32 = 5000;
+/// Outbox events read per round. A worker that is behind runs its next round at once, so this bounds the memory a
+/// round holds (an `inventory.changed` event lists up to 100 balances), not how fast the feed catches up.
+const OUTBOX_PAGE: u32 = 1000;
 /// How long an outbox id may stay missing before the worker takes it for a rolled-back insert and moves on. Ids
 /// are taken before commit, so a slow transaction can commit a lower id after a higher one; ledger transactions
 /// are short (the PostgreSQL store ends any idle one after 60 s), so a gap older than this is a rollback.
@@ -908,7 +909,8 @@ impl App {
         let mut written = 0;
         let mut after_item = None;
         let mut explicit = items.map(|i| i.chunks(RECOMPUTE_CHUNK as usize));
-        loop {
+        // With no channel there is nothing to compute: the items' facts are not read at all.
+        while !snaps.is_empty() {
             let facts = match &mut explicit {
                 Some(chunks) => match chunks.next() {
                     Some(chunk) => self.store.item_facts(Some(chunk), None, RECOMPUTE_CHUNK).await?,
@@ -923,7 +925,7 @@ impl App {
                     f
                 }
             };
-            if facts.is_empty() || snaps.is_empty() {
+            if facts.is_empty() {
                 continue;
             }
             let refs: Vec<&ChannelSnapshot> = snaps.iter().collect();
@@ -1030,27 +1032,33 @@ impl App {
         tokio::spawn(async move {
             let node = node_id();
             let mut tail: Option<Tail> = None;
+            let mut behind = false;
             loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(config.window) => {}
-                    _ = app.channel_state().wake.notified() => {
-                        // A change on this node: still wait out the window, so that a burst is one recomputation.
-                        tokio::time::sleep(config.window).await;
+                if !behind {
+                    tokio::select! {
+                        _ = tokio::time::sleep(config.window) => {}
+                        _ = app.channel_state().wake.notified() => {
+                            // A change on this node: still wait out the window, so that a burst is one recomputation.
+                            tokio::time::sleep(config.window).await;
+                        }
                     }
                 }
-                match app.availability_round(&node, &mut tail).await {
-                    Ok(()) => {}
+                behind = match app.availability_round(&node, &mut tail).await {
+                    Ok(full_page) => full_page,
                     Err(e) => {
                         tracing::warn!(error = %e, "availability worker round failed");
                         // Start again from the stored watermark: recomputing is idempotent.
                         tail = None;
+                        false
                     }
-                }
+                };
             }
         });
     }
 
-    async fn availability_round(&self, node: &str, tail: &mut Option<Tail>) -> AppResult<()> {
+    /// One round: renews the lease when due, reads a page of the outbox and recomputes what it touched. True when
+    /// the page was full and the watermark moved, so more may be waiting and can be read at once.
+    async fn availability_round(&self, node: &str, tail: &mut Option<Tail>) -> AppResult<bool> {
         let now = Utc::now();
         let lease = chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
         // The lease is renewed once a third of it has passed, not every round: each renewal is a write.
@@ -1058,7 +1066,7 @@ impl App {
         if renew {
             if !self.store.acquire_feed_lease(node, now + lease, now).await? {
                 *tail = None;
-                return Ok(());
+                return Ok(false);
             }
             if tail.is_none() {
                 *tail = Some(Tail::new(self.store.feed_watermark().await?));
@@ -1096,6 +1104,7 @@ impl App {
                 _ => {}
             }
         }
+        let before = t.watermark;
         let watermark = t.advance(Instant::now());
         if !items.is_empty() {
             // A component's change changes what its bundles (and the bundles above them) can sell.
@@ -1129,7 +1138,9 @@ impl App {
             self.store.write_availability(node, &[], Some(watermark), &|_, _| vec![], Utc::now()).await?;
             t.stored = watermark;
         }
-        Ok(())
+        // A full page behind a gap that is still awaited moved nothing: waiting the window then is what lets the
+        // gap close, instead of reading the same page in a busy loop.
+        Ok(events.len() == OUTBOX_PAGE as usize && watermark > before)
     }
 }
 

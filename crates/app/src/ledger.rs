@@ -401,6 +401,11 @@ struct SellableBins {
     by_warehouse: HashMap<LocationId, Vec<BinSlot>>,
 }
 
+/// The most balances one `inventory.changed` event lists; a change that touches more (an import of a whole
+/// catalog's stock) is told in several events. One event per change could grow to hundreds of megabytes: too big
+/// for any webhook receiver, and every worker reading the outbox would have to hold it whole.
+pub const EVENT_BALANCES: usize = 100;
+
 /// How long the cached sellable bins are trusted. This node's own location changes invalidate the cache at once;
 /// another node's (on a shared PostgreSQL) are seen within this time. Allocation only ever picks bins whose
 /// balances the batch loads in its transaction, so a stale list can refuse a sale for this long but never
@@ -615,6 +620,20 @@ impl Batch<'_> {
         self.writes.events.push(OutboxEvent { topic: topic.into(), payload });
     }
 
+    /// `inventory.changed` for the balances a change left, in events of at most [`EVENT_BALANCES`] balances each
+    /// (none when it left none).
+    fn changed_events(&mut self, touched: &[(BalanceKey, Balance)]) {
+        for chunk in touched.chunks(EVENT_BALANCES) {
+            let balances: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|((item, location), b)| {
+                    serde_json::json!({ "item_id": item, "location_id": location, "available": b.available, "on_hand": b.on_hand() })
+                })
+                .collect();
+            self.event("inventory.changed", serde_json::json!({ "balances": balances }));
+        }
+    }
+
     /// An order event, carrying the order's id and `source` (a receiver filters by channel on it). An order placed
     /// in this batch has no id yet: the store puts it in when it inserts the order.
     fn order_event(&mut self, topic: &str, order: OrderRef, mut payload: serde_json::Value) {
@@ -695,8 +714,8 @@ impl Batch<'_> {
         let mut seen = HashSet::new();
         keys.retain(|k| seen.insert(*k));
         fx.balances = keys.into_iter().map(|k| (k, self.state.balances.get(&k).copied().unwrap_or_default())).collect();
-        if !fx.balances.is_empty() && !fx.movements.is_empty() {
-            self.event("inventory.changed", changed_event(&fx.balances));
+        if !fx.movements.is_empty() {
+            self.changed_events(&fx.balances);
         }
         self.writes.movements.extend(fx.movements.iter().cloned());
         // The reply shows the order and hold as this command left them, not as later commands of the batch will.
@@ -1291,7 +1310,7 @@ async fn run_batch(
                 keys.dedup();
                 let touched: Vec<(BalanceKey, Balance)> =
                     keys.into_iter().filter_map(|k| batch.state.balances.get(&k).map(|b| (k, *b))).collect();
-                batch.event("inventory.changed", changed_event(&touched));
+                batch.changed_events(&touched);
                 batch.event("hold.expired", serde_json::json!({ "holds": prelude.expired }));
             }
             batch.writes.movements.extend(prelude.movements.iter().cloned());
@@ -1347,16 +1366,6 @@ async fn run_batch(
 }
 
 /// Announces which balances changed, for the sync workers of later issues (webhooks, feeds).
-fn changed_event(touched: &[(BalanceKey, Balance)]) -> serde_json::Value {
-    let balances: Vec<serde_json::Value> = touched
-        .iter()
-        .map(|((item, location), b)| {
-            serde_json::json!({ "item_id": item, "location_id": location, "available": b.available, "on_hand": b.on_hand() })
-        })
-        .collect();
-    serde_json::json!({ "balances": balances })
-}
-
 mod documents;
 pub use documents::{ArrivalLine, DocAction, DocumentCommand, Virtuals};
 

@@ -63,6 +63,7 @@ struct Sim {
     orders: BTreeMap<OrderId, OrderRecord>,
     holds: BTreeMap<HoldId, HoldRecord>,
     ledger: Vec<NewMovement>,
+    events: Vec<OutboxEvent>,
     next_id: i64,
 }
 
@@ -105,6 +106,7 @@ impl Sim {
             orders: BTreeMap::new(),
             holds: BTreeMap::new(),
             ledger: vec![],
+            events: vec![],
             next_id: 1,
         }
     }
@@ -156,6 +158,7 @@ impl Sim {
         self.orders = state.orders;
         self.holds = state.holds;
         self.ledger.extend(writes.movements);
+        self.events.extend(writes.events);
         for mut o in writes.new_orders {
             o.id = self.next_id;
             self.next_id += 1;
@@ -284,6 +287,47 @@ fn adjust(item: ItemId, bin: LocationId, delta: i64) -> Command {
         reference: None,
         actor: Actor::new("test"),
     })
+}
+
+#[test]
+fn a_change_of_many_balances_is_told_in_bounded_events() {
+    let mut sim = Sim::new();
+    // 250 items received into one bin, in one command: 250 balances changed.
+    let lines: Vec<AdjustLine> = (1..=250)
+        .map(|item| AdjustLine {
+            item,
+            location: 101,
+            state: StockState::Available,
+            change: Change::Delta(item),
+            source: SUPPLIER,
+            sink: SCRAP,
+        })
+        .collect();
+    let meta = vec![LineMeta { reason: Reason::Received, note: None }; lines.len()];
+    sim.run(Command::Stock(LedgerCommand {
+        op: LedgerOp::Adjust(lines),
+        lines: meta,
+        reference: None,
+        actor: Actor::new("test"),
+    }))
+    .unwrap();
+    let changed: Vec<&serde_json::Value> =
+        sim.events.iter().filter(|e| e.topic == "inventory.changed").map(|e| &e.payload["balances"]).collect();
+    let sizes: Vec<usize> = changed.iter().map(|b| b.as_array().unwrap().len()).collect();
+    assert_eq!(sizes, [EVENT_BALANCES, EVENT_BALANCES, 50], "split in order, none over the bound");
+    let told: Vec<(i64, i64)> = changed
+        .iter()
+        .flat_map(|b| b.as_array().unwrap())
+        .map(|b| (b["item_id"].as_i64().unwrap(), b["available"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(told, (1..=250).map(|i| (i, i)).collect::<Vec<_>>(), "every balance told once, as left");
+    assert!(sim.events.iter().all(|e| e.topic == "inventory.changed"));
+
+    // A change of one balance is still one event.
+    sim.events.clear();
+    sim.run(adjust(1, 101, -1)).unwrap();
+    assert_eq!(sim.events.len(), 1);
+    assert_eq!(sim.events[0].payload["balances"][0]["available"], 0);
 }
 
 fn hold_record(item: ItemId, qty: i64) -> HoldRecord {

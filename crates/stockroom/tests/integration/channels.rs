@@ -512,3 +512,37 @@ async fn a_bundle_shows_what_its_scarcest_component_allows_and_follows_its_compo
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_feed_catches_up_over_more_events_than_one_round_reads() {
+    let s = shop().await;
+    let bin = "WH1/HALL-1/SHELF-1/BIN-1";
+    ok(&s.post("/v1/channels", &channel("web", &["WH1"])).await, 201);
+    eventually("the first rows", || async { drain(&s, "web", None).await.0.len() == 3 }).await;
+    // More outbox events than the worker reads in one round (1,000), each a receipt of one unit of A, by sixteen
+    // clients at once; then one of C, the newest event of all.
+    let mut receipts = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (base, client) = (s.base.clone(), s.client.clone());
+        receipts.spawn(async move {
+            for _ in 0..66 {
+                let body = json!({"lines": [{"sku": "A", "location": bin, "delta": 1, "reason": "received"}]});
+                let r = client.post(format!("{base}/v1/inventory/adjustments")).json(&body).send().await.unwrap();
+                assert_eq!(r.status().as_u16(), 201);
+            }
+        });
+    }
+    while let Some(done) = receipts.join_next().await {
+        done.unwrap();
+    }
+    receive(&s, "C", bin, 7).await;
+    let quantity = |sku: &'static str| {
+        let s = &s;
+        async move {
+            let (rows, _) = drain(s, "web", None).await;
+            rows.iter().find(|r| r["sku"] == sku).and_then(|r| r["quantity"].as_i64())
+        }
+    };
+    eventually("the feed shows the last receipt", || async { quantity("C").await == Some(7) }).await;
+    assert_eq!(quantity("A").await, Some(66 * 16), "every receipt before it is in the feed too");
+}
