@@ -3,12 +3,12 @@
 //! A batch runs in one READ COMMITTED transaction, in this order:
 //!
 //! 1. **Lock.** A transaction-scoped advisory lock per item of the scope (plus the items of the holds that are due,
-//!    when the batch ends due holds), in ascending item id order. Balance rows may not exist yet, so they cannot
+//!    when the batch ends due holds), in ascending item id order, all in one statement. Balance rows may not exist yet, so they cannot
 //!    be row-locked; the item's advisory lock stands for all its balances, at every location, existing or not.
 //!    Every batch locks in the same order, so two batches never wait on each other in a circle.
 //! 2. **Read**, in statements started after the locks, so that they see everything committed before them: the
-//!    newest movement time with the balances of the items, the backorder queue of the items, then
-//!    the orders (the scope's and the queue's) and the scope's holds with row locks in id order, and the due holds
+//!    newest movement time, the balances and the backorder queue of the items and which of the scope's order
+//!    numbers are taken, in one statement; then the orders (the scope's and the queue's) and the scope's holds with row locks in id order, and the due holds
 //!    with `SKIP LOCKED`.
 //! 3. **Decide**: the app's closure changes the state and says what to write.
 //! 4. **Write** and commit: movements and new orders and holds under ids drawn from their sequences beforehand (so
@@ -20,19 +20,20 @@
 //! the item's lock, which a correct batch never does), rolls the transaction back and runs the batch again from
 //! step 1: `decide` is called again with freshly loaded state, as its contract allows.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::str::FromStr;
 use std::time::Duration;
 
 use app::store::{
     BatchIds, BatchScope, BatchState, Decide, LedgerStore, LevelFilter, LevelRow, MovementFilter, MovementRecord,
-    NewMovement, OutboxEvent, StoreResult,
+    NewMovement, OrderId, OutboxEvent, StoreResult,
 };
 use app::trust::NewAuditEntry;
 use app::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::orders::HoldStatus;
 use domain::stock::{Balance, BalanceKey, Balances, ItemId, Reason, StockState};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -109,69 +110,117 @@ fn distinct(mut ids: Vec<i64>) -> Vec<i64> {
     ids
 }
 
-/// Takes the advisory lock of every item, in the order given (ascending: every batch locks in that order). The
-/// locks are released when the transaction ends. The function scan yields the array's elements in order, and each
-/// row's lock is taken as the row is produced.
-async fn lock_items(conn: &mut PgConnection, items: &[ItemId]) -> Result<(), BatchError> {
-    if items.is_empty() {
-        return Ok(());
+/// Takes the advisory lock of every item of the scope and, when `due_at` is given, of every item of the holds due
+/// by then, in ascending item id order (every batch locks in that order), in one statement. Returns the locked
+/// items and whether any hold was due. The due holds are read without locks, only to learn their items (they are
+/// locked further down); the statement's ordered subquery yields the items in order, and each one's lock is taken
+/// as its row is produced. The locks are released when the transaction ends.
+async fn lock_items(
+    conn: &mut PgConnection,
+    items: &[ItemId],
+    due_at: Option<DateTime<Utc>>,
+) -> Result<(Vec<ItemId>, bool), BatchError> {
+    if items.is_empty() && due_at.is_none() {
+        return Ok((Vec::new(), false));
     }
-    sqlx::query("SELECT pg_advisory_xact_lock(u.id) FROM UNNEST($1::int8[]) AS u (id)")
-        .bind(items)
-        .execute(&mut *conn)
-        .await
-        .map_err(BatchError::db)?;
-    Ok(())
+    let rows: Vec<(ItemId, bool)> = sqlx::query_as(
+        "SELECT u.id, u.due FROM ( \
+             SELECT id, bool_or(due) AS due FROM ( \
+                 SELECT id, false AS due FROM UNNEST($1::int8[]) AS s (id) \
+                 UNION ALL \
+                 SELECT (l.line->>'item')::int8, true FROM holds h, jsonb_array_elements(h.doc->'lines') AS l (line) \
+                  WHERE $2 AND h.status = $3 AND h.expires_at <= $4) a \
+             GROUP BY id ORDER BY id) u, \
+         LATERAL (SELECT pg_advisory_xact_lock(u.id)) AS locked",
+    )
+    .bind(items)
+    .bind(due_at.is_some())
+    .bind(HoldStatus::Active.as_str())
+    .bind(due_at.map_or(0, micros))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(BatchError::db)?;
+    let any_due = rows.iter().any(|(_, due)| *due);
+    Ok((rows.into_iter().map(|(id, _)| id).collect(), any_due))
 }
 
-/// The time of a batch and every stored balance of `items`, at every location (a balance without a row is
-/// absent: zero), read in one statement after the locks, so that it sees everything committed before them.
-///
-/// The time is now, but never before the newest movement (clocks step back, and another node's clock may run
-/// slightly ahead), so that the movements of any one item follow commit order in time.
-async fn time_and_balances(conn: &mut PgConnection, items: &[ItemId]) -> Result<(DateTime<Utc>, Balances), BatchError> {
-    // The newest movement's time on every row; one row with no balance when the items have none.
+/// What a batch reads in one statement right after its locks, so that it sees everything committed before them.
+struct Locked {
+    /// The batch's time: now, but never before the newest movement (clocks step back, and another node's clock may
+    /// run slightly ahead), so that the movements of any one item follow commit order in time.
+    now: DateTime<Utc>,
+    /// Every stored balance of the items, at every location (a balance without a row is absent: zero).
+    balances: Balances,
+    /// The orders that still owe units of any of the items, oldest placement first (then lowest id), each once.
+    backorder_queue: Vec<OrderId>,
+    /// Which of the scope's (source, external number) pairs stored orders already have.
+    taken_numbers: HashSet<(String, String)>,
+}
+
+/// Reads [`Locked`] in one round trip: one row per balance (or one row without a balance), each carrying the
+/// newest movement time, the backorder queue and the taken numbers, which are read once.
+async fn read_locked(
+    conn: &mut PgConnection,
+    items: &[ItemId],
+    numbers: &[(String, String)],
+) -> Result<Locked, BatchError> {
+    let (sources, externals): (Vec<&str>, Vec<&str>) = numbers.iter().map(|(s, n)| (s.as_str(), n.as_str())).unzip();
     let sql = format!(
-        "SELECT l.last, s.item_id, s.location_id, {} \
+        "SELECT l.last, q.queue, n.sources, n.numbers, s.item_id, s.location_id, {} \
            FROM (SELECT MAX(recorded_at) AS last FROM movements) l \
+          CROSS JOIN (SELECT ARRAY(SELECT b.order_id FROM (SELECT DISTINCT placed_at, order_id FROM order_backorders \
+                                                            WHERE item_id = ANY($1)) b \
+                                    ORDER BY b.placed_at, b.order_id) AS queue) q \
+          CROSS JOIN (SELECT array_agg(o.source) AS sources, array_agg(o.external_number) AS numbers FROM orders o \
+                        JOIN UNNEST($2::text[], $3::text[]) AS t (source, external_number) \
+                          ON o.source = t.source AND o.external_number = t.external_number) n \
            LEFT JOIN stock_levels s ON s.item_id = ANY($1)",
         state_columns("s")
     );
-    let rows = sqlx::query(&sql).bind(items).fetch_all(&mut *conn).await.map_err(BatchError::db)?;
+    let rows = sqlx::query(&sql)
+        .bind(items)
+        .bind(&sources)
+        .bind(&externals)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(BatchError::db)?;
+    let first = rows.first().ok_or_else(|| StoreError::Internal("the batch read returned no row".into()))?;
+    let last: Option<i64> = get(first, "last")?;
+    let queue: Vec<OrderId> = get(first, "queue")?;
+    let sources: Option<Vec<String>> = get(first, "sources")?;
+    let taken: Option<Vec<String>> = get(first, "numbers")?;
     let mut balances = Balances::new();
-    let mut last: Option<i64> = None;
     for row in &rows {
-        last = get(row, "last")?;
         if let Some(item) = get::<Option<i64>>(row, "item_id")? {
             balances.insert((item, get(row, "location_id")?), balance(row)?);
         }
     }
     let now = Utc::now();
-    let time = match last.and_then(DateTime::<Utc>::from_timestamp_micros) {
+    let now = match last.and_then(DateTime::<Utc>::from_timestamp_micros) {
         Some(last) if last > now => last,
         _ => now,
     };
-    Ok((time, balances))
+    // The rows of one order all carry its placed_at (they are rewritten together), so an id repeats only if that
+    // ever broke; keeping the first keeps the queue a list of distinct orders regardless.
+    let mut seen = HashSet::with_capacity(queue.len());
+    let backorder_queue = queue.into_iter().filter(|id| seen.insert(*id)).collect();
+    let taken_numbers = sources.unwrap_or_default().into_iter().zip(taken.unwrap_or_default()).collect();
+    Ok(Locked { now, balances, backorder_queue, taken_numbers })
 }
 
 /// Locks and loads what a batch over `scope` sees (steps 1 and 2 of the module's list).
 async fn load_state(conn: &mut PgConnection, scope: &BatchScope) -> Result<BatchState, BatchError> {
-    let mut items = scope.items.clone();
-    if scope.due_holds {
-        // Ending a due hold gives its reserved units back, so its items' balances must be locked too. Which holds
-        // are due is read here without locks, only to learn their items; the holds are locked further down.
-        items.extend(orders::due_hold_items(conn, Utc::now()).await?);
-    }
-    let items = distinct(items);
-    lock_items(conn, &items).await?;
-    let (now, balances) = time_and_balances(conn, &items).await?;
-    let backorder_queue = orders::backorder_queue(conn, &items).await?;
+    // Ending a due hold gives its reserved units back, so its items' balances must be locked too.
+    let (items, any_due) = lock_items(conn, &scope.items, scope.due_holds.then(Utc::now)).await?;
+    let Locked { now, balances, backorder_queue, taken_numbers } =
+        read_locked(conn, &items, &scope.order_numbers).await?;
     let order_ids = distinct(scope.orders.iter().chain(&backorder_queue).copied().collect());
     let orders = orders::lock_orders(conn, &order_ids).await?;
     let mut holds = orders::lock_holds(conn, &distinct(scope.holds.clone())).await?;
-    if scope.due_holds {
-        // A hold that fell due since the read above may belong to an item this batch has not locked; ending it
-        // here could not write its balances safely, so it is left for the next batch, which will lock its items.
+    // A hold that fell due after the lock statement read the due holds may belong to an item this batch has not
+    // locked; ending it here could not write its balances safely, so it is left for the next batch, which will
+    // lock its items. With no hold due at all then, the due holds are not read again.
+    if any_due {
         let locked: BTreeSet<ItemId> = items.iter().copied().collect();
         for (id, rec) in orders::lock_due_holds(conn, now).await? {
             if rec.hold.lines.iter().all(|l| locked.contains(&l.item)) {
@@ -179,7 +228,6 @@ async fn load_state(conn: &mut PgConnection, scope: &BatchScope) -> Result<Batch
             }
         }
     }
-    let taken_numbers = orders::taken_numbers(conn, &scope.order_numbers).await?;
     let documents = crate::purchasing::lock_documents(conn, &distinct(scope.documents.clone())).await?;
     Ok(BatchState { now, items, balances, orders, backorder_queue, holds, taken_numbers, documents })
 }

@@ -11,7 +11,7 @@
 //! still lets other transactions take the weak lock that a foreign key check takes, such as a pick list naming the
 //! order, which changes nothing the batch reads.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use app::store::{
     Address, CustomerFields, CustomerId, CustomerRecord, HoldId, HoldRecord, OrderFilter, OrderId, OrderRecord,
@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::order::Order;
 use domain::orders::{Hold, HoldStatus};
-use domain::stock::{ItemId, LocationId};
+use domain::stock::LocationId;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
@@ -108,48 +108,6 @@ pub(crate) async fn lock_orders(
     Ok(out)
 }
 
-/// Which of the given (source, external number) pairs stored orders have.
-pub(crate) async fn taken_numbers(
-    conn: &mut PgConnection,
-    numbers: &[(String, String)],
-) -> Result<HashSet<(String, String)>, BatchError> {
-    if numbers.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let (sources, externals): (Vec<&str>, Vec<&str>) = numbers.iter().map(|(s, n)| (s.as_str(), n.as_str())).unzip();
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT o.source, o.external_number FROM orders o \
-           JOIN unnest($1::text[], $2::text[]) AS n(source, external_number) \
-             ON o.source = n.source AND o.external_number = n.external_number",
-    )
-    .bind(&sources)
-    .bind(&externals)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(BatchError::db)?;
-    Ok(rows.into_iter().collect())
-}
-
-/// The ids of the orders that still owe units of any of `items`, oldest placement first (then lowest id), each
-/// once even when it owes several of the items.
-pub(crate) async fn backorder_queue(conn: &mut PgConnection, items: &[ItemId]) -> Result<Vec<OrderId>, BatchError> {
-    if items.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<(i64, OrderId)> = sqlx::query_as(
-        "SELECT DISTINCT placed_at, order_id FROM order_backorders WHERE item_id = ANY($1) \
-          ORDER BY placed_at, order_id",
-    )
-    .bind(items)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(BatchError::db)?;
-    // The rows of one order all carry its placed_at (they are rewritten together), so an id repeats only if that
-    // ever broke; keeping the first keeps the queue a list of distinct orders regardless.
-    let mut seen = HashSet::with_capacity(rows.len());
-    Ok(rows.into_iter().map(|(_, id)| id).filter(|id| seen.insert(*id)).collect())
-}
-
 /// Locks and reads the holds with the given ids, in id order.
 pub(crate) async fn lock_holds(
     conn: &mut PgConnection,
@@ -165,23 +123,6 @@ pub(crate) async fn lock_holds(
         out.insert(rec.id, rec);
     }
     Ok(out)
-}
-
-/// The items of the active holds whose expiry is at or before `at`, read without locking: a batch learns from
-/// them which items to lock before it locks and reads the holds themselves ([`lock_due_holds`]).
-pub(crate) async fn due_hold_items(conn: &mut PgConnection, at: DateTime<Utc>) -> Result<Vec<ItemId>, BatchError> {
-    let sql = format!("{HOLD_SELECT} WHERE status = $1 AND expires_at <= $2");
-    let rows = sqlx::query(&sql)
-        .bind(HoldStatus::Active.as_str())
-        .bind(micros(at))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(BatchError::db)?;
-    let mut items = Vec::new();
-    for row in &rows {
-        items.extend(hold_record(row)?.hold.lines.iter().map(|l| l.item));
-    }
-    Ok(items)
 }
 
 /// Locks and reads the active holds whose expiry is at or before `at`. `SKIP LOCKED`: a due hold that another
