@@ -33,9 +33,13 @@ pub const STOCK_LOW: &str = "stock.low";
 const CACHE_TTL: Duration = Duration::from_secs(1);
 /// Items recomputed per transaction.
 const RECOMPUTE_CHUNK: u32 = 1000;
-/// Outbox events read per round. A worker that is behind runs its next round at once, so this bounds the memory a
-/// round holds (an `inventory.changed` event lists up to 100 balances), not how fast the feed catches up.
+/// Outbox events read at a time: this bounds the memory the worker holds (an `inventory.changed` event lists up
+/// to 100 balances). A round reads up to [`ROUND_PAGES`] pages, one after the other, so a busy shop's feed keeps
+/// up (the page is not a limit on events per round).
 const OUTBOX_PAGE: u32 = 1000;
+/// Pages of the outbox one round reads at most; with the lease renewed only between rounds, a round must stay far
+/// shorter than [`LEASE`].
+const ROUND_PAGES: usize = 10;
 /// How long an outbox id may stay missing before the worker takes it for a rolled-back insert and moves on. Ids
 /// are taken before commit, so a slow transaction can commit a lower id after a higher one; ledger transactions
 /// are short (the PostgreSQL store ends any idle one after 60 s), so a gap older than this is a rollback.
@@ -1032,33 +1036,26 @@ impl App {
         tokio::spawn(async move {
             let node = node_id();
             let mut tail: Option<Tail> = None;
-            let mut behind = false;
             loop {
-                if !behind {
-                    tokio::select! {
-                        _ = tokio::time::sleep(config.window) => {}
-                        _ = app.channel_state().wake.notified() => {
-                            // A change on this node: still wait out the window, so that a burst is one recomputation.
-                            tokio::time::sleep(config.window).await;
-                        }
+                tokio::select! {
+                    _ = tokio::time::sleep(config.window) => {}
+                    _ = app.channel_state().wake.notified() => {
+                        // A change on this node: still wait out the window, so that a burst is one recomputation.
+                        tokio::time::sleep(config.window).await;
                     }
                 }
-                behind = match app.availability_round(&node, &mut tail).await {
-                    Ok(full_page) => full_page,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "availability worker round failed");
-                        // Start again from the stored watermark: recomputing is idempotent.
-                        tail = None;
-                        false
-                    }
-                };
+                if let Err(e) = app.availability_round(&node, &mut tail).await {
+                    tracing::warn!(error = %e, "availability worker round failed");
+                    // Start again from the stored watermark: recomputing is idempotent.
+                    tail = None;
+                }
             }
         });
     }
 
-    /// One round: renews the lease when due, reads a page of the outbox and recomputes what it touched. True when
-    /// the page was full and the watermark moved, so more may be waiting and can be read at once.
-    async fn availability_round(&self, node: &str, tail: &mut Option<Tail>) -> AppResult<bool> {
+    /// One round: renews the lease when due, then reads the outbox page by page (at most [`ROUND_PAGES`]) and
+    /// recomputes what each page touched, and stores the watermark once at the end.
+    async fn availability_round(&self, node: &str, tail: &mut Option<Tail>) -> AppResult<()> {
         let now = Utc::now();
         let lease = chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
         // The lease is renewed once a third of it has passed, not every round: each renewal is a write.
@@ -1066,7 +1063,7 @@ impl App {
         if renew {
             if !self.store.acquire_feed_lease(node, now + lease, now).await? {
                 *tail = None;
-                return Ok(false);
+                return Ok(());
             }
             if tail.is_none() {
                 *tail = Some(Tail::new(self.store.feed_watermark().await?));
@@ -1076,6 +1073,22 @@ impl App {
             }
         }
         let t = tail.as_mut().expect("set when the lease was taken");
+        for _ in 0..ROUND_PAGES {
+            if !self.availability_page(node, t).await? {
+                break;
+            }
+        }
+        if t.watermark > t.stored {
+            self.store.write_availability(node, &[], Some(t.watermark), &|_, _| vec![], Utc::now()).await?;
+            t.stored = t.watermark;
+        }
+        Ok(())
+    }
+
+    /// Reads one page of the outbox past the watermark and recomputes what it touched. True when the page was
+    /// full and moved the watermark: more may be waiting. (A full page behind a gap that is still awaited moves
+    /// nothing; reading it again at once would only spin until the gap closes.)
+    async fn availability_page(&self, node: &str, t: &mut Tail) -> AppResult<bool> {
         let events = self.store.outbox_after(t.watermark, OUTBOX_PAGE).await?;
         let mut items: BTreeSet<ItemId> = BTreeSet::new();
         let mut whole: HashSet<String> = HashSet::new();
@@ -1134,12 +1147,6 @@ impl App {
                 self.recompute_availability(node, Some(&HashSet::from([rec.id])), None, None).await?;
             }
         }
-        if watermark > t.stored {
-            self.store.write_availability(node, &[], Some(watermark), &|_, _| vec![], Utc::now()).await?;
-            t.stored = watermark;
-        }
-        // A full page behind a gap that is still awaited moved nothing: waiting the window then is what lets the
-        // gap close, instead of reading the same page in a busy loop.
         Ok(events.len() == OUTBOX_PAGE as usize && watermark > before)
     }
 }
