@@ -37,14 +37,17 @@ const RECOMPUTE_CHUNK: u32 = 1000;
 /// to 100 balances). A round reads up to [`ROUND_PAGES`] pages, one after the other, so a busy shop's feed keeps
 /// up (the page is not a limit on events per round).
 const OUTBOX_PAGE: u32 = 1000;
-/// Pages of the outbox one round reads at most; with the lease renewed only between rounds, a round must stay far
-/// shorter than [`LEASE`].
+/// Pages of the outbox one round reads at most.
 const ROUND_PAGES: usize = 10;
+/// A round starts no further page once it has worked this long. The lease is renewed only between rounds, and a
+/// round starts with at least two thirds of it left; a round that outlived it would have its watermark refused
+/// (another node may have taken the lease over) and its work done again.
+const ROUND_BUDGET: Duration = Duration::from_secs(2);
 /// How long an outbox id may stay missing before the worker takes it for a rolled-back insert and moves on. Ids
 /// are taken before commit, so a slow transaction can commit a lower id after a higher one; ledger transactions
 /// are short (the PostgreSQL store ends any idle one after 60 s), so a gap older than this is a rollback.
 const GAP_GRACE: Duration = Duration::from_secs(10);
-/// The feed lease lasts this long and is renewed on every poll.
+/// The feed lease lasts this long; a round renews it once a third of it has passed.
 const LEASE: Duration = Duration::from_secs(10);
 const MAX_CODE_LEN: usize = 64;
 
@@ -1073,8 +1076,9 @@ impl App {
             }
         }
         let t = tail.as_mut().expect("set when the lease was taken");
+        let started = Instant::now();
         for _ in 0..ROUND_PAGES {
-            if !self.availability_page(node, t).await? {
+            if !self.availability_page(node, t).await? || started.elapsed() >= ROUND_BUDGET {
                 break;
             }
         }

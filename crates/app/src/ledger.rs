@@ -1365,7 +1365,6 @@ async fn run_batch(
         .collect())
 }
 
-/// Announces which balances changed, for the sync workers of later issues (webhooks, feeds).
 mod documents;
 pub use documents::{ArrivalLine, DocAction, DocumentCommand, Virtuals};
 

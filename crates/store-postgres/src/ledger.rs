@@ -2,14 +2,15 @@
 //!
 //! A batch runs in one READ COMMITTED transaction, in this order:
 //!
-//! 1. **Lock.** A transaction-scoped advisory lock per item of the scope (plus the items of the holds that are due,
-//!    when the batch ends due holds), in ascending item id order, all in one statement. Balance rows may not exist yet, so they cannot
-//!    be row-locked; the item's advisory lock stands for all its balances, at every location, existing or not.
-//!    Every batch locks in the same order, so two batches never wait on each other in a circle.
+//! 1. **Lock.** A transaction-scoped advisory lock per item of the scope (plus the items of the holds due when the
+//!    batch began, read without locks, when the batch ends due holds), in ascending item id order, all in one
+//!    statement. Balance rows may not exist yet, so they cannot be row-locked; the item's advisory lock stands for
+//!    all its balances, at every location, existing or not. Every batch locks in the same order, so two batches
+//!    never wait on each other in a circle.
 //! 2. **Read**, in statements started after the locks, so that they see everything committed before them: the
 //!    newest movement time, the balances and the backorder queue of the items and which of the scope's order
-//!    numbers are taken, in one statement; then the orders (the scope's and the queue's) and the scope's holds with row locks in id order, and the due holds
-//!    with `SKIP LOCKED`.
+//!    numbers are taken, in one statement; then the orders (the scope's and the queue's) and the scope's holds
+//!    with row locks in id order, and, when the lock statement found any, the due holds with `SKIP LOCKED`.
 //! 3. **Decide**: the app's closure changes the state and says what to write.
 //! 4. **Write** and commit: movements and new orders and holds under ids drawn from their sequences beforehand (so
 //!    that ids follow the batch's order for sure), events and audit entries (with the movements, in one
@@ -157,42 +158,51 @@ struct Locked {
     taken_numbers: HashSet<(String, String)>,
 }
 
-/// Reads [`Locked`] in one round trip: one row per balance (or one row without a balance), each carrying the
-/// newest movement time, the backorder queue and the taken numbers, which are read once.
+/// Reads [`Locked`] in one round trip and one row: the balances come as one array per column, beside the
+/// newest movement time, the backorder queue and the taken numbers.
 async fn read_locked(
     conn: &mut PgConnection,
     items: &[ItemId],
     numbers: &[(String, String)],
 ) -> Result<Locked, BatchError> {
     let (sources, externals): (Vec<&str>, Vec<&str>) = numbers.iter().map(|(s, n)| (s.as_str(), n.as_str())).unzip();
+    let states: Vec<String> = StockState::ALL.iter().map(|s| format!("array_agg({0}) AS {0}", s.as_str())).collect();
     let sql = format!(
-        "SELECT l.last, q.queue, n.sources, n.numbers, s.item_id, s.location_id, {} \
+        "SELECT l.last, q.queue, n.sources, n.numbers, b.* \
            FROM (SELECT MAX(recorded_at) AS last FROM movements) l \
-          CROSS JOIN (SELECT ARRAY(SELECT b.order_id FROM (SELECT DISTINCT placed_at, order_id FROM order_backorders \
-                                                            WHERE item_id = ANY($1)) b \
-                                    ORDER BY b.placed_at, b.order_id) AS queue) q \
+          CROSS JOIN (SELECT ARRAY(SELECT o.order_id FROM (SELECT DISTINCT placed_at, order_id FROM order_backorders \
+                                                            WHERE item_id = ANY($1)) o \
+                                    ORDER BY o.placed_at, o.order_id) AS queue) q \
           CROSS JOIN (SELECT array_agg(o.source) AS sources, array_agg(o.external_number) AS numbers FROM orders o \
                         JOIN UNNEST($2::text[], $3::text[]) AS t (source, external_number) \
                           ON o.source = t.source AND o.external_number = t.external_number) n \
-           LEFT JOIN stock_levels s ON s.item_id = ANY($1)",
-        state_columns("s")
+          CROSS JOIN (SELECT array_agg(item_id) AS item_ids, array_agg(location_id) AS location_ids, {} \
+                        FROM stock_levels WHERE item_id = ANY($1)) b",
+        states.join(", ")
     );
-    let rows = sqlx::query(&sql)
+    let row = sqlx::query(&sql)
         .bind(items)
         .bind(&sources)
         .bind(&externals)
-        .fetch_all(&mut *conn)
+        .fetch_one(&mut *conn)
         .await
         .map_err(BatchError::db)?;
-    let first = rows.first().ok_or_else(|| StoreError::Internal("the batch read returned no row".into()))?;
-    let last: Option<i64> = get(first, "last")?;
-    let queue: Vec<OrderId> = get(first, "queue")?;
-    let sources: Option<Vec<String>> = get(first, "sources")?;
-    let taken: Option<Vec<String>> = get(first, "numbers")?;
-    let mut balances = Balances::new();
-    for row in &rows {
-        if let Some(item) = get::<Option<i64>>(row, "item_id")? {
-            balances.insert((item, get(row, "location_id")?), balance(row)?);
+    let last: Option<i64> = get(&row, "last")?;
+    let queue: Vec<OrderId> = get(&row, "queue")?;
+    let sources: Option<Vec<String>> = get(&row, "sources")?;
+    let taken: Option<Vec<String>> = get(&row, "numbers")?;
+    // Every aggregate runs over the same rows, so the arrays line up (all NULL when the items have no balance).
+    let item_ids: Vec<i64> = get::<Option<Vec<i64>>>(&row, "item_ids")?.unwrap_or_default();
+    let location_ids: Vec<i64> = get::<Option<Vec<i64>>>(&row, "location_ids")?.unwrap_or_default();
+    let mut balances: Vec<((i64, i64), Balance)> =
+        item_ids.into_iter().zip(location_ids).map(|key| (key, Balance::default())).collect();
+    for state in StockState::ALL {
+        let column: Vec<i64> = get::<Option<Vec<i64>>>(&row, state.as_str())?.unwrap_or_default();
+        if column.len() != balances.len() {
+            return Err(StoreError::Internal("the batch read's balance arrays differ in length".into()).into());
+        }
+        for ((_, balance), quantity) in balances.iter_mut().zip(column) {
+            balance.add(state, quantity);
         }
     }
     let now = Utc::now();
@@ -205,24 +215,26 @@ async fn read_locked(
     let mut seen = HashSet::with_capacity(queue.len());
     let backorder_queue = queue.into_iter().filter(|id| seen.insert(*id)).collect();
     let taken_numbers = sources.unwrap_or_default().into_iter().zip(taken.unwrap_or_default()).collect();
-    Ok(Locked { now, balances, backorder_queue, taken_numbers })
+    Ok(Locked { now, balances: balances.into_iter().collect(), backorder_queue, taken_numbers })
 }
 
 /// Locks and loads what a batch over `scope` sees (steps 1 and 2 of the module's list).
 async fn load_state(conn: &mut PgConnection, scope: &BatchScope) -> Result<BatchState, BatchError> {
-    // Ending a due hold gives its reserved units back, so its items' balances must be locked too.
-    let (items, any_due) = lock_items(conn, &scope.items, scope.due_holds.then(Utc::now)).await?;
+    // Ending a due hold gives its reserved units back, so its items' balances must be locked too. The batch ends
+    // the holds due when it began (`due_at`); one falling due while it waits for its locks is the next batch's.
+    let due_at = scope.due_holds.then(Utc::now);
+    let (items, any_due) = lock_items(conn, &scope.items, due_at).await?;
     let Locked { now, balances, backorder_queue, taken_numbers } =
         read_locked(conn, &items, &scope.order_numbers).await?;
     let order_ids = distinct(scope.orders.iter().chain(&backorder_queue).copied().collect());
     let orders = orders::lock_orders(conn, &order_ids).await?;
     let mut holds = orders::lock_holds(conn, &distinct(scope.holds.clone())).await?;
-    // A hold that fell due after the lock statement read the due holds may belong to an item this batch has not
-    // locked; ending it here could not write its balances safely, so it is left for the next batch, which will
-    // lock its items. With no hold due at all then, the due holds are not read again.
-    if any_due {
+    if let (true, Some(due_at)) = (any_due, due_at) {
+        // A hold due then but unseen by the lock statement (another node's clock runs ahead) may belong to an item
+        // this batch has not locked; ending it here could not write its balances safely, so it is left for the next
+        // batch, which will lock its items.
         let locked: BTreeSet<ItemId> = items.iter().copied().collect();
-        for (id, rec) in orders::lock_due_holds(conn, now).await? {
+        for (id, rec) in orders::lock_due_holds(conn, due_at).await? {
             if rec.hold.lines.iter().all(|l| locked.contains(&l.item)) {
                 holds.entry(id).or_insert(rec);
             }
