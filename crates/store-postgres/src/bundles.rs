@@ -35,6 +35,13 @@ impl BundleStore for PgStore {
                 .execute(&mut *conn)
                 .await
                 .map_err(db)?;
+            // The write path's locks, in its order: all items shared (a batch too big for item locks holds it
+            // exclusively), then the item.
+            sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+                .bind(crate::ledger::ALL_ITEMS_KEY)
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
             sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(bundle).execute(&mut *conn).await.map_err(db)?;
             if !components.is_empty() {
                 let nonzero = STATE_COLUMNS.split(", ").map(|c| format!("{c} <> 0")).collect::<Vec<_>>().join(" OR ");

@@ -5,8 +5,10 @@
 //! 1. **Lock.** A transaction-scoped advisory lock per item of the scope (plus the items of the holds due when the
 //!    batch began, read without locks, when the batch ends due holds), in ascending item id order, all in one
 //!    statement. Balance rows may not exist yet, so they cannot be row-locked; the item's advisory lock stands for
-//!    all its balances, at every location, existing or not. Every batch locks in the same order, so two batches
-//!    never wait on each other in a circle.
+//!    all its balances, at every location, existing or not. Every batch first takes the key -1, which stands for
+//!    all items, shared; a batch of more than a thousand items takes it exclusively instead of its items' locks,
+//!    which would not fit PostgreSQL's lock table. Every batch locks in the same order, so two batches never wait
+//!    on each other in a circle.
 //! 2. **Read**, in statements started after the locks, so that they see everything committed before them: the
 //!    newest movement time, the balances and the backorder queue of the items and which of the scope's order
 //!    numbers are taken, in one statement; then the orders (the scope's and the queue's) and the scope's holds
@@ -111,11 +113,21 @@ fn distinct(mut ids: Vec<i64>) -> Vec<i64> {
     ids
 }
 
-/// Takes the advisory lock of every item of the scope and, when `due_at` is given, of every item of the holds due
-/// by then, in ascending item id order (every batch locks in that order), in one statement. Returns the locked
-/// items and whether any hold was due. The due holds are read without locks, only to learn their items (they are
-/// locked further down); the statement's ordered subquery yields the items in order, and each one's lock is taken
-/// as its row is produced. The locks are released when the transaction ends.
+/// The advisory lock key that stands for every item at once. Item ids start at 1, so no item has it.
+pub(crate) const ALL_ITEMS_KEY: i64 = -1;
+
+/// The most items a batch locks one by one. PostgreSQL's lock table is shared by all sessions and small (by
+/// default about 6,400 locks); a batch of more items (a stock import of a whole catalog) would fill it and fail
+/// with "out of shared memory". Such a batch takes [`ALL_ITEMS_KEY`] exclusively instead, which every other batch
+/// takes shared before its item locks: it waits for the batches running and runs alone.
+const MAX_ITEM_LOCKS: i64 = 1000;
+
+/// Takes the locks of a batch in one statement: [`ALL_ITEMS_KEY`] (shared, or exclusive for a batch of more than
+/// [`MAX_ITEM_LOCKS`] items), then the advisory lock of every item of the scope and, when `due_at` is given, of
+/// every item of the holds due by then, in ascending id order (every batch locks in that order, the shared key
+/// first). Returns the items and whether any hold was due. The due holds are read without locks, only to learn
+/// their items (they are locked further down); the statement's ordered subquery yields the keys in order, and
+/// each one's lock is taken as its row is produced. The locks are released when the transaction ends.
 async fn lock_items(
     conn: &mut PgConnection,
     items: &[ItemId],
@@ -125,24 +137,31 @@ async fn lock_items(
         return Ok((Vec::new(), false));
     }
     let rows: Vec<(ItemId, bool)> = sqlx::query_as(
-        "SELECT u.id, u.due FROM ( \
+        "WITH ids AS MATERIALIZED ( \
              SELECT id, bool_or(due) AS due FROM ( \
-                 SELECT id, false AS due FROM UNNEST($1::int8[]) AS s (id) \
+                 SELECT $5::int8 AS id, false AS due \
+                 UNION ALL \
+                 SELECT id, false FROM UNNEST($1::int8[]) AS s (id) \
                  UNION ALL \
                  SELECT (l.line->>'item')::int8, true FROM holds h, jsonb_array_elements(h.doc->'lines') AS l (line) \
                   WHERE $2 AND h.status = $3 AND h.expires_at <= $4) a \
-             GROUP BY id ORDER BY id) u, \
-         LATERAL (SELECT pg_advisory_xact_lock(u.id)) AS locked",
+             GROUP BY id) \
+         SELECT u.id, u.due FROM ( \
+             SELECT id, due, (SELECT count(*) FROM ids) > $6 + 1 AS whole FROM ids ORDER BY id) u \
+         LEFT JOIN LATERAL (SELECT pg_advisory_xact_lock_shared(u.id) WHERE u.id = $5 AND NOT u.whole) AS s ON true \
+         LEFT JOIN LATERAL (SELECT pg_advisory_xact_lock(u.id) WHERE (u.id = $5) = u.whole) AS x ON true",
     )
     .bind(items)
     .bind(due_at.is_some())
     .bind(HoldStatus::Active.as_str())
     .bind(due_at.map_or(0, micros))
+    .bind(ALL_ITEMS_KEY)
+    .bind(MAX_ITEM_LOCKS)
     .fetch_all(&mut *conn)
     .await
     .map_err(BatchError::db)?;
     let any_due = rows.iter().any(|(_, due)| *due);
-    Ok((rows.into_iter().map(|(id, _)| id).collect(), any_due))
+    Ok((rows.into_iter().map(|(id, _)| id).filter(|id| *id != ALL_ITEMS_KEY).collect(), any_due))
 }
 
 /// What a batch reads in one statement right after its locks, so that it sees everything committed before them.

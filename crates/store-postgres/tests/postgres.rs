@@ -329,6 +329,37 @@ async fn two_nodes_never_oversell_through_apply_batch() {
     assert_ledger_agrees(&nodes[1]).await;
 }
 
+/// A batch of more items than PostgreSQL's lock table holds (25,000 item locks; here the table takes between
+/// 10,000 and 20,000) commits: it takes the all-items key instead of one lock per item. Small batches on another node,
+/// run meanwhile, wait for it or go before it, and every unit is booked once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_of_more_items_than_the_lock_table_holds_commits() {
+    let Some(db) = TestDb::create().await else { return };
+    let nodes = [Arc::new(common::store(&db).await), Arc::new(common::store(&db).await)];
+    let skus: Vec<String> = (0..25_000).map(|i| format!("SKU-{i}")).collect();
+    let items = items(&nodes[0], &skus.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let (_, _, bin) = warehouse(&nodes[0]).await;
+    let supplier = nodes[0].virtual_locations().await.unwrap()[&VirtualKind::Supplier];
+    let small = {
+        let (store, item) = (nodes[1].clone(), items[0]);
+        tokio::spawn(async move {
+            for _ in 0..40 {
+                receive(&store, item, bin, 1).await;
+            }
+        })
+    };
+    let receipts: Vec<NewMovement> = items
+        .iter()
+        .map(|i| movement(*i, 2, (supplier, None), (bin, Some(StockState::Available)), Reason::Received, now()))
+        .collect();
+    let ids = book(&nodes[0], receipts).await.expect("the big batch commits");
+    assert_eq!(ids.len(), 25_000);
+    small.await.unwrap();
+    assert_eq!(level(&nodes[0], items[0], bin).await.available, 42);
+    assert_eq!(level(&nodes[1], items[24_999], bin).await.available, 2);
+    assert_ledger_agrees(&nodes[1]).await;
+}
+
 /// Two apps (two server nodes, each with its own write path and group commit) on one database, 200 buyers of one
 /// unit each against 50 in stock: exactly 50 orders, nothing oversold, and `verify` is clean on both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
