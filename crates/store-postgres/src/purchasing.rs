@@ -121,22 +121,6 @@ async fn fetch(conn: &mut PgConnection, id: DocumentId) -> StoreResult<Option<Do
     row.as_ref().map(record).transpose()
 }
 
-/// Commits `tx` when `result` is Ok, rolls it back otherwise.
-async fn finish<T>(tx: sqlx::Transaction<'static, Postgres>, result: Result<T, BatchError>) -> StoreResult<T> {
-    match result {
-        Ok(v) => {
-            tx.commit().await.map_err(internal)?;
-            Ok(v)
-        }
-        Err(e) => {
-            if let Err(rollback) = tx.rollback().await {
-                tracing::warn!(error = %rollback, "rollback of a failed document write failed");
-            }
-            Err(e.into_store())
-        }
-    }
-}
-
 #[async_trait]
 impl PurchasingStore for PgStore {
     async fn insert_document(&self, doc: &DocumentRecord, events: &[OutboxEvent]) -> StoreResult<DocumentRecord> {
@@ -160,7 +144,7 @@ impl PurchasingStore for PgStore {
             Ok(fetch(conn, id).await?.ok_or(StoreError::NotFound)?)
         }
         .await;
-        finish(tx, result).await
+        crate::finish(tx, result.map_err(BatchError::into_store)).await
     }
 
     async fn update_document(&self, doc: &DocumentRecord, events: &[OutboxEvent]) -> StoreResult<DocumentRecord> {
@@ -172,7 +156,7 @@ impl PurchasingStore for PgStore {
             Ok(fetch(conn, doc.id).await?.ok_or(StoreError::NotFound)?)
         }
         .await;
-        finish(tx, result).await
+        crate::finish(tx, result.map_err(BatchError::into_store)).await
     }
 
     async fn get_document(&self, id: DocumentId) -> StoreResult<Option<DocumentRecord>> {
