@@ -41,9 +41,20 @@ pub use ledger::{Actor, Ledger, LedgerConfig, WarehousePriority};
 pub use orders::HoldConfig;
 pub use store::Store;
 
-/// The application: a store and the write path in front of it. Cheap to clone.
+/// The application: a store and the write path in front of it. Cheap to clone: one shared [`AppParts`], because
+/// the HTTP layers clone it for every request, and a clone of each part would count a dozen references up and down.
 #[derive(Clone)]
-pub struct App {
+pub struct App(Arc<AppParts>);
+
+impl std::ops::Deref for App {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What an [`App`] holds.
+pub struct AppParts {
     pub store: Arc<dyn Store>,
     ledger: Ledger,
     virtuals: Arc<HashMap<VirtualKind, LocationId>>,
@@ -77,7 +88,7 @@ impl App {
         }
         let (ledger, _worker) = Ledger::start(store.clone(), config);
         let audit = trust::AuditWriter::start(store.clone());
-        let app = App {
+        let app = App(Arc::new(AppParts {
             store,
             ledger,
             virtuals: Arc::new(virtuals),
@@ -87,7 +98,7 @@ impl App {
             audit,
             keys: Arc::default(),
             skus: Arc::default(),
-        };
+        }));
         let sweeper = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HOLD_SWEEP_INTERVAL);
