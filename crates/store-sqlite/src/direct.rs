@@ -4,7 +4,8 @@
 //! two thread switches per statement. A batch runs about a dozen statements while it holds the only write lock,
 //! so under load those switches, not SQLite, are what every other writer waits for. Borrowing the connection's
 //! handle from sqlx once per batch section (one hand-off) and running the statements here with rusqlite, on the
-//! same linked libsqlite3, removes them. Rarer statements (documents, order and hold updates) stay on sqlx.
+//! same linked libsqlite3, removes them. On the ledger's own connection the transaction begins and commits here
+//! too. Rarer statements (documents, order and hold updates) stay on sqlx.
 //!
 //! Every statement here has one fixed text (lists bind as one JSON array, inserts as one row run once per row), so
 //! that on the ledger's own connection ([`crate::LedgerWriter`]) each is prepared once for the process's life:
@@ -88,6 +89,31 @@ fn db_error(e: rusqlite::Error, foreign_key: &str) -> StoreError {
 
 fn db(e: rusqlite::Error) -> StoreError {
     db_error(e, "foreign_key")
+}
+
+/// Begins the batch's write transaction. One still open here was left by a batch that never finished (it
+/// panicked): it is rolled back first, as closing the connection would have.
+pub(crate) fn begin_immediate(conn: &Connection) -> StoreResult<()> {
+    if !conn.is_autocommit() {
+        tracing::warn!("the ledger's connection was left in a transaction; rolling it back");
+        rollback(conn)?;
+    }
+    conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])).map_err(db)?;
+    Ok(())
+}
+
+/// Commits the batch's transaction.
+pub(crate) fn commit(conn: &Connection) -> StoreResult<()> {
+    conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map_err(db)?;
+    Ok(())
+}
+
+/// Rolls back the batch's transaction, if one is open (SQLite may have rolled it back itself on some errors).
+pub(crate) fn rollback(conn: &Connection) -> StoreResult<()> {
+    if !conn.is_autocommit() {
+        conn.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([])).map_err(db)?;
+    }
+    Ok(())
 }
 
 /// The time of a write transaction: now, but never before the newest movement (clocks step back; another process

@@ -3,15 +3,16 @@
 //! A batch loads everything it may decide on (the balances of its items, its orders and the orders waiting for
 //! those items, its holds and the due ones) inside its write transaction, lets `decide` change that state, and
 //! writes the result in the same transaction: movements, events, and every balance, order and hold that changed.
-//! The statements every batch runs go straight to the connection's SQLite handle ([`crate::direct`]), in two
-//! hand-offs instead of one per statement.
+//! The statements every batch runs go straight to the connection's SQLite handle ([`crate::direct`]): a batch
+//! that needs no stored order, hold or document runs from `BEGIN IMMEDIATE` to `COMMIT` in one hand-off.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::str::FromStr;
 
+use app::purchasing_store::{DocumentId, DocumentRecord};
 use app::store::{
-    BatchIds, BatchScope, BatchState, Decide, HoldId, LedgerStore, LevelFilter, LevelRow, MovementFilter,
+    BatchIds, BatchScope, BatchState, BatchWrites, Decide, HoldId, LedgerStore, LevelFilter, LevelRow, MovementFilter,
     MovementRecord, NewMovement, OrderId, StoreResult,
 };
 use app::StoreError;
@@ -168,80 +169,195 @@ fn movement_record(row: &SqliteRow) -> StoreResult<MovementRecord> {
     })
 }
 
-/// One batch in the open write transaction on `conn`: the reads every batch makes in one hand-off to the handle
-/// (see `direct`), `decide`, and the writes in another; orders, holds and documents, which most batches have none
-/// of, are read and written by id through sqlx.
+/// One batch on `conn`: the reads every batch makes, `decide`, and the writes, all on the connection's handle
+/// (see `direct`) in one hand-off when the batch needs no stored order, hold or document, as most batches do.
+/// Those are read and written by id through sqlx, which takes a hand-off of its own for the reads and another
+/// for the writes on the handle.
 async fn run_batch(
     conn: &mut SqliteConnection,
     mut cache: Option<&mut Option<direct::Statements>>,
     scope: &BatchScope,
     decide: &mut Decide<'_>,
+    tx: TxControl,
 ) -> StoreResult<BatchIds> {
-    let (now, items, balances, backorder_queue, taken_numbers, due_holds) = {
+    let first = {
         let mut handle = conn.lock_handle().await.map_err(internal)?;
         direct::with_handle(&mut handle, cache.as_deref_mut(), |c| {
-            let now = direct::transaction_time(c)?;
-            let (due, mut items) = if scope.due_holds { direct::due_holds(c, now)? } else { (Vec::new(), Vec::new()) };
-            items.extend_from_slice(&scope.items);
-            items.sort_unstable();
-            items.dedup();
-            let balances = direct::load_balances(c, &items)?;
-            let queue = direct::backorder_queue(c, &items)?;
-            let taken = direct::taken_numbers(c, &scope.order_numbers)?;
-            Ok((now, items, balances, queue, taken, due))
+            if tx == TxControl::Own {
+                direct::begin_immediate(c)?;
+            }
+            let (state, due_holds) = read_state(c, scope)?;
+            let needs_records = !(scope.orders.is_empty()
+                && scope.holds.is_empty()
+                && scope.documents.is_empty()
+                && due_holds.is_empty()
+                && state.backorder_queue.is_empty());
+            if needs_records {
+                return Ok(First::NeedsRecords(state, due_holds));
+            }
+            let mut decided = Decided::make(state, decide);
+            let commit_here = tx == TxControl::Own && decided.updates_nothing();
+            let ids = decided.insert(c, commit_here)?;
+            Ok(First::Written(Box::new(decided), ids, commit_here))
         })?
     };
-    let mut order_ids: Vec<OrderId> = scope.orders.iter().chain(&backorder_queue).copied().collect();
-    order_ids.sort_unstable();
-    order_ids.dedup();
-    let orders = orders::load_orders(conn, &order_ids).await?;
-    let mut hold_ids: Vec<HoldId> = scope.holds.iter().chain(&due_holds).copied().collect();
-    hold_ids.sort_unstable();
-    hold_ids.dedup();
-    let holds = orders::load_holds(conn, &hold_ids).await?;
-    let documents = purchasing::load_documents(conn, &scope.documents).await?;
-    let mut state = BatchState { now, items, balances, orders, backorder_queue, holds, taken_numbers, documents };
-
-    let (balances_before, orders_before, holds_before, documents_before) =
-        (state.balances.clone(), state.orders.clone(), state.holds.clone(), state.documents.clone());
-    let mut writes = decide(&mut state);
-    // Documents first: a stale one fails the batch before anything else is written.
-    purchasing::write_changed(conn, &documents_before, &state.documents).await?;
-
-    let mut changed: Vec<(BalanceKey, Balance)> = state
-        .balances
-        .iter()
-        .filter(|(key, bal)| balances_before.get(key).copied().unwrap_or_default() != **bal)
-        .map(|(key, bal)| (*key, *bal))
-        .collect();
-    // A stable write order makes batches reproducible (and, on a server database, lock in one order).
-    changed.sort_unstable_by_key(|(key, _)| *key);
-    // The inserts every batch makes, in one hand-off; updates of stored orders and holds stay on sqlx.
-    let (movements, orders, holds) = {
+    let (decided, ids, committed) = match first {
+        First::Written(decided, ids, committed) => (*decided, ids, committed),
+        First::NeedsRecords(mut state, due_holds) => {
+            let mut order_ids: Vec<OrderId> = scope.orders.iter().chain(&state.backorder_queue).copied().collect();
+            order_ids.sort_unstable();
+            order_ids.dedup();
+            state.orders = orders::load_orders(conn, &order_ids).await?;
+            let mut hold_ids: Vec<HoldId> = scope.holds.iter().chain(&due_holds).copied().collect();
+            hold_ids.sort_unstable();
+            hold_ids.dedup();
+            state.holds = orders::load_holds(conn, &hold_ids).await?;
+            state.documents = purchasing::load_documents(conn, &scope.documents).await?;
+            let mut decided = Decided::make(state, decide);
+            // Documents first: a stale one fails the batch before anything else is written.
+            purchasing::write_changed(conn, &decided.documents_before, &decided.state.documents).await?;
+            let commit_here = tx == TxControl::Own && decided.updates_nothing();
+            let mut handle = conn.lock_handle().await.map_err(internal)?;
+            let ids = direct::with_handle(&mut handle, cache.as_deref_mut(), |c| decided.insert(c, commit_here))?;
+            (decided, ids, commit_here)
+        }
+    };
+    // Updates of stored orders and holds stay on sqlx, after the inserts (a hold may name an order placed now).
+    orders::update_orders(conn, &decided.state.orders, &decided.changed_orders).await?;
+    orders::update_holds(conn, &decided.state.holds, &decided.changed_holds).await?;
+    if tx == TxControl::Own && !committed {
         let mut handle = conn.lock_handle().await.map_err(internal)?;
-        direct::with_handle(&mut handle, cache, |c| {
-            let movements = direct::insert_movements(c, &writes.movements)?;
-            direct::upsert_balances(c, &changed)?;
-            let orders = direct::insert_orders(c, &writes.new_orders)?;
-            app::webhook_store::fill_new_order_ids(&mut writes.events, &orders);
-            direct::insert_events(c, &writes.events, now)?;
-            let holds = direct::insert_holds(c, &writes.new_holds)?;
-            direct::insert_audit(c, &app::store::resolve_batch_audit(&writes.audit, &orders, &holds))?;
-            Ok((movements, orders, holds))
-        })?
+        direct::with_handle(&mut handle, cache, direct::commit)?;
+    }
+    Ok(ids)
+}
+
+/// How a batch's first hand-off ended.
+enum First {
+    /// Decided and inserted (and committed, when the flag says so).
+    Written(Box<Decided>, BatchIds, bool),
+    /// Read, but stored orders, holds or documents are needed before deciding; with the due holds' ids.
+    NeedsRecords(BatchState, Vec<HoldId>),
+}
+
+/// The batch's state as the handle reads it: time, balances, backorder queue and taken order numbers, with no
+/// order, hold or document yet; and the ids of the holds that are due, when the scope asks for them.
+fn read_state(c: &rusqlite::Connection, scope: &BatchScope) -> StoreResult<(BatchState, Vec<HoldId>)> {
+    let now = direct::transaction_time(c)?;
+    let (due, mut items) = if scope.due_holds { direct::due_holds(c, now)? } else { (Vec::new(), Vec::new()) };
+    items.extend_from_slice(&scope.items);
+    items.sort_unstable();
+    items.dedup();
+    let balances = direct::load_balances(c, &items)?;
+    let backorder_queue = direct::backorder_queue(c, &items)?;
+    let taken_numbers = direct::taken_numbers(c, &scope.order_numbers)?;
+    let state = BatchState {
+        now,
+        items,
+        balances,
+        orders: BTreeMap::new(),
+        backorder_queue,
+        holds: BTreeMap::new(),
+        taken_numbers,
+        documents: BTreeMap::new(),
     };
-    let changed_orders = changed_ids(&orders_before, &state.orders, &writes.changed_orders);
-    orders::update_orders(conn, &state.orders, &changed_orders).await?;
-    let changed_holds = changed_ids(&holds_before, &state.holds, &writes.changed_holds);
-    orders::update_holds(conn, &state.holds, &changed_holds).await?;
-    Ok(BatchIds { movements, orders, holds })
+    Ok((state, due))
+}
+
+/// What `decide` made of a batch's state, with what changed.
+struct Decided {
+    state: BatchState,
+    writes: BatchWrites,
+    /// Changed balances, in key order: a stable write order makes batches reproducible.
+    balances: Vec<(BalanceKey, Balance)>,
+    changed_orders: Vec<OrderId>,
+    changed_holds: Vec<HoldId>,
+    documents_before: BTreeMap<DocumentId, DocumentRecord>,
+}
+
+impl Decided {
+    fn make(mut state: BatchState, decide: &mut Decide<'_>) -> Decided {
+        let (balances_before, orders_before, holds_before, documents_before) =
+            (state.balances.clone(), state.orders.clone(), state.holds.clone(), state.documents.clone());
+        let writes = decide(&mut state);
+        let mut balances: Vec<(BalanceKey, Balance)> = state
+            .balances
+            .iter()
+            .filter(|(key, bal)| balances_before.get(key).copied().unwrap_or_default() != **bal)
+            .map(|(key, bal)| (*key, *bal))
+            .collect();
+        balances.sort_unstable_by_key(|(key, _)| *key);
+        let changed_orders = changed_ids(&orders_before, &state.orders, &writes.changed_orders);
+        let changed_holds = changed_ids(&holds_before, &state.holds, &writes.changed_holds);
+        Decided { state, writes, balances, changed_orders, changed_holds, documents_before }
+    }
+
+    /// No stored order or hold to update, so the inserts are the batch's last writes.
+    fn updates_nothing(&self) -> bool {
+        self.changed_orders.is_empty() && self.changed_holds.is_empty()
+    }
+
+    /// The inserts every batch makes (and the balances), then the commit when `commit`.
+    fn insert(&mut self, c: &rusqlite::Connection, commit: bool) -> StoreResult<BatchIds> {
+        let writes = &mut self.writes;
+        let movements = direct::insert_movements(c, &writes.movements)?;
+        direct::upsert_balances(c, &self.balances)?;
+        let orders = direct::insert_orders(c, &writes.new_orders)?;
+        app::webhook_store::fill_new_order_ids(&mut writes.events, &orders);
+        direct::insert_events(c, &writes.events, self.state.now)?;
+        let holds = direct::insert_holds(c, &writes.new_holds)?;
+        direct::insert_audit(c, &app::store::resolve_batch_audit(&writes.audit, &orders, &holds))?;
+        if commit {
+            direct::commit(c)?;
+        }
+        Ok(BatchIds { movements, orders, holds })
+    }
+}
+
+/// Who begins and ends a batch's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxControl {
+    /// The caller, through sqlx.
+    Caller,
+    /// [`run_batch`] itself, on the handle, in the hand-offs it makes anyway: sqlx's `begin` and `commit` would
+    /// each cost two more thread switches, and under load those were half of a batch's time.
+    Own,
+}
+
+/// Resets the ledger's connection when dropped before the batch on it finished.
+struct ResetUnlessFinished<'a> {
+    writer: &'a mut crate::LedgerWriter,
+    finished: bool,
+}
+
+impl Drop for ResetUnlessFinished<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.writer.reset();
+        }
+    }
+}
+
+/// Rolls back the failed batch's transaction on the ledger's connection, if one is open. A failure is reported
+/// as the batch's own error is, and the connection is then reset anyway unless the error was a conflict.
+async fn rollback(conn: &mut SqliteConnection, cache: &mut Option<direct::Statements>) {
+    let done = match conn.lock_handle().await {
+        Ok(mut handle) => direct::with_handle(&mut handle, Some(cache), direct::rollback),
+        Err(e) => Err(internal(e)),
+    };
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "rollback of a failed ledger batch failed");
+    }
 }
 
 #[async_trait]
 impl LedgerStore for SqliteStore {
     async fn apply_batch(&self, scope: &BatchScope, decide: &mut Decide<'_>) -> StoreResult<BatchIds> {
         let mut guard = self.write_lock.lock().await;
-        let writer = &mut *guard;
+        // Until the batch has finished, the connection may hold its open transaction: should the batch never
+        // finish (a panic in `decide`), the connection is closed, which rolls it back.
+        let mut open = ResetUnlessFinished { writer: &mut guard, finished: false };
+        let writer = &mut *open.writer;
         if writer.conn.is_none() {
             if let Some(options) = &writer.options {
                 writer.conn = Some(SqliteConnection::connect_with(options).await.map_err(internal)?);
@@ -249,24 +365,23 @@ impl LedgerStore for SqliteStore {
         }
         let result = match &mut writer.conn {
             Some(conn) => {
-                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(internal)?;
-                let result = run_batch(&mut tx, Some(&mut writer.statements), scope, decide).await;
-                crate::finish(tx, result).await
+                let result = run_batch(conn, Some(&mut writer.statements), scope, decide, TxControl::Own).await;
+                if result.is_err() {
+                    rollback(conn, &mut writer.statements).await;
+                }
+                result
             }
             None => {
                 let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(internal)?;
-                let result = run_batch(&mut tx, None, scope, decide).await;
+                let result = run_batch(&mut tx, None, scope, decide, TxControl::Caller).await;
                 crate::finish(tx, result).await
             }
         };
         match &result {
             // A constraint refused the batch: rolled back, and the connection is as good as before.
-            Ok(_) | Err(StoreError::Conflict { .. }) => {}
+            Ok(_) | Err(StoreError::Conflict { .. }) => open.finished = true,
             // Anything else may have left the connection in a state not to trust with the next batch.
-            Err(e) => {
-                tracing::warn!(error = %e, "ledger batch failed; reopening the ledger's connection");
-                writer.reset();
-            }
+            Err(e) => tracing::warn!(error = %e, "ledger batch failed; reopening the ledger's connection"),
         }
         result
     }

@@ -233,6 +233,62 @@ async fn a_refused_batch_is_rolled_back_and_the_ledger_goes_on() {
     }
 }
 
+/// A batch begins and commits its transaction on the ledger's connection itself. One whose `decide` panics never
+/// gets to either: the connection is closed, which rolls the transaction back, so that no other writer waits on
+/// its lock, and the next batch opens a new connection and commits.
+#[tokio::test]
+async fn a_batch_that_panics_leaves_no_transaction_behind() {
+    let (_dir, path) = temp_db();
+    let (store, item) = store_with_a_movement_at(&path.display().to_string()).await;
+    let bin = store.get_location("WH1/B1").await.unwrap().unwrap().id;
+    let scope = BatchScope { items: vec![item], ..Default::default() };
+    let panicking = store.clone();
+    let task = tokio::spawn(async move {
+        let scope = BatchScope { items: vec![item], ..Default::default() };
+        let mut boom = |_: &mut BatchState| -> BatchWrites { panic!("decide failed") };
+        panicking.apply_batch(&scope, &mut boom).await
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    assert!(store.write_lock.lock().await.conn.is_none(), "the connection the batch began on is closed");
+    // Another writer gets the database's write lock: with the transaction still open, it would wait out the busy
+    // timeout and fail with "database is locked".
+    store
+        .create_location(None, "WH2", domain::location::LocationKind::Warehouse, &location_fields(), Utc::now())
+        .await
+        .unwrap();
+    let adjustment = store.virtual_locations().await.unwrap()[&VirtualKind::Adjustment];
+    let mut take = |state: &mut BatchState| {
+        state.balances.entry((item, bin)).or_default().add(StockState::Available, -1);
+        let movement = NewMovement {
+            item_id: item,
+            quantity: 1,
+            from_location_id: bin,
+            from_state: Some(StockState::Available),
+            to_location_id: adjustment,
+            to_state: None,
+            reason: Reason::Correction,
+            reference: None,
+            note: None,
+            actor: "test".into(),
+            request_id: None,
+            recorded_at: state.now,
+        };
+        BatchWrites {
+            movements: vec![movement],
+            events: vec![OutboxEvent { topic: "after".into(), payload: serde_json::json!({}) }],
+            ..Default::default()
+        }
+    };
+    store.apply_batch(&scope, &mut take).await.unwrap();
+    let available: i64 = sqlx::query_scalar("SELECT available FROM stock_levels WHERE item_id = ? AND location_id = ?")
+        .bind(item)
+        .bind(bin)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!((available, count(&store, "outbox").await), (2, 2), "the next batch commits");
+}
+
 #[tokio::test]
 async fn the_ledger_refuses_updates_and_deletes() {
     let (store, _) = store_with_a_movement().await;
