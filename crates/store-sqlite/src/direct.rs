@@ -91,20 +91,32 @@ fn db(e: rusqlite::Error) -> StoreError {
     db_error(e, "foreign_key")
 }
 
-/// Begins the batch's write transaction. One still open here was left by a batch that never finished (it
-/// panicked): it is rolled back first, as closing the connection would have.
-pub(crate) fn begin_immediate(conn: &Connection) -> StoreResult<()> {
+/// Begins the batch's write transaction if the database's write lock is free now, and says whether it did. A
+/// writer in another process (or another store on the same file) may hold it: waiting for it here would block
+/// the async runtime's thread for up to the busy timeout, so the caller waits on sqlx's thread instead.
+/// A transaction still open here was left by a batch that never finished: it is rolled back first, as closing
+/// the connection would have.
+pub(crate) fn try_begin_immediate(conn: &Connection) -> StoreResult<bool> {
     if !conn.is_autocommit() {
         tracing::warn!("the ledger's connection was left in a transaction; rolling it back");
         rollback(conn)?;
     }
-    conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([])).map_err(db)?;
-    Ok(())
+    conn.busy_timeout(std::time::Duration::ZERO).map_err(db)?;
+    let begun = conn.prepare_cached("BEGIN IMMEDIATE").and_then(|mut s| s.execute([]));
+    conn.busy_timeout(crate::BUSY_TIMEOUT).map_err(db)?;
+    match begun {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy => Ok(false),
+        Err(e) => Err(db(e)),
+    }
 }
 
 /// Commits the batch's transaction.
 pub(crate) fn commit(conn: &Connection) -> StoreResult<()> {
-    conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map_err(db)?;
+    conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map_err(|e| {
+        eprintln!("TMPCOMMIT {e}");
+        db(e)
+    })?;
     Ok(())
 }
 

@@ -180,11 +180,12 @@ async fn run_batch(
     decide: &mut Decide<'_>,
     tx: TxControl,
 ) -> StoreResult<BatchIds> {
-    let first = {
+    let mut begun = tx == TxControl::Caller;
+    let first = loop {
         let mut handle = conn.lock_handle().await.map_err(internal)?;
-        direct::with_handle(&mut handle, cache.as_deref_mut(), |c| {
-            if tx == TxControl::Own {
-                direct::begin_immediate(c)?;
+        let first = direct::with_handle(&mut handle, cache.as_deref_mut(), |c| {
+            if !begun && !direct::try_begin_immediate(c)? {
+                return Ok(None);
             }
             let (state, due_holds) = read_state(c, scope)?;
             let needs_records = !(scope.orders.is_empty()
@@ -193,13 +194,22 @@ async fn run_batch(
                 && due_holds.is_empty()
                 && state.backorder_queue.is_empty());
             if needs_records {
-                return Ok(First::NeedsRecords(state, due_holds));
+                return Ok(Some(First::NeedsRecords(state, due_holds)));
             }
             let mut decided = Decided::make(state, decide);
             let commit_here = tx == TxControl::Own && decided.updates_nothing();
             let ids = decided.insert(c, commit_here)?;
-            Ok(First::Written(Box::new(decided), ids, commit_here))
-        })?
+            Ok(Some(First::Written(Box::new(decided), ids, commit_here)))
+        })?;
+        drop(handle);
+        match first {
+            Some(first) => break first,
+            // Another writer has the database: wait for it with sqlx, on its thread, as long as the busy timeout.
+            None => {
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(internal)?;
+                begun = true;
+            }
+        }
     };
     let (decided, ids, committed) = match first {
         First::Written(decided, ids, committed) => (*decided, ids, committed),

@@ -289,6 +289,44 @@ async fn a_batch_that_panics_leaves_no_transaction_behind() {
     assert_eq!((available, count(&store, "outbox").await), (2, 2), "the next batch commits");
 }
 
+/// Another writer on the same file (another process, or here another store) may hold SQLite's write lock when a
+/// batch begins. The batch then waits for it on sqlx's thread, not on the runtime's: on this test's one-thread
+/// runtime, waiting there would keep the other writer from ever committing, and the batch would fail with
+/// "database is locked" after the busy timeout.
+#[tokio::test]
+async fn a_batch_waits_for_another_writer_without_blocking_the_runtime() {
+    let (_dir, path) = temp_db();
+    let (store, item) = store_with_a_movement_at(&path.display().to_string()).await;
+    let bin = store.get_location("WH1/B1").await.unwrap().unwrap().id;
+    let other = SqliteStore::connect(&path.display().to_string()).await.unwrap();
+    let mut held = other.pool().begin_with("BEGIN IMMEDIATE").await.unwrap();
+    sqlx::query("UPDATE outbox SET topic = 'seen'").execute(&mut *held).await.unwrap();
+    let batch = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let scope = BatchScope { items: vec![item], ..Default::default() };
+            let mut record = |state: &mut BatchState| {
+                assert_eq!(state.balances[&(item, bin)].available, 3);
+                BatchWrites {
+                    events: vec![OutboxEvent { topic: "after".into(), payload: serde_json::json!({}) }],
+                    ..Default::default()
+                }
+            };
+            store.apply_batch(&scope, &mut record).await
+        })
+    };
+    // Let the batch find the lock taken and start waiting. This thread runs the batch too: it gets back here
+    // within the sleep unless the batch blocked it, which it would do for the whole busy timeout.
+    let asleep = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(asleep.elapsed() < BUSY_TIMEOUT / 2, "the batch blocked the runtime's thread for {:?}", asleep.elapsed());
+    held.commit().await.unwrap();
+    batch.await.unwrap().unwrap();
+    let topics: Vec<String> =
+        sqlx::query_scalar("SELECT topic FROM outbox ORDER BY id").fetch_all(store.pool()).await.unwrap();
+    assert_eq!(topics, ["seen", "after"], "the other writer's change, then the batch's");
+}
+
 #[tokio::test]
 async fn the_ledger_refuses_updates_and_deletes() {
     let (store, _) = store_with_a_movement().await;
