@@ -541,6 +541,10 @@ struct Batch<'a> {
     numbers: HashSet<(String, String)>,
     /// Items whose balances this batch loaded; a hold over other items is left for a later batch.
     items: HashSet<ItemId>,
+    /// The balances the batch's commands moved, in the order first moved: told once, as the batch leaves them
+    /// ([`Batch::tell_changes`]).
+    moved: Vec<BalanceKey>,
+    moved_set: HashSet<BalanceKey>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -577,6 +581,7 @@ struct Snapshot {
     new_holds: usize,
     events: usize,
     numbers: HashSet<(String, String)>,
+    moved: usize,
 }
 
 impl Effects {
@@ -634,6 +639,17 @@ impl Batch<'_> {
         }
     }
 
+    /// `inventory.changed` for every balance the batch's commands moved, as the batch leaves it: after its
+    /// commands, once. A batch of orders for one SKU tells its balance once, not once per order; a receiver
+    /// only ever wants the newest balance, and each event is a row to write and a message to deliver.
+    fn tell_changes(&mut self) {
+        let moved = std::mem::take(&mut self.moved);
+        self.moved_set.clear();
+        let touched: Vec<(BalanceKey, Balance)> =
+            moved.into_iter().map(|k| (k, self.state.balances.get(&k).copied().unwrap_or_default())).collect();
+        self.changed_events(&touched);
+    }
+
     /// An order event, carrying the order's id and `source` (a receiver filters by channel on it). An order placed
     /// in this batch has no id yet: the store puts it in when it inserts the order.
     fn order_event(&mut self, topic: &str, order: OrderRef, mut payload: serde_json::Value) {
@@ -662,6 +678,7 @@ impl Batch<'_> {
             new_orders: self.writes.new_orders.len(),
             new_holds: self.writes.new_holds.len(),
             events: self.writes.events.len(),
+            moved: self.moved.len(),
             numbers: self.numbers.clone(),
         };
         let result = self.apply_inner(cmd);
@@ -676,6 +693,9 @@ impl Batch<'_> {
             self.writes.new_orders.truncate(snapshot.new_orders);
             self.writes.new_holds.truncate(snapshot.new_holds);
             self.writes.events.truncate(snapshot.events);
+            for key in self.moved.drain(snapshot.moved..) {
+                self.moved_set.remove(&key);
+            }
             self.numbers = snapshot.numbers;
         }
         result
@@ -715,7 +735,11 @@ impl Batch<'_> {
         keys.retain(|k| seen.insert(*k));
         fx.balances = keys.into_iter().map(|k| (k, self.state.balances.get(&k).copied().unwrap_or_default())).collect();
         if !fx.movements.is_empty() {
-            self.changed_events(&fx.balances);
+            for (key, _) in &fx.balances {
+                if self.moved_set.insert(*key) {
+                    self.moved.push(*key);
+                }
+            }
         }
         self.writes.movements.extend(fx.movements.iter().cloned());
         // The reply shows the order and hold as this command left them, not as later commands of the batch will.
@@ -1295,6 +1319,8 @@ async fn run_batch(
                 customer,
                 numbers: HashSet::new(),
                 items,
+                moved: Vec::new(),
+                moved_set: HashSet::new(),
             };
             // Due holds end before any command is decided; their movements come first in the batch.
             prelude = batch.expire_due(&Actor::new("system:holds"));
@@ -1328,6 +1354,7 @@ async fn run_batch(
                 }
                 outcomes.push(outcome);
             }
+            batch.tell_changes();
             batch.writes.changed_orders = batch.changed_orders.iter().copied().collect();
             batch.writes.changed_holds = batch.changed_holds.iter().copied().collect();
             batch.writes

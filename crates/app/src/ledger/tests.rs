@@ -147,11 +147,14 @@ impl Sim {
             customer: 3,
             numbers: HashSet::new(),
             items: ITEMS.iter().copied().collect(),
+            moved: Vec::new(),
+            moved_set: HashSet::new(),
         };
         let mut prelude = batch.expire_due(&Actor::new("test"));
         batch.fill_backorders(&mut prelude);
         batch.writes.movements.extend(prelude.movements.iter().cloned());
         let outcomes: Vec<Result<(), Rejection>> = cmds.iter().map(|cmd| batch.apply(cmd).map(|_| ())).collect();
+        batch.tell_changes();
         let writes = std::mem::take(&mut batch.writes);
         // Like the store: what the batch's successful commands changed is written, refused ones left no trace.
         self.balances = state.balances;
@@ -328,6 +331,41 @@ fn a_change_of_many_balances_is_told_in_bounded_events() {
     sim.run(adjust(1, 101, -1)).unwrap();
     assert_eq!(sim.events.len(), 1);
     assert_eq!(sim.events[0].payload["balances"][0]["available"], 0);
+}
+
+/// Orders committed in one batch tell each balance they moved once, as the batch left it, after their own events;
+/// a refused order in between tells nothing.
+#[test]
+fn a_batch_tells_each_moved_balance_once_as_it_left_it() {
+    let mut sim = Sim::new();
+    sim.run(adjust(1, 101, 3)).unwrap();
+    sim.events.clear();
+    let order = |qty: i64| {
+        Command::PlaceOrder(Box::new(PlaceOrder {
+            record: record(),
+            lines: vec![new_line(1, qty, InventoryPolicy::Deny)],
+            hold: None,
+            actor: Actor::new("test"),
+            warehouses: None,
+        }))
+    };
+    let outcomes = sim.run_batch(vec![order(1), order(5), order(1)]);
+    assert!(outcomes[0].is_ok() && outcomes[1].is_err() && outcomes[2].is_ok(), "{outcomes:?}");
+    let topics: Vec<&str> = sim.events.iter().map(|e| e.topic.as_str()).collect();
+    assert_eq!(topics, ["order.created", "order.created", "inventory.changed"]);
+    let told = &sim.events[2].payload["balances"];
+    assert_eq!(told.as_array().unwrap().len(), 1, "one balance, told once: {told}");
+    assert_eq!((told[0]["item_id"].as_i64(), told[0]["location_id"].as_i64()), (Some(1), Some(101)));
+    assert_eq!(
+        (told[0]["available"].as_i64(), told[0]["on_hand"].as_i64()),
+        (Some(1), Some(3)),
+        "as the batch left it"
+    );
+
+    // A batch whose commands all fail tells nothing.
+    sim.events.clear();
+    assert!(sim.run_batch(vec![order(9)])[0].is_err());
+    assert!(sim.events.is_empty(), "{:?}", sim.events);
 }
 
 fn hold_record(item: ItemId, qty: i64) -> HoldRecord {
