@@ -180,17 +180,9 @@ async fn store_with_a_movement_at(url: &str) -> (SqliteStore, i64) {
     (store, item)
 }
 
-/// On a file database, batches run on the ledger's own connection, kept with its prepared statements from batch
-/// to batch. One that the database refuses (here the CHECK against a negative balance, after its movement was
-/// inserted) is rolled back whole, and the connection goes on serving the next batches.
-#[tokio::test]
-async fn a_refused_batch_is_rolled_back_and_the_ledger_goes_on() {
-    let (_dir, path) = temp_db();
-    let (store, item) = store_with_a_movement_at(&path.display().to_string()).await;
-    let bin = store.get_location("WH1/B1").await.unwrap().unwrap().id;
-    let adjustment = store.virtual_locations().await.unwrap()[&VirtualKind::Adjustment];
-    let scope = BatchScope { items: vec![item], ..Default::default() };
-    let out = |state: &BatchState| NewMovement {
+/// One available unit of `item` taken out of `bin` as a correction.
+fn correction(item: i64, bin: i64, adjustment: i64, at: chrono::DateTime<Utc>) -> NewMovement {
+    NewMovement {
         item_id: item,
         quantity: 1,
         from_location_id: bin,
@@ -202,8 +194,21 @@ async fn a_refused_batch_is_rolled_back_and_the_ledger_goes_on() {
         note: None,
         actor: "test".into(),
         request_id: None,
-        recorded_at: state.now,
-    };
+        recorded_at: at,
+    }
+}
+
+/// On a file database, batches run on the ledger's own connection, kept with its prepared statements from batch
+/// to batch. One that the database refuses (here the CHECK against a negative balance, after its movement was
+/// inserted) is rolled back whole, and the connection goes on serving the next batches.
+#[tokio::test]
+async fn a_refused_batch_is_rolled_back_and_the_ledger_goes_on() {
+    let (_dir, path) = temp_db();
+    let (store, item) = store_with_a_movement_at(&path.display().to_string()).await;
+    let bin = store.get_location("WH1/B1").await.unwrap().unwrap().id;
+    let adjustment = store.virtual_locations().await.unwrap()[&VirtualKind::Adjustment];
+    let scope = BatchScope { items: vec![item], ..Default::default() };
+    let out = |state: &BatchState| correction(item, bin, adjustment, state.now);
     let mut overdraw = |state: &mut BatchState| {
         state.balances.entry((item, bin)).or_default().add(StockState::Available, -5);
         BatchWrites {
@@ -259,22 +264,8 @@ async fn a_batch_that_panics_leaves_no_transaction_behind() {
     let adjustment = store.virtual_locations().await.unwrap()[&VirtualKind::Adjustment];
     let mut take = |state: &mut BatchState| {
         state.balances.entry((item, bin)).or_default().add(StockState::Available, -1);
-        let movement = NewMovement {
-            item_id: item,
-            quantity: 1,
-            from_location_id: bin,
-            from_state: Some(StockState::Available),
-            to_location_id: adjustment,
-            to_state: None,
-            reason: Reason::Correction,
-            reference: None,
-            note: None,
-            actor: "test".into(),
-            request_id: None,
-            recorded_at: state.now,
-        };
         BatchWrites {
-            movements: vec![movement],
+            movements: vec![correction(item, bin, adjustment, state.now)],
             events: vec![OutboxEvent { topic: "after".into(), payload: serde_json::json!({}) }],
             ..Default::default()
         }
