@@ -113,10 +113,7 @@ pub(crate) fn try_begin_immediate(conn: &Connection) -> StoreResult<bool> {
 
 /// Commits the batch's transaction.
 pub(crate) fn commit(conn: &Connection) -> StoreResult<()> {
-    conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map_err(|e| {
-        eprintln!("TMPCOMMIT {e}");
-        db(e)
-    })?;
+    conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).map_err(db)?;
     Ok(())
 }
 
