@@ -57,15 +57,15 @@ impl std::ops::Deref for App {
 pub struct AppParts {
     pub store: Arc<dyn Store>,
     ledger: Ledger,
-    virtuals: Arc<HashMap<VirtualKind, LocationId>>,
+    virtuals: HashMap<VirtualKind, LocationId>,
     holds: HoldConfig,
-    paths: Arc<RwLock<HashMap<LocationId, String>>>,
-    channels: Arc<channels::ChannelState>,
+    paths: RwLock<HashMap<LocationId, String>>,
+    channels: channels::ChannelState,
     audit: trust::AuditWriter,
     /// API keys by secret hash, so that a request does not wait on the database to be let in.
-    keys: Arc<cache::TtlCache<trust_store::ApiKeyRecord>>,
+    keys: cache::TtlCache<trust_store::ApiKeyRecord>,
     /// What an order line needs of its SKU (item, price, policy), by SKU.
-    skus: Arc<cache::TtlCache<orders::ResolvedLine>>,
+    skus: cache::TtlCache<orders::ResolvedLine>,
 }
 
 /// How often the cleanup worker ends expired holds. Reads never count an expired hold anyway; the worker only
@@ -91,13 +91,13 @@ impl App {
         let app = App(Arc::new(AppParts {
             store,
             ledger,
-            virtuals: Arc::new(virtuals),
+            virtuals,
             holds,
-            paths: Arc::default(),
-            channels: Arc::default(),
+            paths: RwLock::default(),
+            channels: Default::default(),
             audit,
-            keys: Arc::default(),
-            skus: Arc::default(),
+            keys: Default::default(),
+            skus: Default::default(),
         }));
         let sweeper = app.clone();
         tokio::spawn(async move {
