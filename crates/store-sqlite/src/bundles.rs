@@ -7,9 +7,8 @@ use app::StoreError;
 use async_trait::async_trait;
 use domain::bundle::Component;
 use domain::stock::ItemId;
-use sqlx::Row;
 
-use crate::codec::{db, db_error, internal, STATE_COLUMNS};
+use crate::codec::{db, db_error, internal, Cols, STATE_COLUMNS};
 use crate::SqliteStore;
 
 /// Every item reachable from the items of the JSON array bound first, through bundle rows. `UNION` (not `UNION ALL`)
@@ -90,31 +89,43 @@ impl BundleStore for SqliteStore {
 }
 
 impl SqliteStore {
-    /// The edges whose `side` column is an item `reach` (bound to `items`) arrives at.
+    /// The edges whose `side` column is an item `reach` (bound to `items`) arrives at. A few items' edges (what a
+    /// lookup or an order asks) are read on the caller's thread ([`crate::readers`]).
     async fn edges(&self, reach: &str, side: &str, items: &[ItemId]) -> StoreResult<Vec<BundleEdge>> {
         if items.is_empty() {
             return Ok(vec![]);
         }
-        let items = serde_json::to_string(items).map_err(internal)?;
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "{reach} SELECT b.bundle_item_id, b.component_item_id, i.sku, b.quantity \
                FROM bundle_components b JOIN items i ON i.id = b.component_item_id \
               WHERE {side} IN (SELECT item FROM reach) \
               ORDER BY b.bundle_item_id, b.position"
-        ))
-        .bind(items)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                Ok(BundleEdge {
-                    bundle: r.try_get(0).map_err(internal)?,
-                    component: r.try_get(1).map_err(internal)?,
-                    component_sku: r.try_get(2).map_err(internal)?,
-                    quantity: r.try_get(3).map_err(internal)?,
+        );
+        let inline = items.len() <= crate::POINT_READ_ITEMS;
+        let items = serde_json::to_string(items).map_err(internal)?;
+        if inline {
+            return self
+                .read(|c| {
+                    let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
+                    let mut rows = stmt.query([&items]).map_err(internal)?;
+                    let mut out = Vec::new();
+                    while let Some(row) = rows.next().map_err(internal)? {
+                        out.push(edge(row)?);
+                    }
+                    Ok(out)
                 })
-            })
-            .collect()
+                .await;
+        }
+        let rows = sqlx::query(&sql).bind(items).fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(edge).collect()
     }
+}
+
+fn edge(row: &impl Cols) -> StoreResult<BundleEdge> {
+    Ok(BundleEdge {
+        bundle: row.col("bundle_item_id")?,
+        component: row.col("component_item_id")?,
+        component_sku: row.col("sku")?,
+        quantity: row.col("quantity")?,
+    })
 }

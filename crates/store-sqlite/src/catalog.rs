@@ -692,6 +692,17 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn resolve_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, ItemId>> {
+        if skus.len() <= crate::POINT_READ_ITEMS {
+            return self
+                .read(|c| {
+                    let mut stmt = c
+                        .prepare_cached("SELECT sku, id FROM items WHERE sku IN (SELECT value FROM json_each(?))")
+                        .map_err(internal)?;
+                    let rows = stmt.query_map([to_json_list(skus)], |r| Ok((r.get(0)?, r.get(1)?)));
+                    rows.and_then(Iterator::collect).map_err(internal)
+                })
+                .await;
+        }
         let mut out = HashMap::with_capacity(skus.len());
         for chunk in chunks(skus, 1) {
             let sql = format!("SELECT sku, id FROM items WHERE sku IN ({})", placeholders(chunk.len()));

@@ -15,7 +15,7 @@ use domain::stock::{ItemId, LocationId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use crate::codec::{db, db_error, from_json, from_json_list, from_micros, internal, micros, parse_enum, to_json};
+use crate::codec::{db, db_error, from_json, from_json_list, from_micros, internal, micros, parse_enum, to_json, Cols};
 use crate::{chunks, placeholders, SqliteStore};
 
 const CHANNEL_SELECT: &str = "SELECT id, code, name, market_country, currency, prices, price_lists, tax_rates, \
@@ -96,14 +96,26 @@ fn status(s: String) -> StoreResult<AvailabilityStatus> {
 const FACTS_SELECT: &str = "SELECT i.id, i.sku, v.inventory_policy, p.category, p.tags FROM items i \
      JOIN variants v ON v.item_id = i.id JOIN products p ON p.id = v.product_id";
 
-fn facts(row: &SqliteRow) -> StoreResult<ItemFacts> {
+fn facts(row: &impl Cols) -> StoreResult<ItemFacts> {
     Ok(ItemFacts {
-        item_id: row.try_get("id").map_err(internal)?,
-        sku: row.try_get("sku").map_err(internal)?,
-        policy: parse_enum("inventory policy", row.try_get("inventory_policy").map_err(internal)?)?,
-        category: row.try_get("category").map_err(internal)?,
-        tags: from_json_list(&row.try_get::<String, _>("tags").map_err(internal)?)?,
+        item_id: row.col("id")?,
+        sku: row.col("sku")?,
+        policy: parse_enum("inventory policy", row.col("inventory_policy")?)?,
+        category: row.col("category")?,
+        tags: from_json_list(&row.col::<String>("tags")?)?,
     })
+}
+
+/// Available units per bin of a few items, read on the caller's thread ([`crate::readers`]).
+fn bin_available_on(c: &rusqlite::Connection, items: &[ItemId]) -> StoreResult<Vec<(ItemId, LocationId, i64)>> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT item_id, location_id, available FROM stock_levels \
+              WHERE available > 0 AND item_id IN (SELECT value FROM json_each(?))",
+        )
+        .map_err(internal)?;
+    let rows = stmt.query_map([to_json("items", &items)?], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
+    rows.and_then(Iterator::collect).map_err(internal)
 }
 
 async fn insert_events(conn: &mut SqliteConnection, events: &[OutboxEvent], now: DateTime<Utc>) -> StoreResult<()> {
@@ -300,12 +312,12 @@ impl ChannelStore for SqliteStore {
     }
 
     async fn item_facts_by_sku(&self, sku: &str) -> StoreResult<Option<ItemFacts>> {
-        let row = sqlx::query(&format!("{FACTS_SELECT} WHERE i.sku = ?"))
-            .bind(sku)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(facts).transpose()
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!("{FACTS_SELECT} WHERE i.sku = ?")).map_err(internal)?;
+            let mut rows = stmt.query([sku]).map_err(internal)?;
+            rows.next().map_err(internal)?.map(facts).transpose()
+        })
+        .await
     }
 
     async fn item_facts(
@@ -345,6 +357,9 @@ impl ChannelStore for SqliteStore {
     }
 
     async fn bin_available(&self, items: &[ItemId]) -> StoreResult<Vec<(ItemId, LocationId, i64)>> {
+        if items.len() <= crate::POINT_READ_ITEMS {
+            return self.read(|c| bin_available_on(c, items)).await;
+        }
         let mut out = vec![];
         for chunk in chunks(items, 1) {
             let sql = format!(

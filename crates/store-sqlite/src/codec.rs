@@ -4,16 +4,39 @@
 use app::StoreError;
 use domain::stock::{Balance, StockState};
 use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use sqlx::{Row, Sqlite};
 
 // The conversions every store shares.
 pub(crate) use app::store_codec::*;
 
+/// A column type both drivers read.
+pub(crate) trait Col: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> {}
+
+impl<T: rusqlite::types::FromSql + for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>> Col for T {}
+
+/// A result row of sqlx or of rusqlite (the point reads, [`crate::readers`]), read by column name: a row decoder
+/// written over it serves both.
+pub(crate) trait Cols {
+    fn col<T: Col>(&self, name: &str) -> Result<T, StoreError>;
+}
+
+impl Cols for SqliteRow {
+    fn col<T: Col>(&self, name: &str) -> Result<T, StoreError> {
+        self.try_get(name).map_err(internal)
+    }
+}
+
+impl Cols for rusqlite::Row<'_> {
+    fn col<T: Col>(&self, name: &str) -> Result<T, StoreError> {
+        self.get(name).map_err(internal)
+    }
+}
+
 /// Reads the seven state columns (named as in [`STATE_COLUMNS`]) of a row.
-pub(crate) fn balance(row: &SqliteRow) -> Result<Balance, StoreError> {
+pub(crate) fn balance(row: &impl Cols) -> Result<Balance, StoreError> {
     let mut b = Balance::default();
     for state in StockState::ALL {
-        b.add(state, row.try_get::<i64, _>(state.as_str()).map_err(internal)?);
+        b.add(state, row.col::<i64>(state.as_str())?);
     }
     Ok(b)
 }

@@ -22,7 +22,7 @@ use domain::stock::{Balance, BalanceKey, ItemId, Reason, StockState};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection as _, QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use crate::codec::{balance, db, from_micros, internal, micros, parse, parse_state};
+use crate::codec::{balance, db, from_micros, internal, micros, parse, parse_state, Cols};
 use crate::{direct, orders, purchasing, push_within, SqliteStore};
 
 /// The ids to write back: those `decide` named, and those whose record it changed without naming them (the trait
@@ -33,14 +33,36 @@ fn changed_ids<T: PartialEq>(before: &BTreeMap<i64, T>, after: &BTreeMap<i64, T>
     ids.into_iter().collect()
 }
 
-fn level_row(row: &SqliteRow) -> StoreResult<LevelRow> {
+fn level_row(row: &impl Cols) -> StoreResult<LevelRow> {
     Ok(LevelRow {
-        item_id: row.try_get("item_id").map_err(internal)?,
-        sku: row.try_get("sku").map_err(internal)?,
-        location_id: row.try_get("location_id").map_err(internal)?,
-        path: row.try_get("path").map_err(internal)?,
+        item_id: row.col("item_id")?,
+        sku: row.col("sku")?,
+        location_id: row.col("location_id")?,
+        path: row.col("path")?,
         balance: balance(row)?,
     })
+}
+
+/// One item's listed level rows, in path order, when the item comes after `after_item`: the page
+/// [`push_levels_page`] makes for a filter of that item alone, read on the caller's thread ([`crate::readers`]).
+fn item_levels_on(c: &rusqlite::Connection, item: ItemId, after_item: Option<ItemId>) -> StoreResult<Vec<LevelRow>> {
+    if after_item.is_some_and(|after| item <= after) {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT s.item_id, i.sku, s.location_id, l.path, {states} FROM stock_levels s \
+           JOIN locations l ON l.id = s.location_id JOIN items i ON i.id = s.item_id \
+          WHERE s.item_id = ? AND {listed} ORDER BY l.path",
+        states = state_columns("s"),
+        listed = any_nonzero("s"),
+    );
+    let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
+    let mut rows = stmt.query([item]).map_err(internal)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(internal)? {
+        out.push(level_row(row)?);
+    }
+    Ok(out)
 }
 
 /// `s.available, s.committed, …` for a table alias.
@@ -402,6 +424,10 @@ impl LedgerStore for SqliteStore {
         after_item: Option<ItemId>,
         item_limit: u32,
     ) -> StoreResult<Vec<LevelRow>> {
+        // One SKU's levels, what shops and pickers ask most, is a point read.
+        if let (Some(item), None, 1..) = (filter.item_id, &filter.within, item_limit) {
+            return self.read(|c| item_levels_on(c, item, after_item)).await;
+        }
         let mut qb = QueryBuilder::<Sqlite>::new("WITH ");
         push_levels_page(&mut qb, "stock_levels", filter, after_item, item_limit);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;

@@ -17,6 +17,7 @@ mod locations;
 mod orders;
 mod pick_lists;
 mod purchasing;
+mod readers;
 mod reports;
 mod trust;
 mod valuation;
@@ -27,6 +28,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::store::StoreResult;
 use app::StoreError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
@@ -37,6 +39,10 @@ use crate::codec::internal;
 /// The largest number of bound parameters we put in one statement. SQLite allows 32766; staying far below keeps
 /// statements small enough to prepare quickly while still cutting round trips by hundreds.
 const MAX_PARAMS: usize = 3_000;
+
+/// The most items a read takes on the caller's thread ([`readers`]); a read of more goes through sqlx's pool,
+/// on its worker thread, so that no read of a whole catalog page holds up the requests sharing this thread.
+const POINT_READ_ITEMS: usize = 64;
 
 /// How long a connection waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,6 +70,9 @@ pub struct SqliteStore {
     /// Held across every write transaction, so that this process never has two writers waiting on each other.
     /// It guards the ledger's own connection too.
     write_lock: Arc<Mutex<LedgerWriter>>,
+    /// The point reads' own connections ([`readers`]); `None` for an in-memory database, which is the pool's one
+    /// connection and cannot be opened again.
+    readers: Option<Arc<readers::Readers>>,
 }
 
 /// The connection ledger batches write on, kept open for the life of the process so that the statements
@@ -133,7 +142,8 @@ impl SqliteStore {
         // queued on it.
         let ledger_options = (!in_memory).then(|| options.clone().serialized(true));
         let writer = LedgerWriter { options: ledger_options, statements: None, conn: None };
-        Ok(SqliteStore { pool, write_lock: Arc::new(Mutex::new(writer)) })
+        let readers = (!in_memory).then(|| Arc::new(readers::Readers::new(options.get_filename().to_path_buf())));
+        Ok(SqliteStore { pool, write_lock: Arc::new(Mutex::new(writer)), readers })
     }
 
     /// Writes a consistent copy of the database to `path` while it stays in use: `VACUUM INTO` reads one snapshot
@@ -150,6 +160,17 @@ impl SqliteStore {
     /// The connection pool, for tools and tests that need raw SQL.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Runs a point read on this thread ([`readers`]): on a read connection of its own, or, for an in-memory
+    /// database, on the pool's connection, borrowed from sqlx for the call.
+    async fn read<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> StoreResult<T>) -> StoreResult<T> {
+        if let Some(readers) = &self.readers {
+            return readers.run(f);
+        }
+        let mut conn = self.pool.acquire().await.map_err(internal)?;
+        let mut handle = conn.lock_handle().await.map_err(internal)?;
+        direct::with_handle(&mut handle, None, f)
     }
 
     /// Starts a write transaction: takes the process's write lock, then SQLite's (`BEGIN IMMEDIATE`).

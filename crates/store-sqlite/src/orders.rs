@@ -21,7 +21,7 @@ use domain::stock::{ItemId, LocationId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use crate::codec::{db, db_error, enum_name, from_json, from_micros, internal, micros, parse_enum, to_json};
+use crate::codec::{db, db_error, enum_name, from_json, from_micros, internal, micros, parse_enum, to_json, Cols};
 use crate::{chunks, pick_lists, placeholders, SqliteStore};
 
 const CUSTOMER_SELECT: &str = "SELECT id, name, email, phone, addresses, created_at, updated_at FROM customers";
@@ -30,6 +30,10 @@ const ORDER_SELECT: &str = "SELECT o.id, o.source, o.external_number, o.request_
      o.payment_terms, o.notes, o.doc, o.placed_at, o.updated_at FROM orders o";
 
 const HOLD_SELECT: &str = "SELECT id, doc, skus, quantities, reference, order_id, created_at, updated_at FROM holds";
+
+/// The active holds due by the second parameter, soonest first.
+const DUE_SELECT: &str = "SELECT id, doc, skus, quantities, reference, order_id, created_at, updated_at FROM holds \
+     WHERE status = ? AND expires_at <= ? ORDER BY expires_at, id";
 
 /// The name callers match on for a clash of (source, external number). SQLite names both columns of the UNIQUE
 /// (`orders.source, orders.external_number`); the number is the part that clashed in any useful sense.
@@ -71,19 +75,16 @@ fn order_record(row: &SqliteRow) -> StoreResult<OrderRecord> {
     })
 }
 
-fn hold_record(row: &SqliteRow) -> StoreResult<HoldRecord> {
-    let doc: String = row.try_get("doc").map_err(internal)?;
-    let skus: String = row.try_get("skus").map_err(internal)?;
-    let quantities: String = row.try_get("quantities").map_err(internal)?;
+fn hold_record(row: &impl Cols) -> StoreResult<HoldRecord> {
     Ok(HoldRecord {
-        id: row.try_get("id").map_err(internal)?,
-        hold: from_json::<Hold>("hold", &doc)?,
-        skus: from_json("hold SKUs", &skus)?,
-        quantities: from_json("hold quantities", &quantities)?,
-        reference: row.try_get("reference").map_err(internal)?,
-        order_id: row.try_get("order_id").map_err(internal)?,
-        created_at: from_micros(row.try_get("created_at").map_err(internal)?)?,
-        updated_at: from_micros(row.try_get("updated_at").map_err(internal)?)?,
+        id: row.col("id")?,
+        hold: from_json::<Hold>("hold", &row.col::<String>("doc")?)?,
+        skus: from_json("hold SKUs", &row.col::<String>("skus")?)?,
+        quantities: from_json("hold quantities", &row.col::<String>("quantities")?)?,
+        reference: row.col("reference")?,
+        order_id: row.col("order_id")?,
+        created_at: from_micros(row.col("created_at")?)?,
+        updated_at: from_micros(row.col("updated_at")?)?,
     })
 }
 
@@ -145,14 +146,6 @@ pub(crate) async fn load_holds(
         }
     }
     Ok(out)
-}
-
-/// Active holds whose expiry is at or before `at`, soonest expiry first.
-async fn due(conn: &mut SqliteConnection, at: DateTime<Utc>) -> StoreResult<Vec<HoldRecord>> {
-    let sql = format!("{HOLD_SELECT} WHERE status = ? AND expires_at <= ? ORDER BY expires_at, id");
-    let rows =
-        sqlx::query(&sql).bind(HoldStatus::Active.as_str()).bind(micros(at)).fetch_all(&mut *conn).await.map_err(db)?;
-    rows.iter().map(hold_record).collect()
 }
 
 /// Rewrites the backorder queue rows of one order from its document: delete, then insert what it owes now.
@@ -438,8 +431,17 @@ impl OrderStore for SqliteStore {
     }
 
     async fn due_holds(&self, now: DateTime<Utc>) -> StoreResult<Vec<HoldRecord>> {
-        let mut conn = self.pool.acquire().await.map_err(internal)?;
-        due(&mut conn, now).await
+        // Asked by every level lookup; the index on (status, expires_at) keeps it short.
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(DUE_SELECT).map_err(internal)?;
+            let mut rows = stmt.query(rusqlite::params![HoldStatus::Active.as_str(), micros(now)]).map_err(internal)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(internal)? {
+                out.push(hold_record(row)?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn sellable_bins(&self) -> StoreResult<Vec<SellableBin>> {

@@ -7,26 +7,24 @@ use app::store::{DocKind, DocumentFilter, DocumentId, DocumentRecord, OutboxEven
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::stock::{ItemId, LocationId};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use crate::codec::{db, from_micros, internal, micros};
+use crate::codec::{db, from_micros, internal, micros, to_json_list, Cols};
 use crate::{chunks, placeholders, SqliteStore};
 
 const COLUMNS: &str = "id, kind, status, open, body, version, created_at, updated_at";
 
-fn record(row: &SqliteRow) -> StoreResult<DocumentRecord> {
-    let kind: String = row.try_get("kind").map_err(internal)?;
-    let body: String = row.try_get("body").map_err(internal)?;
+fn record(row: &impl Cols) -> StoreResult<DocumentRecord> {
+    let kind: String = row.col("kind")?;
     Ok(DocumentRecord {
-        id: row.try_get("id").map_err(internal)?,
+        id: row.col("id")?,
         kind: DocKind::parse(&kind).ok_or_else(|| internal(format!("unknown document kind '{kind}'")))?,
-        status: row.try_get("status").map_err(internal)?,
-        open: row.try_get::<i64, _>("open").map_err(internal)? != 0,
-        body: serde_json::from_str(&body).map_err(internal)?,
-        version: row.try_get("version").map_err(internal)?,
-        created_at: from_micros(row.try_get("created_at").map_err(internal)?)?,
-        updated_at: from_micros(row.try_get("updated_at").map_err(internal)?)?,
+        status: row.col("status")?,
+        open: row.col::<i64>("open")? != 0,
+        body: serde_json::from_str(&row.col::<String>("body")?).map_err(internal)?,
+        version: row.col("version")?,
+        created_at: from_micros(row.col("created_at")?)?,
+        updated_at: from_micros(row.col("updated_at")?)?,
     })
 }
 
@@ -183,15 +181,21 @@ impl PurchasingStore for SqliteStore {
     }
 
     async fn open_documents(&self, kinds: &[DocKind]) -> StoreResult<Vec<DocumentRecord>> {
-        let mut qb =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM documents WHERE open = 1 AND kind IN ("));
-        let mut sep = qb.separated(", ");
-        for k in kinds {
-            sep.push_bind(k.as_str());
-        }
-        qb.push(") ORDER BY id");
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(db)?;
-        rows.iter().map(record).collect()
+        // Every level lookup asks for the open purchase orders and transfers (what is incoming). The partial index
+        // of open documents keeps it to those, however many closed ones there are.
+        let kinds: Vec<String> = kinds.iter().map(|k| k.as_str().to_string()).collect();
+        self.read(|c| {
+            let sql =
+                format!("SELECT {COLUMNS} FROM documents WHERE open = 1 AND kind IN (SELECT value FROM json_each(?)) ORDER BY id");
+            let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
+            let mut rows = stmt.query([to_json_list(&kinds)]).map_err(internal)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(internal)? {
+                out.push(record(row)?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn set_default_bin(

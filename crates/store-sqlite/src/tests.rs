@@ -660,3 +660,35 @@ fn placeholders_and_chunks_fit_sqlite_limits() {
     assert!(chunks(&items, 17).all(|c| c.len() * 17 <= MAX_PARAMS));
     assert_eq!(chunks(&items, 1).map(<[i32]>::len).sum::<usize>(), items.len());
 }
+
+#[tokio::test]
+async fn point_reads_see_committed_batches_and_refuse_writes() {
+    let (_dir, path) = temp_db();
+    let (store, item) = store_with_a_movement_at(&path.display().to_string()).await;
+    let readers = store.readers.clone().expect("a file database has read connections");
+    let filter = app::store::LevelFilter { item_id: Some(item), within: None };
+    let rows = store.levels(&filter, None, 10).await.unwrap();
+    assert_eq!(rows.len(), 1, "the point read sees the batch committed on the ledger's connection: {rows:?}");
+
+    let refused = readers.run(|c| c.execute("DELETE FROM idempotency_keys", []).map_err(internal));
+    assert!(refused.is_err(), "a read connection refuses to write");
+    let refused = readers.run(|c| c.execute("UPDATE items SET sku = 'X'", []).map_err(internal));
+    assert!(refused.is_err(), "a read connection refuses to write");
+    assert_eq!(store.levels(&filter, None, 10).await.unwrap(), rows);
+}
+
+#[tokio::test]
+async fn a_read_connection_left_in_a_transaction_is_closed_not_kept() {
+    let (_dir, path) = temp_db();
+    let (store, _) = store_with_a_movement_at(&path.display().to_string()).await;
+    let readers = store.readers.clone().unwrap();
+    readers.run(|c| c.query_row("SELECT COUNT(*) FROM items", [], |r| r.get::<_, i64>(0)).map_err(internal)).unwrap();
+    let kept = readers.idle();
+    assert!(kept >= 1, "a finished read keeps its connection");
+    let left_open = readers.run(|c| {
+        c.execute_batch("BEGIN; SELECT COUNT(*) FROM movements;").map_err(internal)?;
+        Err::<(), _>(StoreError::Internal("failed halfway".into()))
+    });
+    assert!(left_open.is_err());
+    assert_eq!(readers.idle(), kept - 1, "a connection inside a transaction would pin its snapshot: it is closed");
+}

@@ -677,7 +677,10 @@ pub async fn ledger_apply_batch_and_levels(store: Arc<dyn Store>) {
 
     // Filters and pagination by item.
     let f_item = LevelFilter { item_id: Some(a), within: None };
-    assert_eq!(store.levels(&f_item, None, 10).await.unwrap().len(), 2);
+    let a_rows: Vec<LevelRow> = levels.iter().filter(|r| r.item_id == a).cloned().collect();
+    assert_eq!(store.levels(&f_item, None, 10).await.unwrap(), a_rows, "one item's rows, as the full list has them");
+    assert_eq!(store.levels(&f_item, Some(a - 1), 1).await.unwrap(), a_rows, "a page before the item holds it");
+    assert!(store.levels(&f_item, Some(a), 10).await.unwrap().is_empty(), "a page after the item is empty");
     let f_within = LevelFilter { item_id: None, within: Some("WH1/A/2".into()) };
     let rows = store.levels(&f_within, None, 10).await.unwrap();
     assert_eq!(rows.iter().map(|r| r.sku.as_str()).collect::<Vec<_>>(), ["A", "B"]);
@@ -700,6 +703,8 @@ pub async fn ledger_apply_batch_and_levels(store: Arc<dyn Store>) {
     let levels = by_name(&all_levels(store).await);
     assert!(!levels.contains_key(&key("B", "WH1/A/2")), "an all-zero balance is not listed");
     assert_eq!(levels.len(), 3);
+    let f_b = LevelFilter { item_id: Some(b), within: None };
+    assert!(store.levels(&f_b, None, 10).await.unwrap().is_empty(), "nor for an item filter");
 }
 
 /// The database itself refuses a negative state, failing the whole batch: no movement, event or balance stays.
