@@ -18,8 +18,8 @@ pub enum Scenario {
     FlashSaleHolds,
     /// Orders of 1 to 5 lines over many SKUs, popular ones far more often (Zipf-like).
     Catalog,
-    /// Level and channel availability lookups of popular SKUs by half the clients while the other half runs
-    /// `catalog`.
+    /// Level and channel availability lookups of popular SKUs by `--readers` of the clients (half by default)
+    /// while the others run `catalog`.
     Reads,
     /// Time from a committed order to its webhook at a local receiver, under order load (`--requests` probes).
     WebhookLatency,
@@ -46,6 +46,8 @@ pub struct BenchArgs {
     pub key: Option<String>,
     /// Where to log each order sent and each acknowledged (the crash test reads it).
     pub acked_file: Option<std::path::PathBuf>,
+    /// How many clients read in the reads scenario; half of them when `None`.
+    pub readers: Option<usize>,
 }
 
 /// The headers every bench request carries: the API key.
@@ -139,6 +141,13 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
     if args.clients == 0 || args.requests == 0 {
         return fail("--clients and --requests must be positive");
     }
+    let readers = match args.scenario {
+        Scenario::Reads => args.readers.unwrap_or(args.clients / 2),
+        _ => 0,
+    };
+    if readers >= args.clients {
+        return fail("--readers must leave at least one client placing orders");
+    }
     if let Scenario::WebhookLatency = args.scenario {
         return crate::bench_webhooks::run(&args).await;
     }
@@ -201,7 +210,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
         client.setup("/v1/channels", channel).await?;
     }
     eprintln!(
-        "bench {:?}: {} clients, {} requests, {} SKU(s) with {} units each, against {}",
+        "bench {:?}: {} clients ({readers} of them reading), {} requests, {} SKU(s) with {} units each, against {}",
         args.scenario, args.clients, args.requests, skus, args.stock, client.base
     );
 
@@ -218,7 +227,7 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
             let mut reads = Vec::new();
             let mut channel_reads = Vec::new();
             let (mut ok, mut refused, mut failed) = (0usize, 0usize, 0usize);
-            let reader = matches!(scenario, Scenario::Reads) && c % 2 == 1;
+            let reader = c < readers;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total {

@@ -105,6 +105,10 @@ struct BenchCli {
     /// number and its lines), for the crash test.
     #[arg(long)]
     acked_file: Option<PathBuf>,
+    /// In the reads scenario, how many of the clients look up levels and availability (the others place
+    /// `catalog` orders); half of them when not given.
+    #[arg(long)]
+    readers: Option<usize>,
 }
 
 #[derive(Args)]
@@ -313,6 +317,7 @@ async fn run(cli: Cli) -> CliResult<ExitCode> {
                 server_pid: b.server_pid,
                 key: b.key,
                 acked_file: b.acked_file,
+                readers: b.readers,
             })
             .await?;
             if let Some(db) = b.verify_database {
