@@ -29,11 +29,17 @@ const CUSTOMER_SELECT: &str = "SELECT id, name, email, phone, addresses, created
 const ORDER_SELECT: &str = "SELECT o.id, o.source, o.external_number, o.request_hash, o.customer_id, o.currency, \
      o.payment_terms, o.notes, o.doc, o.placed_at, o.updated_at FROM orders o";
 
-const HOLD_SELECT: &str = "SELECT id, doc, skus, quantities, reference, order_id, created_at, updated_at FROM holds";
+/// The hold columns [`hold_record`] reads, as a literal so that statements can be built from it at compile time.
+macro_rules! hold_select {
+    () => {
+        "SELECT id, doc, skus, quantities, reference, order_id, created_at, updated_at FROM holds"
+    };
+}
+
+const HOLD_SELECT: &str = hold_select!();
 
 /// The active holds due by the second parameter, soonest first.
-const DUE_SELECT: &str = "SELECT id, doc, skus, quantities, reference, order_id, created_at, updated_at FROM holds \
-     WHERE status = ? AND expires_at <= ? ORDER BY expires_at, id";
+const DUE_SELECT: &str = concat!(hold_select!(), " WHERE status = ? AND expires_at <= ? ORDER BY expires_at, id");
 
 /// The name callers match on for a clash of (source, external number). SQLite names both columns of the UNIQUE
 /// (`orders.source, orders.external_number`); the number is the part that clashed in any useful sense.
