@@ -141,9 +141,10 @@ pub async fn run(args: BenchArgs) -> CliResult<()> {
     if args.clients == 0 || args.requests == 0 {
         return fail("--clients and --requests must be positive");
     }
-    let readers = match args.scenario {
-        Scenario::Reads => args.readers.unwrap_or(args.clients / 2),
-        _ => 0,
+    let readers = match (args.scenario, args.readers) {
+        (Scenario::Reads, readers) => readers.unwrap_or(args.clients / 2),
+        (_, None) => 0,
+        (_, Some(_)) => return fail("--readers belongs to the reads scenario"),
     };
     if readers >= args.clients {
         return fail("--readers must leave at least one client placing orders");

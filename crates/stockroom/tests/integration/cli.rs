@@ -232,6 +232,40 @@ async fn bench_drives_a_server_and_checks_for_oversell() {
     assert!(t.contains("p99.9"), "{t}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_reads_times_lookups_by_the_readers_asked_for() {
+    if crate::common::on_postgres() {
+        return; // The load generator talks HTTP; one backend is enough to test it.
+    }
+    let s = crate::common::server().await;
+    let bench = |args: &'static [&'static str]| {
+        let (url, key) = (s.base.clone(), s.admin_key.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_stockroom"))
+                .env("STOCKROOM_API_KEY", key)
+                .args(["bench", "--url", &url, "--clients", "4", "--requests", "120", "--skus", "20"])
+                .args(args)
+                .output()
+                .expect("the binary runs")
+        })
+    };
+    let out = bench(&["reads", "--readers", "1"]).await.unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("4 clients (1 of them reading)"), "{t}");
+    assert!(t.contains("level lookups beside the writes") && t.contains("availability lookups beside the writes"));
+    assert!(t.contains("oversell   none"), "{t}");
+
+    let refused: [(&'static [&'static str], &str); 2] = [
+        (&["reads", "--readers", "4"], "--readers must leave at least one client placing orders"),
+        (&["flash-sale", "--readers", "1"], "--readers belongs to the reads scenario"),
+    ];
+    for (args, refusal) in refused {
+        let out = bench(args).await.unwrap();
+        assert!(!out.status.success() && text(&out).contains(refusal), "{args:?}: {}", text(&out));
+    }
+}
+
 /// `serve --demo`, the README's first command, on a fresh database: the demo's trading day is there and
 /// consistent, and `bench pages` signs in to the web admin and loads every kind of page it links to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
