@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AppError, AppResult, StoreError};
-use crate::store::{bundle_graph, LevelFilter};
+use crate::store::{bundle_graph, BundleEdge, LevelFilter};
 use crate::App;
 
 /// A bundle's definition: its components with units per bundle. An empty list makes the variant an ordinary one.
@@ -108,23 +108,26 @@ fn bundle_error(e: BundleError) -> AppError {
     }
 }
 
+/// [`App::bundle_parts`] of `items`, from the bundle rows reachable from them.
+pub(crate) fn bundle_parts_of(items: &[ItemId], edges: Vec<BundleEdge>) -> AppResult<BundleParts> {
+    let graph = bundle_graph(&edges);
+    let mut parts = HashMap::new();
+    for item in items {
+        if graph.contains_key(item) && !parts.contains_key(item) {
+            parts.insert(*item, bundle::flatten(*item, &graph).map_err(bundle_error)?);
+        }
+    }
+    let skus = edges.into_iter().map(|e| (e.component, e.component_sku)).collect();
+    Ok(BundleParts { parts, skus })
+}
+
 impl App {
     /// The flattened stock-holding parts of every bundle among `items` (items that are not bundles are absent),
     /// and the SKUs of every component met on the way. The channels' availability rules pool a bundle's stock with
     /// this and [`domain::bundle::available`].
     pub async fn bundle_parts(&self, items: &[ItemId]) -> AppResult<BundleParts> {
-        let edges = self.store.bundle_edges(items).await?;
-        let graph = bundle_graph(&edges);
-        let mut parts = HashMap::new();
-        for item in items {
-            if graph.contains_key(item) && !parts.contains_key(item) {
-                parts.insert(*item, bundle::flatten(*item, &graph).map_err(bundle_error)?);
-            }
-        }
-        let skus = edges.into_iter().map(|e| (e.component, e.component_sku)).collect();
-        Ok(BundleParts { parts, skus })
+        bundle_parts_of(items, self.store.bundle_edges(items).await?)
     }
-
     /// Replaces a variant's components (an empty list: it is an ordinary variant again). Refused, with nothing
     /// changed: unknown SKUs, a quantity below 1, a component twice, too many, the bundle itself or a loop through
     /// nested bundles, and a variant whose SKU holds stock.

@@ -51,6 +51,16 @@ pub struct ItemFacts {
     pub tags: Vec<String>,
 }
 
+/// What a live availability lookup reads of one SKU ([`ChannelStore::lookup_inputs`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupInputs {
+    pub facts: ItemFacts,
+    /// Every bundle row reachable from the item through its components (none for an ordinary variant).
+    pub edges: Vec<crate::store::BundleEdge>,
+    /// Available units per bin, where positive, of the item and of every component those rows reach.
+    pub bins: Vec<(ItemId, LocationId, i64)>,
+}
+
 /// A freshly computed availability of one item on one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ComputedAvailability {
@@ -134,6 +144,10 @@ pub trait ChannelStore: Send + Sync {
         after: Option<ItemId>,
         limit: u32,
     ) -> StoreResult<Vec<ItemFacts>>;
+    /// A SKU's facts, the bundle rows reachable from it and the available units per bin of it and its
+    /// components, read together (one snapshot, and on PostgreSQL one round trip): what a shop's live availability
+    /// lookup needs. `None` when no variant has the SKU.
+    async fn lookup_inputs(&self, sku: &str) -> StoreResult<Option<LookupInputs>>;
     /// Available units of these items per bin, where positive.
     async fn bin_available(&self, items: &[ItemId]) -> StoreResult<Vec<(ItemId, LocationId, i64)>>;
     /// Units committed to orders (reason `order`, into `committed`) per item since `since`.

@@ -17,7 +17,9 @@ use domain::Problems;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::channel_store::{ChannelFields, ChannelId, ChannelRecord, ComputedAvailability, FeedRow, ItemFacts};
+use crate::channel_store::{
+    ChannelFields, ChannelId, ChannelRecord, ComputedAvailability, FeedRow, ItemFacts, LookupInputs,
+};
 use crate::error::{AppError, AppResult, StoreError};
 use crate::page::{Page, PageRequest};
 use crate::store::OutboxEvent;
@@ -755,20 +757,20 @@ impl App {
     /// of the item's facts, one of its stock, and one of its sales only when a velocity rule applies.
     pub async fn channel_availability(&self, code: &str, sku: &str, explain: bool) -> AppResult<AvailabilityView> {
         let snap = self.channel_snapshot(code).await?;
-        let facts = self
+        let LookupInputs { facts, edges, bins: available } = self
             .store
-            .item_facts_by_sku(sku)
+            .lookup_inputs(sku)
             .await?
             .ok_or_else(|| AppError::NotFound { entity: "variant", key: sku.to_string() })?;
         let bins = self.bin_warehouses().await?;
-        let parts = self.bundle_parts(&[facts.item_id]).await?.parts;
+        let parts = crate::bundles::bundle_parts_of(&[facts.item_id], edges)?.parts;
         let components = parts.get(&facts.item_id).map(Vec::as_slice);
-        let stocked: Vec<ItemId> = match components {
+        let stocked: HashSet<ItemId> = match components {
             Some(c) => c.iter().map(|c| c.item).collect(),
-            None => vec![facts.item_id],
+            None => HashSet::from([facts.item_id]),
         };
         let mut stock: HashMap<ItemId, Vec<(LocationId, i64)>> = HashMap::new();
-        for (item, bin, q) in self.store.bin_available(&stocked).await? {
+        for (item, bin, q) in available.into_iter().filter(|(item, _, _)| stocked.contains(item)) {
             stock.entry(item).or_default().push((bin, q));
         }
         let sales = match velocity_days(&rule_stack(&snap, &facts)) {

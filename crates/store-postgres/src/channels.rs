@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use app::channel_store::{
     scope_key, source_of, AvailabilityEvents, ChannelFields, ChannelId, ChannelRecord, ChannelStore,
-    ComputedAvailability, FeedRow, ItemFacts, OutboxRecord,
+    ComputedAvailability, FeedRow, ItemFacts, LookupInputs, OutboxRecord,
 };
-use app::store::{OutboxEvent, StoreResult};
+use app::store::{BundleEdge, OutboxEvent, StoreResult};
 use app::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -346,6 +346,60 @@ impl ChannelStore for PgStore {
                 .map_err(db)?,
         };
         rows.iter().map(facts).collect()
+    }
+
+    async fn lookup_inputs(&self, sku: &str) -> StoreResult<Option<LookupInputs>> {
+        // One statement, so one round trip and one snapshot: the facts row, with the reachable bundle rows and
+        // the positive bins of every item reached as arrays beside it (each array in one fixed order, so that the
+        // arrays of one kind line up).
+        let row = sqlx::query(&format!(
+            "WITH RECURSIVE f AS ({FACTS_SELECT} WHERE i.sku = $1), \
+               reach(item) AS (SELECT id FROM f \
+                               UNION SELECT b.component_item_id FROM bundle_components b JOIN reach r \
+                                                                     ON b.bundle_item_id = r.item), \
+               e AS (SELECT b.bundle_item_id, b.component_item_id, i.sku, b.quantity, b.position \
+                       FROM bundle_components b JOIN items i ON i.id = b.component_item_id \
+                      WHERE b.bundle_item_id IN (SELECT item FROM reach)), \
+               s AS (SELECT item_id, location_id, available FROM stock_levels \
+                      WHERE available > 0 AND item_id IN (SELECT item FROM reach)) \
+             SELECT f.*, \
+                    ARRAY(SELECT bundle_item_id FROM e ORDER BY bundle_item_id, position) AS edge_bundles, \
+                    ARRAY(SELECT component_item_id FROM e ORDER BY bundle_item_id, position) AS edge_components, \
+                    ARRAY(SELECT sku FROM e ORDER BY bundle_item_id, position) AS edge_skus, \
+                    ARRAY(SELECT quantity FROM e ORDER BY bundle_item_id, position) AS edge_quantities, \
+                    ARRAY(SELECT item_id FROM s ORDER BY item_id, location_id) AS bin_items, \
+                    ARRAY(SELECT location_id FROM s ORDER BY item_id, location_id) AS bin_locations, \
+                    ARRAY(SELECT available FROM s ORDER BY item_id, location_id) AS bin_available \
+               FROM f"
+        ))
+        .bind(sku)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let (bundles, components): (Vec<ItemId>, Vec<ItemId>) =
+            (get(&row, "edge_bundles")?, get(&row, "edge_components")?);
+        let (skus, quantities): (Vec<String>, Vec<i64>) = (get(&row, "edge_skus")?, get(&row, "edge_quantities")?);
+        let (items, locations): (Vec<ItemId>, Vec<LocationId>) = (get(&row, "bin_items")?, get(&row, "bin_locations")?);
+        let available: Vec<i64> = get(&row, "bin_available")?;
+        if [components.len(), skus.len(), quantities.len()].iter().any(|n| *n != bundles.len())
+            || [locations.len(), available.len()].iter().any(|n| *n != items.len())
+        {
+            return Err(StoreError::Internal("the lookup's arrays differ in length".into()));
+        }
+        let edges = bundles
+            .into_iter()
+            .zip(components)
+            .zip(skus.into_iter().zip(quantities))
+            .map(|((bundle, component), (component_sku, quantity))| BundleEdge {
+                bundle,
+                component,
+                component_sku,
+                quantity,
+            })
+            .collect();
+        let bins = items.into_iter().zip(locations).zip(available).map(|((i, l), q)| (i, l, q)).collect();
+        Ok(Some(LookupInputs { facts: facts(&row)?, edges, bins }))
     }
 
     async fn bin_available(&self, items: &[ItemId]) -> StoreResult<Vec<(ItemId, LocationId, i64)>> {

@@ -91,34 +91,41 @@ impl BundleStore for SqliteStore {
 impl SqliteStore {
     /// The edges whose `side` column is an item `reach` (bound to `items`) arrives at. A few items' edges (what a
     /// lookup or an order asks) are read on the caller's thread ([`crate::readers`]).
-    async fn edges(&self, reach: &str, side: &str, items: &[ItemId]) -> StoreResult<Vec<BundleEdge>> {
+    async fn edges(&self, reach: &'static str, side: &'static str, items: &[ItemId]) -> StoreResult<Vec<BundleEdge>> {
         if items.is_empty() {
             return Ok(vec![]);
         }
-        let sql = format!(
-            "{reach} SELECT b.bundle_item_id, b.component_item_id, i.sku, b.quantity \
-               FROM bundle_components b JOIN items i ON i.id = b.component_item_id \
-              WHERE {side} IN (SELECT item FROM reach) \
-              ORDER BY b.bundle_item_id, b.position"
-        );
-        let inline = items.len() <= crate::POINT_READ_ITEMS;
-        let items = serde_json::to_string(items).map_err(internal)?;
-        if inline {
-            return self
-                .read(|c| {
-                    let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
-                    let mut rows = stmt.query([&items]).map_err(internal)?;
-                    let mut out = Vec::new();
-                    while let Some(row) = rows.next().map_err(internal)? {
-                        out.push(edge(row)?);
-                    }
-                    Ok(out)
-                })
-                .await;
+        if items.len() <= crate::POINT_READ_ITEMS {
+            return self.read(|c| edges_on(c, reach, side, items)).await;
         }
-        let rows = sqlx::query(&sql).bind(items).fetch_all(&self.pool).await.map_err(db)?;
+        let items = serde_json::to_string(items).map_err(internal)?;
+        let rows = sqlx::query(&edges_sql(reach, side)).bind(items).fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(edge).collect()
     }
+}
+
+/// The bundle rows a lookup of `item` needs: every row reachable from it through its components.
+pub(crate) fn component_edges_on(c: &rusqlite::Connection, item: ItemId) -> StoreResult<Vec<BundleEdge>> {
+    edges_on(c, REACH, "b.bundle_item_id", &[item])
+}
+
+fn edges_on(c: &rusqlite::Connection, reach: &str, side: &str, items: &[ItemId]) -> StoreResult<Vec<BundleEdge>> {
+    let mut stmt = c.prepare_cached(&edges_sql(reach, side)).map_err(internal)?;
+    let mut rows = stmt.query([serde_json::to_string(items).map_err(internal)?]).map_err(internal)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(internal)? {
+        out.push(edge(row)?);
+    }
+    Ok(out)
+}
+
+fn edges_sql(reach: &str, side: &str) -> String {
+    format!(
+        "{reach} SELECT b.bundle_item_id, b.component_item_id, i.sku, b.quantity \
+           FROM bundle_components b JOIN items i ON i.id = b.component_item_id \
+          WHERE {side} IN (SELECT item FROM reach) \
+          ORDER BY b.bundle_item_id, b.position"
+    )
 }
 
 fn edge(row: &impl Cols) -> StoreResult<BundleEdge> {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use app::channel_store::{
     scope_key, source_of, AvailabilityEvents, ChannelFields, ChannelId, ChannelRecord, ChannelStore,
-    ComputedAvailability, FeedRow, ItemFacts, OutboxRecord,
+    ComputedAvailability, FeedRow, ItemFacts, LookupInputs, OutboxRecord,
 };
 use app::store::{OutboxEvent, StoreResult};
 use app::StoreError;
@@ -354,6 +354,28 @@ impl ChannelStore for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    async fn lookup_inputs(&self, sku: &str) -> StoreResult<Option<LookupInputs>> {
+        self.read(|c| {
+            // One read transaction, so that the three statements see one snapshot.
+            let tx = c.unchecked_transaction().map_err(internal)?;
+            let found = {
+                let mut stmt = c.prepare_cached(&format!("{FACTS_SELECT} WHERE i.sku = ?")).map_err(internal)?;
+                let mut rows = stmt.query([sku]).map_err(internal)?;
+                rows.next().map_err(internal)?.map(facts).transpose()?
+            };
+            let Some(facts) = found else { return Ok(None) };
+            let edges = crate::bundles::component_edges_on(c, facts.item_id)?;
+            let mut items: Vec<ItemId> = edges.iter().map(|e| e.component).collect();
+            items.push(facts.item_id);
+            items.sort_unstable();
+            items.dedup();
+            let bins = bin_available_on(c, &items)?;
+            tx.commit().map_err(internal)?;
+            Ok(Some(LookupInputs { facts, edges, bins }))
+        })
+        .await
     }
 
     async fn bin_available(&self, items: &[ItemId]) -> StoreResult<Vec<(ItemId, LocationId, i64)>> {

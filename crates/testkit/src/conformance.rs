@@ -76,6 +76,7 @@ macro_rules! conformance_suite {
             racing_definitions_never_close_a_loop,
             channels_crud_and_rules,
             channel_item_facts_and_stock,
+            lookup_inputs_read_together,
             availability_feed_sequences_and_lease,
             documents_round_trip_with_versions,
             documents_change_with_their_batch,

@@ -11,7 +11,7 @@ use chrono::Duration;
 use domain::availability::{AvailabilityStatus, RuleSet, RuleSource};
 use domain::catalog::InventoryPolicy;
 use domain::location::LocationKind;
-use domain::stock::{Reason, StockState};
+use domain::stock::{ItemId, LocationId, Reason, StockState};
 use rust_decimal::Decimal;
 
 use super::{book, conflict, items, location, movement, not_found, now, virtual_id};
@@ -130,6 +130,45 @@ pub async fn channel_item_facts_and_stock(store: Arc<dyn Store>) {
     let sold = store.units_ordered_since(&[ids[0], ids[1]], t - Duration::days(3)).await.unwrap();
     assert_eq!(sold.get(&ids[0]), Some(&2));
     assert_eq!(sold.get(&ids[1]), None);
+}
+
+/// A lookup's inputs read together are what the separate reads give: the facts, the bundle rows reachable from
+/// the item, and the positive bins of the item and of everything those rows reach (and of nothing else).
+pub async fn lookup_inputs_read_together(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    let ids = items(store, "kit", &["GIFT", "KIT", "A", "C", "OTHER"]).await;
+    let (gift, kit, a, cc, other) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    let wh = location(store, None, "WH1", LocationKind::Warehouse).await;
+    let (bin1, bin2) = (
+        location(store, Some(&wh), "1", LocationKind::Bin).await.id,
+        location(store, Some(&wh), "2", LocationKind::Bin).await.id,
+    );
+    let supplier = virtual_id(store, domain::stock::VirtualKind::Supplier).await;
+    let (t, av) = (now(), Some(StockState::Available));
+    let received = |item, quantity, bin| movement(item, quantity, supplier, None, bin, av, Reason::Received, t);
+    book(store, vec![received(a, 5, bin1), received(a, 2, bin2), received(cc, 3, bin2), received(other, 9, bin1)])
+        .await
+        .unwrap();
+    let committed = Some(StockState::Committed);
+    book(store, vec![movement(cc, 3, bin2, av, bin2, committed, Reason::Order, t)]).await.unwrap();
+    let component = |item, quantity| domain::bundle::Component { item, quantity };
+    store.set_bundle_components(kit, &[component(a, 2)]).await.unwrap();
+    store.set_bundle_components(gift, &[component(kit, 1), component(cc, 1)]).await.unwrap();
+
+    let sorted = |mut v: Vec<(ItemId, LocationId, i64)>| {
+        v.sort_unstable();
+        v
+    };
+    for (sku, reached) in [("GIFT", vec![gift, kit, a, cc]), ("KIT", vec![kit, a]), ("A", vec![a]), ("C", vec![cc])] {
+        let got = store.lookup_inputs(sku).await.unwrap().unwrap_or_else(|| panic!("{sku} is known"));
+        assert_eq!(Some(got.facts.clone()), store.item_facts_by_sku(sku).await.unwrap(), "{sku}");
+        assert_eq!(got.edges, store.bundle_edges(&[got.facts.item_id]).await.unwrap(), "{sku}: in definition order");
+        assert_eq!(sorted(got.bins), sorted(store.bin_available(&reached).await.unwrap()), "{sku}");
+    }
+    let a_bins = store.lookup_inputs("A").await.unwrap().unwrap().bins;
+    assert_eq!(sorted(a_bins), vec![(a, bin1, 5), (a, bin2, 2)], "positive bins of the item only");
+    assert!(store.lookup_inputs("C").await.unwrap().unwrap().bins.is_empty(), "no bin with units available");
+    assert_eq!(store.lookup_inputs("NOPE").await.unwrap(), None);
 }
 
 pub async fn availability_feed_sequences_and_lease(store: Arc<dyn Store>) {
