@@ -128,6 +128,7 @@ impl App {
     pub async fn bundle_parts(&self, items: &[ItemId]) -> AppResult<BundleParts> {
         bundle_parts_of(items, self.store.bundle_edges(items).await?)
     }
+
     /// Replaces a variant's components (an empty list: it is an ordinary variant again). Refused, with nothing
     /// changed: unknown SKUs, a quantity below 1, a component twice, too many, the bundle itself or a loop through
     /// nested bundles, and a variant whose SKU holds stock.

@@ -754,7 +754,7 @@ impl App {
     }
 
     /// What the channel shows for the SKU right now, computed live: the cached channel and rules, then one read
-    /// of the item's facts, one of its stock, and one of its sales only when a velocity rule applies.
+    /// of the item's facts, bundle rows and stock together, and one of its sales only when a velocity rule applies.
     pub async fn channel_availability(&self, code: &str, sku: &str, explain: bool) -> AppResult<AvailabilityView> {
         let snap = self.channel_snapshot(code).await?;
         let LookupInputs { facts, edges, bins: available } = self

@@ -91,7 +91,7 @@ impl BundleStore for SqliteStore {
 impl SqliteStore {
     /// The edges whose `side` column is an item `reach` (bound to `items`) arrives at. A few items' edges (what a
     /// lookup or an order asks) are read on the caller's thread ([`crate::readers`]).
-    async fn edges(&self, reach: &'static str, side: &'static str, items: &[ItemId]) -> StoreResult<Vec<BundleEdge>> {
+    async fn edges(&self, reach: &str, side: &str, items: &[ItemId]) -> StoreResult<Vec<BundleEdge>> {
         if items.is_empty() {
             return Ok(vec![]);
         }
