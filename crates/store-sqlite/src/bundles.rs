@@ -110,13 +110,7 @@ pub(crate) fn component_edges_on(c: &rusqlite::Connection, item: ItemId) -> Stor
 }
 
 fn edges_on(c: &rusqlite::Connection, reach: &str, side: &str, items: &[ItemId]) -> StoreResult<Vec<BundleEdge>> {
-    let mut stmt = c.prepare_cached(&edges_sql(reach, side)).map_err(internal)?;
-    let mut rows = stmt.query([serde_json::to_string(items).map_err(internal)?]).map_err(internal)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(internal)? {
-        out.push(edge(row)?);
-    }
-    Ok(out)
+    crate::readers::all(c, &edges_sql(reach, side), [serde_json::to_string(items).map_err(internal)?], |r| edge(r))
 }
 
 fn edges_sql(reach: &str, side: &str) -> String {

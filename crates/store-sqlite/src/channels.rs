@@ -106,6 +106,11 @@ fn facts(row: &impl Cols) -> StoreResult<ItemFacts> {
     })
 }
 
+/// The facts of the item with this SKU, read on the caller's thread ([`crate::readers`]).
+fn facts_by_sku_on(c: &rusqlite::Connection, sku: &str) -> StoreResult<Option<ItemFacts>> {
+    crate::readers::first(c, &format!("{FACTS_SELECT} WHERE i.sku = ?"), [sku], |r| facts(r))
+}
+
 /// Available units per bin of a few items, read on the caller's thread ([`crate::readers`]).
 fn bin_available_on(c: &rusqlite::Connection, items: &[ItemId]) -> StoreResult<Vec<(ItemId, LocationId, i64)>> {
     let mut stmt = c
@@ -312,12 +317,7 @@ impl ChannelStore for SqliteStore {
     }
 
     async fn item_facts_by_sku(&self, sku: &str) -> StoreResult<Option<ItemFacts>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!("{FACTS_SELECT} WHERE i.sku = ?")).map_err(internal)?;
-            let mut rows = stmt.query([sku]).map_err(internal)?;
-            rows.next().map_err(internal)?.map(facts).transpose()
-        })
-        .await
+        self.read(|c| facts_by_sku_on(c, sku)).await
     }
 
     async fn item_facts(
@@ -360,12 +360,7 @@ impl ChannelStore for SqliteStore {
         self.read(|c| {
             // One read transaction, so that the three statements see one snapshot.
             let tx = c.unchecked_transaction().map_err(internal)?;
-            let found = {
-                let mut stmt = c.prepare_cached(&format!("{FACTS_SELECT} WHERE i.sku = ?")).map_err(internal)?;
-                let mut rows = stmt.query([sku]).map_err(internal)?;
-                rows.next().map_err(internal)?.map(facts).transpose()?
-            };
-            let Some(facts) = found else { return Ok(None) };
+            let Some(facts) = facts_by_sku_on(c, sku)? else { return Ok(None) };
             let edges = crate::bundles::component_edges_on(c, facts.item_id)?;
             let mut items: Vec<ItemId> = edges.iter().map(|e| e.component).collect();
             items.push(facts.item_id);

@@ -56,13 +56,7 @@ fn item_levels_on(c: &rusqlite::Connection, item: ItemId, after_item: Option<Ite
         states = state_columns("s"),
         listed = any_nonzero("s"),
     );
-    let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
-    let mut rows = stmt.query([item]).map_err(internal)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(internal)? {
-        out.push(level_row(row)?);
-    }
-    Ok(out)
+    crate::readers::all(c, &sql, [item], |r| level_row(r))
 }
 
 /// `s.available, s.committed, …` for a table alias.

@@ -438,16 +438,8 @@ impl OrderStore for SqliteStore {
 
     async fn due_holds(&self, now: DateTime<Utc>) -> StoreResult<Vec<HoldRecord>> {
         // Asked by every level lookup; the index on (status, expires_at) keeps it short.
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(DUE_SELECT).map_err(internal)?;
-            let mut rows = stmt.query(rusqlite::params![HoldStatus::Active.as_str(), micros(now)]).map_err(internal)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(internal)? {
-                out.push(hold_record(row)?);
-            }
-            Ok(out)
-        })
-        .await
+        let (status, at) = (HoldStatus::Active.as_str(), micros(now));
+        self.read(|c| crate::readers::all(c, DUE_SELECT, rusqlite::params![status, at], |r| hold_record(r))).await
     }
 
     async fn sellable_bins(&self) -> StoreResult<Vec<SellableBin>> {

@@ -184,18 +184,10 @@ impl PurchasingStore for SqliteStore {
         // Every level lookup asks for the open purchase orders and transfers (what is incoming). The partial index
         // of open documents keeps it to those, however many closed ones there are.
         let kinds: Vec<String> = kinds.iter().map(|k| k.as_str().to_string()).collect();
-        self.read(|c| {
-            let sql =
-                format!("SELECT {COLUMNS} FROM documents WHERE open = 1 AND kind IN (SELECT value FROM json_each(?)) ORDER BY id");
-            let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
-            let mut rows = stmt.query([to_json_list(&kinds)]).map_err(internal)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(internal)? {
-                out.push(record(row)?);
-            }
-            Ok(out)
-        })
-        .await
+        let sql = format!(
+            "SELECT {COLUMNS} FROM documents WHERE open = 1 AND kind IN (SELECT value FROM json_each(?)) ORDER BY id"
+        );
+        self.read(|c| crate::readers::all(c, &sql, [to_json_list(&kinds)], |r| record(r))).await
     }
 
     async fn set_default_bin(

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use app::store::StoreResult;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, Params, Row};
 
 use crate::codec::internal;
 
@@ -79,4 +79,32 @@ impl Readers {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
+}
+
+/// Every row `sql` yields for `params`, each decoded by `decode`, on a statement the connection keeps prepared.
+pub(crate) fn all<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl Fn(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(internal)?;
+    let mut rows = stmt.query(params).map_err(internal)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(internal)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// The first row `sql` yields for `params`, decoded by `decode`, if there is one.
+pub(crate) fn first<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl Fn(&Row<'_>) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(internal)?;
+    let mut rows = stmt.query(params).map_err(internal)?;
+    rows.next().map_err(internal)?.map(decode).transpose()
 }
