@@ -1,10 +1,11 @@
 //! Webhooks on PostgreSQL: endpoints, fan-out of outbox events into deliveries, claims and the attempt log
 //! ([`app::webhook_store::WebhookStore`]), for any number of nodes on one database.
 //!
-//! Fan-out locks the one cursor row `FOR UPDATE`, so it runs once at a time across nodes, and takes the events not
-//! yet stamped rather than "those after the cursor": ids are drawn before commit, so a later id may commit first,
-//! and a cursor alone would skip the earlier one for good. Claims take due deliveries `FOR UPDATE SKIP LOCKED`:
-//! nodes never wait on each other and never claim the same delivery; a lease brings back a dead node's claims.
+//! Fan-out locks the one cursor row `FOR UPDATE`, so it runs once at a time across nodes. Ids are drawn before
+//! commit, so a later id may commit first: fan-out takes the events in id order and stops before an id that is
+//! missing until no transaction that could still commit it is running (see [`settle`] and migration 0010), so
+//! that each endpoint hears events in id order. Claims take due deliveries `FOR UPDATE SKIP LOCKED`: nodes never
+//! wait on each other and never claim the same delivery; a lease brings back a dead node's claims.
 
 use app::store::StoreResult;
 use app::webhook_store::{
@@ -53,6 +54,61 @@ fn outbox(row: &PgRow) -> StoreResult<OutboxRecord> {
         payload: serde_json::from_str(&get::<String>(row, "payload")?).map_err(internal)?,
         created_at: from_micros(get(row, "event_created_at")?)?,
     })
+}
+
+/// How long fan-out waits for the transactions that could still commit a missing outbox id before it moves over
+/// the id anyway: a session left open in a transaction must not hold every webhook back for good.
+const GAP_BACKSTOP_MICROS: i64 = 60_000_000;
+
+/// A gap fan-out saw in the outbox (migration 0010): every id below `below` that was missing then is settled once
+/// a snapshot's xmin reaches `horizon`, the xmax of the snapshot that saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Gap {
+    below: i64,
+    horizon: i64,
+    seen_at: i64,
+}
+
+/// What fan-out takes of the pending events it read.
+#[derive(Debug, PartialEq)]
+struct Settled {
+    /// How many of the pending ids, from the first.
+    take: usize,
+    /// Every id up to here is fanned out or settled as never to be committed.
+    cursor: i64,
+    /// The observation still waited on, if any.
+    gap: Option<Gap>,
+    /// Whether a gap was moved over because it outwaited [`GAP_BACKSTOP_MICROS`], not because it was settled.
+    forced: bool,
+}
+
+/// Walks the pending ids (ascending) from the cursor and stops before the first missing id that may still commit.
+/// An id at or below the cursor is one that came in after its gap was given up, and goes out at once.
+/// `snapshot` is `(xmin, xmax)` of the snapshot the ids were read in; `now` is in microseconds.
+fn settle(cursor: i64, gap: Option<Gap>, pending: &[i64], snapshot: (i64, i64), now: i64) -> Settled {
+    let (xmin, xmax) = snapshot;
+    let mut s = Settled { take: 0, cursor, gap, forced: false };
+    for (i, &id) in pending.iter().enumerate() {
+        if id > s.cursor + 1 {
+            // Missing: s.cursor + 1 ..= id - 1. An earlier observation covers them if it saw an id at or above this.
+            let g = match s.gap {
+                Some(g) if id <= g.below => g,
+                _ => *s.gap.insert(Gap { below: pending[pending.len() - 1], horizon: xmax, seen_at: now }),
+            };
+            if xmin < g.horizon {
+                if now - g.seen_at < GAP_BACKSTOP_MICROS {
+                    break;
+                }
+                s.forced = true;
+            }
+        }
+        s.take = i + 1;
+        s.cursor = s.cursor.max(id);
+    }
+    if s.gap.is_some_and(|g| s.cursor + 1 >= g.below) {
+        s.gap = None;
+    }
+    s
 }
 
 /// Outbox rows a range replay reads at a time.
@@ -205,15 +261,52 @@ impl WebhookStore for PgStore {
             return Ok(FanOut::default());
         }
         in_tx!(self, |conn| {
-            sqlx::query("SELECT last_event_id FROM webhook_cursor WHERE id = 1 FOR UPDATE")
+            let cursor = sqlx::query("SELECT * FROM webhook_cursor WHERE id = 1 FOR UPDATE")
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(db)?;
-            let sql =
-                format!("SELECT {EVENT_COLUMNS} FROM outbox o WHERE o.delivered_at IS NULL ORDER BY o.id LIMIT $1");
+            let gap = match get::<Option<i64>>(&cursor, "gap_below")? {
+                Some(below) => {
+                    Some(Gap { below, horizon: get(&cursor, "gap_horizon")?, seen_at: get(&cursor, "gap_seen_at")? })
+                }
+                None => None,
+            };
+            // The snapshot's bounds come from the statement that reads the events, so they describe what it saw.
+            let sql = format!(
+                "SELECT {EVENT_COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text::int8 AS snapshot_xmin, \
+                 pg_snapshot_xmax(pg_current_snapshot())::text::int8 AS snapshot_xmax \
+                 FROM outbox o WHERE o.delivered_at IS NULL ORDER BY o.id LIMIT $1"
+            );
             let rows = sqlx::query(&sql).bind(i64::from(limit)).fetch_all(&mut *conn).await.map_err(db)?;
-            let events = rows.iter().map(outbox).collect::<StoreResult<Vec<_>>>()?;
-            let Some(last) = events.last().map(|e| e.id) else { return Ok(FanOut::default()) };
+            let Some(first) = rows.first() else { return Ok(FanOut::default()) };
+            let (xmin, xmax): (i64, i64) = (get(first, "snapshot_xmin")?, get(first, "snapshot_xmax")?);
+            let mut events = rows.iter().map(outbox).collect::<StoreResult<Vec<_>>>()?;
+            let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+            let settled = settle(get(&cursor, "last_event_id")?, gap, &ids, (xmin, xmax), micros(now));
+            if settled.forced {
+                tracing::warn!(
+                    cursor = settled.cursor,
+                    "webhook fan-out moved over outbox ids still unaccounted for after {} s: a transaction open \
+                     that long holds them; if it commits, its events go out late, out of order",
+                    GAP_BACKSTOP_MICROS / 1_000_000
+                );
+            }
+            events.truncate(settled.take);
+            let stored_gap = settled.gap.map(|g| (g.below, g.horizon, g.seen_at));
+            sqlx::query(
+                "UPDATE webhook_cursor SET last_event_id = GREATEST(last_event_id, $1), gap_below = $2, \
+                 gap_horizon = $3, gap_seen_at = $4 WHERE id = 1",
+            )
+            .bind(settled.cursor)
+            .bind(stored_gap.map(|g| g.0))
+            .bind(stored_gap.map(|g| g.1))
+            .bind(stored_gap.map(|g| g.2))
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+            if events.is_empty() {
+                return Ok(FanOut::default());
+            }
             let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE enabled ORDER BY id");
             let rows = sqlx::query(&sql).fetch_all(&mut *conn).await.map_err(db)?;
             let endpoints = rows.iter().map(endpoint).collect::<StoreResult<Vec<_>>>()?;
@@ -226,11 +319,6 @@ impl WebhookStore for PgStore {
             sqlx::query("UPDATE outbox SET delivered_at = $1 WHERE id = ANY($2::int8[])")
                 .bind(micros(now))
                 .bind(&ids)
-                .execute(&mut *conn)
-                .await
-                .map_err(db)?;
-            sqlx::query("UPDATE webhook_cursor SET last_event_id = GREATEST(last_event_id, $1) WHERE id = 1")
-                .bind(last)
                 .execute(&mut *conn)
                 .await
                 .map_err(db)?;
@@ -458,5 +546,121 @@ impl WebhookStore for PgStore {
             insert_deliveries(conn, &pairs, true, now).await?;
             Ok(pairs.len())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const NOW: i64 = 1_000_000_000;
+
+    #[test]
+    fn a_missing_id_holds_back_the_ids_above_it_until_its_writers_are_gone() {
+        // 3 is missing and something is in flight (xmin 7 < xmax 9): take 1 and 2 only, and remember the gap.
+        let s = settle(0, None, &[1, 2, 4, 5], (7, 9), NOW);
+        let gap = Gap { below: 5, horizon: 9, seen_at: NOW };
+        assert_eq!(s, Settled { take: 2, cursor: 2, gap: Some(gap), forced: false });
+        // Still in flight later: nothing moves.
+        let s = settle(2, Some(gap), &[4, 5], (8, 12), NOW + 1_000);
+        assert_eq!(s, Settled { take: 0, cursor: 2, gap: Some(gap), forced: false });
+        // It committed: 3 is visible now and everything goes out in order.
+        let s = settle(2, Some(gap), &[3, 4, 5], (10, 12), NOW + 2_000);
+        assert_eq!(s, Settled { take: 3, cursor: 5, gap: None, forced: false });
+    }
+
+    #[test]
+    fn a_missing_id_whose_writers_all_ended_was_rolled_back() {
+        let gap = Gap { below: 5, horizon: 9, seen_at: NOW };
+        let s = settle(2, Some(gap), &[4, 5, 7], (9, 12), NOW + 1_000);
+        // 3 is given up; 6 was missing behind 5 too, but that observation never saw 6: it is looked at afresh.
+        assert_eq!(s.take, 2);
+        assert_eq!(s.cursor, 5);
+        assert_eq!(s.gap, Some(Gap { below: 7, horizon: 12, seen_at: NOW + 1_000 }));
+        // With nothing in flight at all, a gap first seen is settled on the spot.
+        assert_eq!(settle(0, None, &[2, 3], (20, 20), NOW), Settled { take: 2, cursor: 3, gap: None, forced: false });
+    }
+
+    #[test]
+    fn a_gap_older_than_the_backstop_is_moved_over_and_a_late_id_still_goes_out() {
+        let gap = Gap { below: 5, horizon: 9, seen_at: NOW };
+        let s = settle(2, Some(gap), &[4, 5], (8, 12), NOW + GAP_BACKSTOP_MICROS - 1);
+        assert_eq!(s.take, 0);
+        let s = settle(2, Some(gap), &[4, 5], (8, 12), NOW + GAP_BACKSTOP_MICROS);
+        assert_eq!(s, Settled { take: 2, cursor: 5, gap: None, forced: true });
+        // The open transaction commits 3 after all: it is not lost.
+        assert_eq!(settle(5, None, &[3, 6], (13, 13), NOW), Settled { take: 2, cursor: 6, gap: None, forced: false });
+    }
+
+    /// Writers that take an xid, draw outbox ids and commit or roll back in any interleaving, and fan-outs in
+    /// between: what fan-out hands on is every committed id, once, in ascending order.
+    #[derive(Default)]
+    struct World {
+        next_xid: i64,
+        next_id: i64,
+        running: Vec<(i64, Vec<i64>)>,
+        visible: BTreeSet<i64>,
+        committed: Vec<i64>,
+        cursor: i64,
+        gap: Option<Gap>,
+        sent: Vec<i64>,
+    }
+
+    impl World {
+        fn fan_out(&mut self) {
+            let xmax = self.next_xid;
+            let xmin = self.running.iter().map(|t| t.0).min().unwrap_or(xmax);
+            let pending: Vec<i64> = self.visible.iter().copied().collect();
+            let s = settle(self.cursor, self.gap, &pending, (xmin, xmax), NOW);
+            assert!(!s.forced);
+            for id in &pending[..s.take] {
+                self.visible.remove(id);
+                self.sent.push(*id);
+            }
+            (self.cursor, self.gap) = (s.cursor, s.gap);
+        }
+    }
+
+    proptest! {
+        // Cheap cases, and the interleavings that matter are a few ops among many: run plenty.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn fan_out_hands_on_committed_ids_once_in_order(ops in prop::collection::vec((0u8..5, 0usize..8), 0..80)) {
+            let mut w = World { next_xid: 100, next_id: 1, ..World::default() };
+            for (op, pick) in ops {
+                let n = w.running.len();
+                match op {
+                    0 => {
+                        w.running.push((w.next_xid, vec![]));
+                        w.next_xid += 1;
+                    }
+                    1 if n > 0 => {
+                        w.running[pick % n].1.push(w.next_id);
+                        w.next_id += 1;
+                    }
+                    2 if n > 0 => {
+                        let (_, ids) = w.running.remove(pick % n);
+                        w.visible.extend(&ids);
+                        w.committed.extend(ids);
+                    }
+                    3 if n > 0 => {
+                        w.running.remove(pick % n);
+                    }
+                    _ => w.fan_out(),
+                }
+                prop_assert!(w.sent.windows(2).all(|p| p[0] < p[1]), "in order: {:?}", w.sent);
+            }
+            for (_, ids) in std::mem::take(&mut w.running) {
+                w.visible.extend(&ids);
+                w.committed.extend(ids);
+            }
+            w.fan_out();
+            w.committed.sort_unstable();
+            prop_assert_eq!(&w.sent, &w.committed);
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! PostgreSQL-specific checks: what the conformance suite cannot see through the traits (the triggers that keep the
 //! ledger immutable and its sides honest, constraint names, migrations under concurrent start), and above all
 //! several nodes on one database: two `PgStore`s, each with its own pool, standing for two server processes.
-//! No oversell, holds that expire once, idempotency keys claimed once, and a batch that decided on state it had
-//! not locked is refused by the database rather than committed.
+//! No oversell, holds that expire once, idempotency keys claimed once, a batch that decided on state it had not
+//! locked refused by the database rather than committed, and webhook fan-out in event order though outbox ids
+//! commit out of order.
 //!
 //! Like the conformance suite, each test makes a database of its own and passes without connecting when
 //! `STOCKROOM_TEST_POSTGRES_URL` is unset.
@@ -17,6 +18,9 @@ use app::orders::{NewOrder, NewOrderLine};
 use app::store::{
     BatchScope, BatchState, BatchWrites, CatalogStore, HoldRecord, IdempotencyState, IdempotencyStore, LedgerStore,
     LevelFilter, LocationFields, LocationStore, MovementFilter, NewMovement, OrderFilter, OrderStore,
+};
+use app::webhook_store::{
+    DeliveryOutcome, EndpointFields, EndpointRecord, FanOut, NewAttempt, OutboxRecord, WebhookStore,
 };
 use app::{Actor, App, AppError, LedgerConfig, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -601,4 +605,100 @@ async fn a_decision_on_unlocked_stock_is_refused() {
     assert_eq!(level(&store, b, bin).await.available, 7, "the stored balance is untouched");
     assert_eq!(store.movements(&MovementFilter::default(), None, 100).await.unwrap(), movements_before);
     assert_ledger_agrees(&store).await;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Webhooks: outbox ids that commit out of order
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Commits one outbox event on its own (autocommit), as another node's batch would.
+async fn commit_event(store: &PgStore, n: i64) {
+    sqlx::query("INSERT INTO outbox (topic, payload, created_at) VALUES ('inventory.changed', $1::jsonb, 0)")
+        .bind(format!("{{\"n\": {n}}}"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
+/// Draws an outbox id inside a transaction that stays open, as a batch still on its way to commit does.
+async fn event_in_flight(store: &PgStore, n: i64) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query("INSERT INTO outbox (topic, payload, created_at) VALUES ('inventory.changed', $1::jsonb, 0)")
+        .bind(format!("{{\"n\": {n}}}"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+/// Everything fanned out so far, as the one endpoint receives it (one delivery at a time, each acknowledged).
+async fn drain(store: &PgStore) -> Vec<i64> {
+    let t = now();
+    let mut got = vec![];
+    for token in 0.. {
+        let claimed = store.claim_deliveries(t, t + Duration::seconds(30), 10, token).await.unwrap();
+        let Some(d) = claimed.first() else { return got };
+        got.push(d.event.payload["n"].as_i64().unwrap());
+        let attempt = NewAttempt {
+            delivery_id: d.id,
+            claim_token: token,
+            attempted_at: t,
+            status_code: Some(204),
+            error: None,
+            duration_ms: 1,
+            outcome: DeliveryOutcome::Delivered,
+        };
+        store.record_attempt(&attempt).await.unwrap();
+    }
+    unreachable!()
+}
+
+/// An event whose id was drawn by a transaction still open holds back the later ids other writers committed, so
+/// the endpoint hears them in id order; once that transaction rolls back, fan-out moves over its id without
+/// waiting for the backstop.
+#[tokio::test]
+async fn fan_out_waits_for_an_outbox_id_still_in_flight_and_not_for_one_rolled_back() {
+    let Some(db) = TestDb::create().await else { return };
+    let store = common::store(&db).await;
+    let fields = EndpointFields {
+        url: "https://shop.example/hooks".into(),
+        event_types: vec![],
+        channel: None,
+        enabled: true,
+        disabled_reason: None,
+    };
+    store.create_endpoint(&fields, "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=", now()).await.unwrap();
+    let all = |_: &EndpointRecord, _: &OutboxRecord| true;
+
+    let first = event_in_flight(&store, 1).await;
+    commit_event(&store, 2).await;
+    assert_eq!(store.fan_out(10, now(), &all).await.unwrap(), FanOut::default(), "2 waits for 1");
+    assert_eq!(store.fan_out(10, now(), &all).await.unwrap(), FanOut::default(), "and keeps waiting");
+    first.commit().await.unwrap();
+    assert_eq!(store.fan_out(10, now(), &all).await.unwrap(), FanOut { events: 2, deliveries: 2 });
+    assert_eq!(drain(&store).await, [1, 2], "in id order, though 2 committed first");
+
+    let lost = event_in_flight(&store, 3).await;
+    commit_event(&store, 4).await;
+    assert_eq!(store.fan_out(10, now(), &all).await.unwrap(), FanOut::default(), "4 waits for 3");
+    lost.rollback().await.unwrap();
+    // Settled once every transaction that was running when the gap was seen has ended. Xids are shared by the
+    // whole server, so the other tests' transactions count too: they end within moments, the backstop is a minute.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let taken = loop {
+        let f = store.fan_out(10, now(), &all).await.unwrap();
+        if f.events > 0 || std::time::Instant::now() > deadline {
+            break f;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(taken, FanOut { events: 1, deliveries: 1 }, "3 is gone");
+
+    // A transaction that drew no outbox id holds nothing back where nothing is missing.
+    let mut unrelated = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()").execute(&mut *unrelated).await.unwrap();
+    commit_event(&store, 5).await;
+    assert_eq!(store.fan_out(10, now(), &all).await.unwrap(), FanOut { events: 1, deliveries: 1 });
+    assert_eq!(drain(&store).await, [4, 5]);
+    unrelated.rollback().await.unwrap();
 }

@@ -2,7 +2,9 @@
 //! ([`app::webhook_store::WebhookStore`]).
 //!
 //! Every write runs under the store's single write lock (`BEGIN IMMEDIATE`), which is what makes fan-out happen once
-//! and a claim exclusive here; the lease columns still matter, for a process that dies holding a claim.
+//! and a claim exclusive here; the lease columns still matter, for a process that dies holding a claim. One writer
+//! at a time also means outbox ids commit in id order, so fan-out never meets an id still in flight (PostgreSQL's
+//! fan-out has to wait for those).
 
 use app::store::StoreResult;
 use app::webhook_store::{
