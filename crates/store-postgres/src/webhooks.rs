@@ -315,10 +315,9 @@ impl WebhookStore for PgStore {
                 .flat_map(|e| endpoints.iter().filter(|ep| passes(ep, e)).map(move |ep| (ep.id, e.id)))
                 .collect();
             insert_deliveries(conn, &pairs, false, now).await?;
-            let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
             sqlx::query("UPDATE outbox SET delivered_at = $1 WHERE id = ANY($2::int8[])")
                 .bind(micros(now))
-                .bind(&ids)
+                .bind(&ids[..events.len()])
                 .execute(&mut *conn)
                 .await
                 .map_err(db)?;
