@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::error::{AppError, AppResult};
 use crate::ledger::{Actor, Command, LedgerCommand, LineMeta, Receipt, Rejection, SubmitError};
 use crate::page::{Page, PageRequest};
-use crate::store::{LevelFilter, LevelRow, LocationRecord, MovementFilter};
+use crate::store::{HoldRecord, LevelFilter, LevelRow, LocationRecord, MovementFilter};
 use crate::views::{BinLevel, Drift, ItemLevels, LedgerReceipt, LevelAfter, MovementView, Quantities, WarehouseLevel};
 use crate::App;
 
@@ -359,16 +359,22 @@ impl App {
                 return Err(AppError::field("as_of", "must not be in the future"));
             }
         }
-        let rows = match as_of {
+        let (rows, incoming) = match as_of {
             None => {
-                let mut rows = self.store.levels(&filter, page.after, page.fetch_limit()).await?;
-                self.uncount_expired_holds(&mut rows).await?;
-                rows
+                // Three reads that need nothing of each other: on PostgreSQL each is a round trip, so they go out
+                // together and the lookup waits for the slowest rather than for all three in turn.
+                let (mut rows, due, incoming) = tokio::try_join!(
+                    async { self.store.levels(&filter, page.after, page.fetch_limit()).await.map_err(AppError::from) },
+                    async { self.store.due_holds(Utc::now()).await.map_err(AppError::from) },
+                    self.incoming(),
+                )?;
+                uncount_holds(&mut rows, &due);
+                (rows, Some(incoming))
             }
-            Some(t) => self.store.levels_as_of(&filter, t, page.after, page.fetch_limit()).await?,
+            Some(t) => (self.store.levels_as_of(&filter, t, page.after, page.fetch_limit()).await?, None),
         };
         let mut page = page.finish(group_levels(rows), |(id, _)| *id);
-        if as_of.is_none() {
+        if let Some(incoming) = incoming {
             // An item asked for by SKU that has nothing on hand yet may still be on its way.
             let placeholder = match (filter.item_id, sku) {
                 (Some(item), Some(sku)) if page.items.is_empty() && page.next_cursor.is_none() => {
@@ -379,7 +385,7 @@ impl App {
                 }
                 _ => false,
             };
-            self.add_incoming(&mut page.items, filter.within.as_deref()).await?;
+            self.add_incoming(&mut page.items, &incoming, filter.within.as_deref()).await?;
             if placeholder {
                 page.items.retain(|(_, l)| !l.warehouses.is_empty());
             }
@@ -390,8 +396,12 @@ impl App {
     /// Adds what open purchase orders and transfers bring to each warehouse (derived, never booked) to the
     /// warehouse totals and the item total.
     /// Under a `within` filter only the warehouse it names gets its incoming: incoming belongs to no bin.
-    async fn add_incoming(&self, items: &mut [(ItemId, ItemLevels)], within: Option<&str>) -> AppResult<()> {
-        let incoming = self.incoming().await?;
+    async fn add_incoming(
+        &self,
+        items: &mut [(ItemId, ItemLevels)],
+        incoming: &HashMap<(ItemId, LocationId), i64>,
+        within: Option<&str>,
+    ) -> AppResult<()> {
         if incoming.is_empty() {
             return Ok(());
         }
@@ -423,24 +433,7 @@ impl App {
     /// what it still reserves in the stored balances is shown as available.
     pub(crate) async fn uncount_expired_holds(&self, rows: &mut [LevelRow]) -> AppResult<()> {
         let due = self.store.due_holds(Utc::now()).await?;
-        if due.is_empty() {
-            return Ok(());
-        }
-        let mut expired: HashMap<(ItemId, LocationId), i64> = HashMap::new();
-        for h in &due {
-            for l in &h.hold.lines {
-                for p in &l.picks {
-                    *expired.entry((l.item, p.bin)).or_default() += p.quantity;
-                }
-            }
-        }
-        for row in rows.iter_mut() {
-            if let Some(q) = expired.get(&(row.item_id, row.location_id)) {
-                let q = (*q).min(row.balance.reserved);
-                row.balance.reserved -= q;
-                row.balance.available += q;
-            }
-        }
+        uncount_holds(rows, &due);
         Ok(())
     }
 
@@ -569,6 +562,29 @@ impl App {
 }
 
 /// Groups level rows by item (in item order), then warehouse, then bin.
+/// Shows what the due holds still reserve in `rows` as available again (see
+/// [`App::uncount_expired_holds`]).
+fn uncount_holds(rows: &mut [LevelRow], due: &[HoldRecord]) {
+    if due.is_empty() {
+        return;
+    }
+    let mut expired: HashMap<(ItemId, LocationId), i64> = HashMap::new();
+    for h in due {
+        for l in &h.hold.lines {
+            for p in &l.picks {
+                *expired.entry((l.item, p.bin)).or_default() += p.quantity;
+            }
+        }
+    }
+    for row in rows.iter_mut() {
+        if let Some(q) = expired.get(&(row.item_id, row.location_id)) {
+            let q = (*q).min(row.balance.reserved);
+            row.balance.reserved -= q;
+            row.balance.available += q;
+        }
+    }
+}
+
 fn group_levels(rows: Vec<LevelRow>) -> Vec<(ItemId, ItemLevels)> {
     let mut out: Vec<(ItemId, ItemLevels)> = Vec::new();
     for r in rows {
