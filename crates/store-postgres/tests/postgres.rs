@@ -187,6 +187,30 @@ async fn nodes_starting_together_migrate_once() {
     assert_eq!(again.virtual_locations().await.unwrap(), a.virtual_locations().await.unwrap());
 }
 
+/// A pooled connection whose session the server ended while it sat idle (a restart, a proxy's idle cut) is
+/// checked and replaced before use, so the next statement succeeds. Connections in steady use are not pinged.
+#[tokio::test]
+async fn a_connection_cut_while_idle_is_replaced_before_use() {
+    use sqlx::Connection;
+    let Some(db) = TestDb::create().await else { return };
+    let store = common::store(&db).await;
+    let before: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(store.pool()).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect_with(&db.options()).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+          WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty() && ended.iter().all(|e| *e), "{ended:?}");
+    // Past the idle time after which a connection is pinged before use (5 s).
+    tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+    let after: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(store.pool()).await.unwrap();
+    assert_ne!(after, before, "a new session");
+    assert_eq!(store.virtual_locations().await.unwrap().len(), VirtualKind::ALL.len());
+}
+
 /// Every state of a balance has a CHECK of its own, named as the app expects.
 #[tokio::test]
 async fn every_stock_state_is_checked_by_name() {

@@ -122,12 +122,15 @@ impl SqliteStore {
             .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        // No ping before each use (sqlx's default): a connection to a local file has no peer that could have gone
+        // away, and the ping is a round trip to the connection's thread, as dear as a small statement.
+        let pool_options = SqlitePoolOptions::new().test_before_acquire(false);
         let pool_options = if in_memory {
             // An in-memory database lives as long as its connection: one connection, never closed while the
             // pool lives, is the database.
-            SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
+            pool_options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
         } else {
-            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+            pool_options.max_connections(MAX_CONNECTIONS)
         };
         let pool = pool_options
             .connect_with(options.clone())
