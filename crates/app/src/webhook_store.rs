@@ -143,7 +143,9 @@ pub trait WebhookStore: Send + Sync {
     async fn list_endpoints(&self, after: Option<i64>, limit: u32) -> StoreResult<Vec<EndpointRecord>>;
     /// In one transaction: takes up to `limit` outbox events not yet fanned out, in id order, creates one delivery
     /// (due now) per enabled endpoint that `passes`, stamps the events' delivered_at and advances the cursor. Runs
-    /// once at a time across every node on the database, so an event is fanned out once.
+    /// once at a time across every node on the database, so an event is fanned out once. Where outbox ids can
+    /// commit out of order (several writers at once), the events behind a missing id that may still commit wait
+    /// for it, so that every endpoint hears events in id order.
     async fn fan_out(&self, limit: u32, now: DateTime<Utc>, passes: &EventFilter<'_>) -> StoreResult<FanOut>;
     /// Claims up to `limit` due deliveries until `lease_until` under `token`: each is the earliest pending delivery
     /// of its (enabled) endpoint, not claimed by anyone whose lease still runs at `now`.
