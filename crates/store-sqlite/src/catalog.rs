@@ -14,7 +14,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use crate::codec::{
-    db, db_error, decimal, from_json_list, from_micros, internal, micros, opt_decimal, parse, to_json_list,
+    db, db_error, decimal, from_json_list, from_micros, internal, micros, opt_decimal, parse, to_json_list, Cols,
 };
 use crate::{chunks, placeholders, SqliteStore};
 
@@ -693,15 +693,10 @@ impl CatalogStore for SqliteStore {
 
     async fn resolve_skus(&self, skus: &[String]) -> StoreResult<HashMap<String, ItemId>> {
         if skus.len() <= crate::POINT_READ_ITEMS {
-            return self
-                .read(|c| {
-                    let mut stmt = c
-                        .prepare_cached("SELECT sku, id FROM items WHERE sku IN (SELECT value FROM json_each(?))")
-                        .map_err(internal)?;
-                    let rows = stmt.query_map([to_json_list(skus)], |r| Ok((r.get(0)?, r.get(1)?)));
-                    rows.and_then(Iterator::collect).map_err(internal)
-                })
-                .await;
+            let sql = "SELECT sku, id FROM items WHERE sku IN (SELECT value FROM json_each(?))";
+            let decode = |r: &rusqlite::Row<'_>| Ok((r.col("sku")?, r.col("id")?));
+            let found = self.read(|c| crate::readers::all(c, sql, [to_json_list(skus)], decode)).await?;
+            return Ok(found.into_iter().collect());
         }
         let mut out = HashMap::with_capacity(skus.len());
         for chunk in chunks(skus, 1) {

@@ -113,14 +113,11 @@ fn facts_by_sku_on(c: &rusqlite::Connection, sku: &str) -> StoreResult<Option<It
 
 /// Available units per bin of a few items, read on the caller's thread ([`crate::readers`]).
 fn bin_available_on(c: &rusqlite::Connection, items: &[ItemId]) -> StoreResult<Vec<(ItemId, LocationId, i64)>> {
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT item_id, location_id, available FROM stock_levels \
-              WHERE available > 0 AND item_id IN (SELECT value FROM json_each(?))",
-        )
-        .map_err(internal)?;
-    let rows = stmt.query_map([to_json("items", &items)?], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
-    rows.and_then(Iterator::collect).map_err(internal)
+    let sql = "SELECT item_id, location_id, available FROM stock_levels \
+                WHERE available > 0 AND item_id IN (SELECT value FROM json_each(?))";
+    crate::readers::all(c, sql, [to_json("items", &items)?], |r| {
+        Ok((r.col("item_id")?, r.col("location_id")?, r.col("available")?))
+    })
 }
 
 async fn insert_events(conn: &mut SqliteConnection, events: &[OutboxEvent], now: DateTime<Utc>) -> StoreResult<()> {
